@@ -1,0 +1,3 @@
+#pragma once
+// filled in by the experts slice
+namespace moekit_ref {}
