@@ -5,7 +5,8 @@
 //  - sigmoid: the form that never overflows, per sign of x.
 //  - selection key: score + correction_bias. Without bias and grouping the key is the logit itself: softmax
 //    and sigmoid are strictly increasing, so that is the exact order of the scores, and float rounding (e.g.
-//    sigmoid saturating to 1.0f) cannot create ties the real scores do not have.
+//    sigmoid saturating to 1.0f) cannot create ties the real scores do not have. (Softmax rows with a +Inf
+//    logit rank by score: every finite logit then scores exactly 0, a tie broken by id.)
 //  - grouping: a group's score is the sum of its two best keys (its only key if it has one expert); the
 //    topk_groups best groups (ties: lower group index) hold the eligible experts.
 //  - order: key descending, NaN below every number, ties to the lowest id (groups and experts alike).
@@ -55,7 +56,9 @@ void load_row(const TensorView& logits, int64_t t, int32_t e, float* out) {
   }
 }
 
-void softmax(const float* x, int32_t e, float* s) {
+// Returns true if the row maximum is +Inf: the other experts' scores are then exactly 0 (tied), which the
+// order of their logits would not reflect.
+bool softmax(const float* x, int32_t e, float* s) {
   float m = -INFINITY;
   bool any_number = false;
   for (int32_t i = 0; i < e; ++i)
@@ -65,7 +68,7 @@ void softmax(const float* x, int32_t e, float* s) {
     }
   if (!any_number) {
     std::fill(s, s + e, NAN);
-    return;
+    return false;
   }
   if (std::isinf(m)) {
     // x - m would be Inf - Inf. The limit of softmax as the maximal logits grow together: they share 1.
@@ -73,7 +76,7 @@ void softmax(const float* x, int32_t e, float* s) {
     for (int32_t i = 0; i < e; ++i) holders += x[i] == m;
     const float share = 1.0f / static_cast<float>(holders);
     for (int32_t i = 0; i < e; ++i) s[i] = std::isnan(x[i]) ? NAN : (x[i] == m ? share : 0.0f);
-    return;
+    return m > 0;
   }
   double sum = 0.0;  // double: the sum's rounding stays far below the per-element exp error for any E
   for (int32_t i = 0; i < e; ++i) {
@@ -82,6 +85,7 @@ void softmax(const float* x, int32_t e, float* s) {
   }
   const double inv = 1.0 / sum;  // sum >= 1: the maximum contributes exp(0)
   for (int32_t i = 0; i < e; ++i) s[i] = static_cast<float>(s[i] * inv);
+  return false;
 }
 
 void sigmoid(const float* x, int32_t e, float* s) {
@@ -140,12 +144,13 @@ void route_token(const RouterConfig& cfg, const TensorView& logits, int64_t t, R
                  int32_t* ids) {
   const int32_t e = cfg.num_experts, k = cfg.top_k;
   load_row(logits, t, e, s.logits.data());
-  if (cfg.scoring == Scoring::Softmax) softmax(s.logits.data(), e, s.scores.data());
+  bool infinite_max = false;
+  if (cfg.scoring == Scoring::Softmax) infinite_max = softmax(s.logits.data(), e, s.scores.data());
   else sigmoid(s.logits.data(), e, s.scores.data());
 
   const bool grouped = cfg.num_expert_groups > 1;
   const float* key = s.logits.data();  // exact score order when nothing is added to the scores
-  if (!cfg.correction_bias.empty() || grouped) {
+  if (!cfg.correction_bias.empty() || grouped || infinite_max) {
     for (int32_t i = 0; i < e; ++i)
       s.keys[i] = s.scores[i] + (cfg.correction_bias.empty() ? 0.0f : cfg.correction_bias[i]);
     key = s.keys.data();
