@@ -3,7 +3,7 @@
 # Usage: scripts/install_deps.sh            (run as root, or with sudo available)
 set -euo pipefail
 
-packages=(cmake ninja-build g++ pkg-config libopenblas-dev libgtest-dev binutils)
+packages=(cmake ninja-build g++ pkg-config libopenblas-dev libgtest-dev nlohmann-json3-dev binutils)
 
 missing=()
 for p in "${packages[@]}"; do

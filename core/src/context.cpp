@@ -26,7 +26,7 @@ BackendStatus probe_device_backend(BackendKind kind) {
   st.name = backend_name(kind);
   ModuleSearch search = find_backend_module(st.name);
   if (search.handle == nullptr) {
-    st.detail = "module libmoekit_" + st.name + ".so not found (tried: " + join_tried(search.tried) + ")";
+    st.detail = "module libmoekit_" + st.name + ".so not found (searched: " + join_tried(search.tried) + ")";
     return st;
   }
   dlclose(search.handle);

@@ -28,7 +28,11 @@ bool try_open(const std::string& candidate, ModuleSearch& search) {
     return true;
   }
   const char* err = dlerror();
-  search.tried.push_back(candidate + " (" + (err ? err : "not loadable") + ")");
+  // "No such file" is the common case and says nothing new; any other reason (missing dependency such as
+  // libcudart, wrong architecture, unresolved symbol) is what a user needs to see.
+  const std::string reason = err ? err : "not loadable";
+  if (reason.find("No such file") != std::string::npos) search.tried.push_back(candidate);
+  else search.tried.push_back(candidate + " (" + reason + ")");
   return false;
 }
 
