@@ -89,10 +89,13 @@ Router::Router(std::shared_ptr<Context> ctx, RouterConfig cfg) : ctx_(std::move(
 PlanSizes Router::plan_sizes(int64_t num_tokens) const {
   if (num_tokens < 0) invalid("num_tokens: must be >= 0, got " + std::to_string(num_tokens));
   const int64_t assignments = checked_mul(num_tokens, cfg_.top_k, "num_tokens * top_k");
-  const PlanSizes s = moekit::plan_sizes(num_tokens, cfg_.top_k, cfg_.num_experts, cfg_.block_size);
   // sorted_token_ids stores flat indices t*k+j and the fill value T*k as int32, and
-  // num_tokens_post_padded stores the padded total (<= max_sorted) as int32.
-  if (assignments > kInt32Max || s.max_sorted > kInt32Max)
+  // num_tokens_post_padded stores the padded total (<= max_sorted) as int32. Checking T*k first also keeps
+  // the round-up inside moekit::plan_sizes far from int64 overflow.
+  const bool fits = assignments <= kInt32Max;
+  const PlanSizes s = fits ? moekit::plan_sizes(num_tokens, cfg_.top_k, cfg_.num_experts, cfg_.block_size)
+                           : PlanSizes{assignments, 0};
+  if (!fits || s.max_sorted > kInt32Max)
     invalid("num_tokens: " + std::to_string(num_tokens) + " tokens x top_k " + std::to_string(cfg_.top_k) +
             " (padded " + std::to_string(s.max_sorted) + ") exceed the int32 indices of the routing plan");
   return s;

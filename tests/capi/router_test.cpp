@@ -15,6 +15,8 @@
 
 #include <cmath>
 #include <limits>
+#include <memory>
+#include <tuple>
 #include <vector>
 
 #include "capi/router_test_util.h"
@@ -145,6 +147,7 @@ TEST(RouterRun, ModelConfigsMatchReferenceForEveryDtypeAndSize) {
         total_tokens += static_cast<int>(tokens);
         near_ties += r.near_ties;
       }
+  RecordProperty("near_tie_tokens", near_ties);
   EXPECT_LE(near_ties * 100, total_tokens) << near_ties << " near-tie tokens of " << total_tokens;
 }
 
@@ -339,4 +342,228 @@ TEST(RouterRun, ThreadCountDoesNotChangeTheResult) {
     moekit_router_destroy(router);
     moekit_context_destroy(ctx);
   }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Bad inputs: the status, a message naming the argument, and untouched outputs.
+
+TEST(RouterCreate, RejectsBadDescriptorsAndLeavesOutUntouched) {
+  moekit_context ctx = cpu_context();
+  const std::vector<float> nan_bias = {0, 0, kNaN, 0, 0, 0, 0, 0};
+  const std::vector<float> short_ok_bias(8, 0.0f);
+  const std::vector<int32_t> bad_map = {0, 1, 2, 3, 4, 5, 6, 8};
+  const std::vector<int32_t> bad_map_neg = {0, 1, -2, 3, 4, 5, 6, 7};
+  moekit_router_desc base = desc_of(8, 2, MOEKIT_SCORING_SOFTMAX, true);
+  std::vector<std::pair<moekit_router_desc, const char*>> bad;
+  auto add = [&](const char* mentions, auto edit) {
+    moekit_router_desc d = base;
+    edit(d);
+    bad.push_back({d, mentions});
+  };
+  add("struct_size", [](moekit_router_desc& d) { d.struct_size = 0; });
+  add("num_experts", [](moekit_router_desc& d) { d.num_experts = 0; });
+  add("num_experts", [](moekit_router_desc& d) { d.num_experts = -8; });
+  add("num_experts", [](moekit_router_desc& d) { d.num_experts = 1 << 20; });
+  add("top_k", [](moekit_router_desc& d) { d.top_k = 9; });  // k > E
+  add("top_k", [](moekit_router_desc& d) { d.top_k = 0; });
+  add("scoring", [](moekit_router_desc& d) { d.scoring = static_cast<moekit_scoring>(7); });
+  add("renormalize", [](moekit_router_desc& d) { d.renormalize = 2; });
+  add("num_expert_groups", [](moekit_router_desc& d) { d.num_expert_groups = 3; });  // does not divide 8
+  add("num_expert_groups", [](moekit_router_desc& d) { d.num_expert_groups = -2; });
+  add("topk_groups", [](moekit_router_desc& d) { d.num_expert_groups = 4, d.topk_groups = 5; });
+  add("topk_groups", [](moekit_router_desc& d) { d.num_expert_groups = 4, d.topk_groups = 0; });
+  add("top_k", [](moekit_router_desc& d) { d.num_expert_groups = 4, d.topk_groups = 1, d.top_k = 3; });
+  add("routed_scaling_factor", [](moekit_router_desc& d) { d.routed_scaling_factor = INFINITY; });
+  add("block_size", [](moekit_router_desc& d) { d.block_size = -1; });
+  add("block_size", [](moekit_router_desc& d) { d.block_size = (1 << 20) + 1; });
+  for (auto& [d, mentions] : bad) {
+    moekit_router out = reinterpret_cast<moekit_router>(0x1234);
+    EXPECT_EQ(moekit_router_create(ctx, &d, &out), MOEKIT_ERR_INVALID_ARGUMENT) << mentions;
+    EXPECT_TRUE(error_mentions(mentions)) << mentions << ": " << moekit_last_error();
+    EXPECT_EQ(out, reinterpret_cast<moekit_router>(0x1234));
+  }
+  // Host arrays: non-finite bias, map entries outside [-1, E).
+  for (auto [bias, map, mentions] : {std::tuple{nan_bias.data(), (const int32_t*)nullptr, "correction_bias"},
+                                     std::tuple{short_ok_bias.data(), bad_map.data(), "expert_map"},
+                                     std::tuple{(const float*)nullptr, bad_map_neg.data(), "expert_map"}}) {
+    moekit_router_desc d = base;
+    d.correction_bias = bias;
+    d.expert_map = map;
+    moekit_router out = nullptr;
+    EXPECT_EQ(moekit_router_create(ctx, &d, &out), MOEKIT_ERR_INVALID_ARGUMENT);
+    EXPECT_TRUE(error_mentions(mentions)) << moekit_last_error();
+    EXPECT_EQ(out, nullptr);
+  }
+  // A newer, larger descriptor with unknown fields set is refused rather than half-honoured.
+  struct Bigger {
+    moekit_router_desc d;
+    int64_t future;
+  } big{base, 1};
+  big.d.struct_size = sizeof big;
+  moekit_router out = nullptr;
+  EXPECT_EQ(moekit_router_create(ctx, &big.d, &out), MOEKIT_ERR_UNSUPPORTED);
+  EXPECT_EQ(out, nullptr);
+  // Null and foreign handles / pointers.
+  EXPECT_EQ(moekit_router_create(nullptr, &base, &out), MOEKIT_ERR_INVALID_ARGUMENT);
+  EXPECT_TRUE(error_mentions("ctx"));
+  EXPECT_EQ(moekit_router_create(ctx, nullptr, &out), MOEKIT_ERR_INVALID_ARGUMENT);
+  EXPECT_TRUE(error_mentions("desc"));
+  EXPECT_EQ(moekit_router_create(ctx, &base, nullptr), MOEKIT_ERR_INVALID_ARGUMENT);
+  EXPECT_TRUE(error_mentions("out"));
+  EXPECT_EQ(out, nullptr);
+  // Destroy: NULL is a no-op; a handle of another type is refused by its magic word.
+  EXPECT_EQ(moekit_router_destroy(nullptr), MOEKIT_OK);
+  EXPECT_EQ(moekit_router_destroy(reinterpret_cast<moekit_router>(ctx)), MOEKIT_ERR_INVALID_ARGUMENT);
+  EXPECT_TRUE(error_mentions("router"));
+  moekit_context_destroy(ctx);
+}
+
+TEST(RouterCreate, AcceptsTheGroupingAndMapEdgeCases) {
+  moekit_context ctx = cpu_context();
+  moekit_router_desc d = desc_of(256, 8, MOEKIT_SCORING_SIGMOID, true);
+  for (int32_t groups : {0, 1, 8, 256}) {
+    d.num_expert_groups = groups;
+    d.topk_groups = groups > 1 ? groups / 2 : 99;  // ignored without grouping
+    moekit_router r = nullptr;
+    EXPECT_EQ(moekit_router_create(ctx, &d, &r), MOEKIT_OK) << groups << ": " << moekit_last_error();
+    int32_t block = 0;
+    EXPECT_EQ(moekit_router_plan_sizes(r, 1, &block, nullptr, nullptr), MOEKIT_OK);
+    moekit_platform_contract c = MOEKIT_PLATFORM_CONTRACT_INIT;
+    ASSERT_EQ(moekit_context_platform_contract(ctx, &c), MOEKIT_OK);
+    EXPECT_EQ(block, c.block_size_m);  // block_size 0: the contract's
+    EXPECT_EQ(moekit_router_destroy(r), MOEKIT_OK);
+  }
+  moekit_context_destroy(ctx);
+}
+
+class RouterRunBadInput : public ::testing::Test {
+ protected:
+  static constexpr int64_t kT = 6, kK = 2, kE = 40;
+  void SetUp() override {
+    ctx = cpu_context();
+    moekit_router_desc d = desc_of(kE, kK, MOEKIT_SCORING_SOFTMAX, true);
+    ASSERT_EQ(moekit_router_create(ctx, &d, &router), MOEKIT_OK);
+    ASSERT_EQ(moekit_router_plan_sizes(router, kT, nullptr, &max_sorted, &max_blocks), MOEKIT_OK);
+    plan = std::make_unique<PlanBuffers>(kT, kK, kE, max_sorted, max_blocks);
+    logits = make_logits(random_values(kT * kE, 9, 1.0), kT, kE, MOEKIT_DTYPE_F32);
+  }
+  void TearDown() override {
+    moekit_router_destroy(router);
+    moekit_context_destroy(ctx);
+  }
+  // Runs with an edited plan / logits and expects INVALID_ARGUMENT naming `mentions` with nothing written.
+  void expect_rejected(moekit_routing r, moekit_tensor l, const char* mentions,
+                       moekit_router which = nullptr, bool null_logits = false, bool null_plan = false) {
+    const auto before = plan->snapshot();
+    moekit_clear_error();
+    EXPECT_EQ(moekit_router_run(which ? which : router, null_logits ? nullptr : &l, null_plan ? nullptr : &r,
+                                nullptr),
+              MOEKIT_ERR_INVALID_ARGUMENT)
+        << mentions;
+    EXPECT_TRUE(error_mentions(mentions)) << "wanted '" << mentions << "', got: " << moekit_last_error();
+    EXPECT_EQ(plan->snapshot(), before) << mentions;
+  }
+  moekit_context ctx = nullptr;
+  moekit_router router = nullptr;
+  int64_t max_sorted = 0, max_blocks = 0;
+  std::unique_ptr<PlanBuffers> plan;
+  Logits logits;
+};
+
+TEST_F(RouterRunBadInput, HandlesPointersAndStructs) {
+  moekit_routing r = plan->routing();
+  moekit_tensor l = logits.view();
+  const auto before = plan->snapshot();
+  EXPECT_EQ(moekit_router_run(nullptr, &l, &r, nullptr), MOEKIT_ERR_INVALID_ARGUMENT);
+  EXPECT_TRUE(error_mentions("router"));
+  expect_rejected(r, l, "router", reinterpret_cast<moekit_router>(ctx));  // a context is not a router
+  expect_rejected(r, l, "logits", nullptr, /*null_logits=*/true);
+  expect_rejected(r, l, "plan", nullptr, false, /*null_plan=*/true);
+  moekit_routing zero = r;
+  zero.struct_size = 0;
+  expect_rejected(zero, l, "struct_size");
+  EXPECT_EQ(plan->snapshot(), before);
+}
+
+TEST_F(RouterRunBadInput, Logits) {
+  moekit_routing r = plan->routing();
+  moekit_tensor l = logits.view();
+  moekit_tensor x = l;
+  x.data = nullptr;
+  expect_rejected(r, x, "logits");
+  x = l;
+  x.dtype = MOEKIT_DTYPE_I32;
+  expect_rejected(r, x, "logits: dtype must be float32 or bfloat16 or float16, got int32");
+  x = l;
+  x.shape[1] = kE - 1;
+  x.strides[0] = kE - 1;
+  expect_rejected(r, x, "logits: shape must be [*, 40]");
+  x = l;
+  x.rank = 3;
+  x.shape[2] = 1;
+  expect_rejected(r, x, "logits: shape");
+  x = l;
+  x.device_type = MOEKIT_DEVICE_CUDA;
+  expect_rejected(r, x, "logits: tensor is on cuda");
+  x = l;
+  x.strides[0] = kE + 1;
+  expect_rejected(r, x, "logits: non-contiguous");
+  x = l;
+  x.shape[0] = kT + 1;  // the plan is sized for kT tokens
+  expect_rejected(r, x, "topk_weights: shape must be [7, 2]");
+}
+
+TEST_F(RouterRunBadInput, PlanTensors) {
+  moekit_tensor l = logits.view();
+  moekit_routing r = plan->routing();
+  moekit_routing x = r;
+  x.topk_ids.dtype = MOEKIT_DTYPE_F32;
+  expect_rejected(x, l, "topk_ids: dtype must be int32, got float32");
+  x = r;
+  x.topk_ids.data = nullptr;
+  expect_rejected(x, l, "topk_ids");
+  x = r;
+  x.topk_weights.data = nullptr;
+  expect_rejected(x, l, "topk_weights");
+  x = r;
+  x.topk_weights.dtype = MOEKIT_DTYPE_BF16;
+  expect_rejected(x, l, "topk_weights: dtype must be float32, got bfloat16");
+  x = r;
+  x.topk_weights.shape[1] = 3;
+  x.topk_weights.strides[0] = 3;
+  expect_rejected(x, l, "topk_weights: shape must be [6, 2], got [6, 3]");
+  x = r;
+  x.topk_ids.device_type = MOEKIT_DEVICE_CUDA;
+  expect_rejected(x, l, "topk_ids: tensor is on cuda");
+  x = r;
+  x.bitmatrix.shape[1] = 1;  // ceil(40/32) = 2 words per row
+  x.bitmatrix.strides[0] = 1;
+  expect_rejected(x, l, "bitmatrix: shape must be [6, 2]");
+  x = r;
+  x.bitmatrix.dtype = MOEKIT_DTYPE_I32;
+  expect_rejected(x, l, "bitmatrix: dtype must be uint32");
+  x = r;
+  x.expert_counts.shape[0] = kE - 1;
+  expect_rejected(x, l, "expert_counts: shape must be [40]");
+  x = r;
+  x.sorted_token_ids.shape[0] = max_sorted - 1;
+  expect_rejected(x, l, "sorted_token_ids: needs at least");
+  x = r;
+  x.block_expert_ids.shape[0] = max_blocks - 1;
+  expect_rejected(x, l, "block_expert_ids: needs at least");
+  x = r;
+  x.num_tokens_post_padded.shape[0] = 2;
+  expect_rejected(x, l, "num_tokens_post_padded: shape must be [1]");
+  x = r;
+  x.block_expert_ids.data = nullptr;  // the sorted order's three tensors go together
+  expect_rejected(x, l, "block_expert_ids");
+  x = r;
+  x.sorted_token_ids.device_type = MOEKIT_DEVICE_CUDA;
+  expect_rejected(x, l, "sorted_token_ids: tensor is on cuda");
+  x = r;
+  x.expert_counts.shape[0] = -1;
+  expect_rejected(x, l, "expert_counts: shape[0] is negative");
+  x = r;
+  x.num_tokens_post_padded.dtype = static_cast<moekit_dtype>(99);
+  expect_rejected(x, l, "num_tokens_post_padded: unknown dtype");
 }
