@@ -60,9 +60,10 @@ TensorView to_view_ref(const moekit_tensor& t, const char* name, bool optional) 
     numel = checked_mul(numel, t.shape[i], name);
   }
   checked_bytes(numel, v.dtype, name);
-  // Row-major contiguity; strides of size-1 dimensions are irrelevant (DLPack allows any value there).
+  // Row-major contiguity; strides of size-1 dimensions are irrelevant (DLPack allows any value there), and so
+  // are all strides of an empty tensor (moekit_tensor_init and PyTorch give [2, 0] the strides [1, 1]).
   int64_t expected = 1;
-  for (int i = t.rank - 1; i >= 0; --i) {
+  for (int i = t.rank - 1; i >= 0 && numel > 0; --i) {
     if (t.shape[i] != 1 && t.strides[i] != expected) {
       std::ostringstream m;
       m << name << ": non-contiguous tensors are not supported (strides[" << i << "] = " << t.strides[i]

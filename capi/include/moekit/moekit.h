@@ -269,20 +269,24 @@ MOEKIT_API moekit_status moekit_router_gemm(moekit_context ctx, const moekit_ten
 #define MOEKIT_FP8_MIN_SCALE (1.0f / (448.0f * 512.0f))
 
 typedef enum moekit_quant_scheme {
-  MOEKIT_QUANT_FP8_PER_TENSOR = 0,  /**< one f32 scale for the whole [M,K] input: scales [1] */
-  MOEKIT_QUANT_FP8_PER_TOKEN = 1,   /**< one scale per row: scales [M] */
+  MOEKIT_QUANT_FP8_PER_TENSOR = 0,  /**< one f32 scale for the whole [M,K] input: scales [1,1] */
+  MOEKIT_QUANT_FP8_PER_TOKEN = 1,   /**< one scale per row: scales [M,1] */
   MOEKIT_QUANT_FP8_PER_GROUP = 2,   /**< one scale per 1 x group_size of a row: scales [M, ceil(K/g)] */
   MOEKIT_QUANT_FP8_BLOCK = 3,       /**< one scale per block_size x block_size block: scales [ceil(M/b), ceil(K/b)] */
   MOEKIT_QUANT_MXFP4 = 4            /**< OCP MX v1.0 FP4 E2M1, one E8M0 per 32 values: values [M,K/2] u8, scales [M,K/32] */
 } moekit_quant_scheme;
 
 /**
- * Quantizer configuration.
- * FP8: scale = max(amax * (1.0f/448.0f), MOEKIT_FP8_MIN_SCALE) where amax ignores NaN and ±Inf; q = x / scale
- * rounded to nearest even and saturated to ±448; ±Inf saturates to ±448; NaN stays NaN.
+ * Quantizer configuration. Every backend computes these bit for bit; bf16/f16 inputs are first widened to f32.
+ * FP8: scale = max(amax * (1.0f/448.0f), MOEKIT_FP8_MIN_SCALE), an f32 product, where amax ignores NaN and ±Inf
+ * (no finite value: amax = 0); q = x / scale as an IEEE f32 division, then rounded to nearest even E4M3 and
+ * saturated to ±448; ±Inf saturates to ±448; NaN stays NaN (code 0x7F with the sign of x). Partial groups and
+ * blocks at the matrix edges get their own scale from the values they hold.
  * MXFP4: shared exponent X = floor(log2(amax)) - 2 (clamped to [-127, 127]), amax over finite values (all zero:
- * X = -127); values x / 2^X rounded to nearest even E2M1 and saturated to ±6; ±Inf saturates; a block containing
- * NaN gets the NaN scale 0xFF (it dequantizes to NaN). K must be a multiple of 32.
+ * X = -127); values x / 2^X rounded to nearest even E2M1 and saturated to ±6, keeping the sign of x (a negative
+ * value that rounds to 0 is stored as -0); ±Inf saturates; a block containing NaN gets the NaN scale 0xFF (it
+ * dequantizes to NaN), its values being encoded as above with NaN as +0. K must be a multiple of 32.
+ * Dequantization: decoded value * scale as an f32 product, then rounded to nearest even in the output dtype.
  */
 typedef struct moekit_quantizer_desc {
   size_t struct_size;
