@@ -42,7 +42,8 @@ VectorTensor like(const VectorTensor& t) {
 
 std::vector<nlohmann::json> cases_of(const std::string& kind) {
   std::vector<nlohmann::json> out;
-  for (const auto& c : read_manifest(kDir).at("cases"))
+  const nlohmann::json manifest = read_manifest(kDir);  // keep it alive: the loop iterates a member of it
+  for (const auto& c : manifest.at("cases"))
     if (c.at("kind") == kind) out.push_back(c);
   return out;
 }
@@ -122,5 +123,74 @@ TEST(Vectors, QuantizeCasesAreBitExact) {
     EXPECT_EQ(values.bytes, values_expected.bytes);
     EXPECT_EQ(scales.bytes, scales_expected.bytes);
     moekit_quantizer_destroy(q);
+  }
+}
+
+TEST(Vectors, MoeLayerCasesMatchThroughMoeForward) {
+  Ctx c;
+  for (const auto& cs : cases_of("moe_layer")) {
+    SCOPED_TRACE(cs.at("name").get<std::string>());
+    const auto& p = cs.at("params");
+    moekit_router_desc rd = MOEKIT_ROUTER_DESC_INIT;
+    rd.num_experts = p.at("num_experts");
+    rd.top_k = p.at("top_k");
+    rd.renormalize = p.at("renormalize").get<bool>() ? 1 : 0;
+    moekit_router r = nullptr;
+    ASSERT_EQ(moekit_router_create(c.ctx, &rd, &r), MOEKIT_OK) << moekit_last_error();
+
+    moekit_experts_desc ed = MOEKIT_EXPERTS_DESC_INIT;
+    ed.num_experts = ed.num_local_experts = p.at("num_experts");
+    ed.hidden_size = p.at("hidden_size");
+    ed.intermediate_size = p.at("intermediate_size");
+    const std::string act = p.at("activation");
+    ed.activation = act == "silu_mul" ? MOEKIT_ACTIVATION_SILU_MUL
+                    : act == "gelu_mul" ? MOEKIT_ACTIVATION_GELU_MUL : MOEKIT_ACTIVATION_SWIGLU_OAI;
+    ed.swiglu_alpha = p.at("swiglu_alpha");
+    ed.swiglu_limit = p.at("swiglu_limit");
+    ed.weight_format = p.at("weight_format") == "bf16" ? MOEKIT_WEIGHTS_BF16 : MOEKIT_WEIGHTS_MXFP4;
+    ed.has_w13_bias = ed.has_w2_bias = p.at("biases").get<bool>() ? 1 : 0;
+    moekit_experts ex = nullptr;
+    ASSERT_EQ(moekit_experts_create(c.ctx, &ed, &ex), MOEKIT_OK) << moekit_last_error();
+
+    std::vector<VectorTensor> keep;
+    keep.reserve(8);
+    auto input = [&](const char* name) {
+      keep.push_back(read_tensor(kDir, cs, name));
+      return view(keep.back());
+    };
+    moekit_expert_weights w{};
+    w.struct_size = sizeof w;
+    w.w13 = input("w13");
+    w.w2 = input("w2");
+    if (cs.at("tensors").contains("w13_scale")) {
+      w.w13_scale = input("w13_scale");
+      w.w2_scale = input("w2_scale");
+    }
+    if (ed.has_w13_bias) {
+      w.w13_bias = input("w13_bias");
+      w.w2_bias = input("w2_bias");
+    }
+    ASSERT_EQ(moekit_experts_set_weights(ex, &w, nullptr), MOEKIT_OK) << moekit_last_error();
+
+    VectorTensor hidden = read_tensor(kDir, cs, "hidden"), logits = read_tensor(kDir, cs, "logits");
+    VectorTensor expected = read_tensor(kDir, cs, "out");
+    VectorTensor out = like(expected);
+    moekit_tensor hv = view(hidden), lv = view(logits), ov = view(out);
+    size_t ws_bytes = 0;
+    ASSERT_EQ(moekit_moe_forward_workspace_size(r, ex, hidden.shape[0], &ws_bytes), MOEKIT_OK);
+    std::vector<uint8_t> ws_storage(ws_bytes + 256);
+    void* ws = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(ws_storage.data()) + 255) & ~uintptr_t{255});
+    moekit_run_report report = MOEKIT_RUN_REPORT_INIT;
+    ASSERT_EQ(moekit_moe_forward(r, ex, &hv, &lv, &ov, ws_bytes ? ws : nullptr, ws_bytes, &report, nullptr),
+              MOEKIT_OK)
+        << moekit_last_error();
+    const double tol = cs.at("tolerance");
+    const auto* got = reinterpret_cast<const float*>(out.bytes.data());
+    const auto* want = reinterpret_cast<const float*>(expected.bytes.data());
+    for (size_t i = 0; i < out.bytes.size() / 4; ++i) ASSERT_NEAR(got[i], want[i], tol) << "element " << i;
+    EXPECT_EQ(report.assignments, hidden.shape[0] * rd.top_k);
+    EXPECT_EQ(report.non_local_assignments, 0);
+    moekit_experts_destroy(ex);
+    moekit_router_destroy(r);
   }
 }
