@@ -1,4 +1,5 @@
 // Router entry points: create/destroy, plan sizes, run, build_plan, and the router GEMM.
+#include <cstring>
 #include <string>
 
 #include "api_common.h"
@@ -17,9 +18,13 @@ RouterConfig to_config(const moekit_router_desc& d) {
   // checked here.
   c.num_experts = d.num_experts;
   c.top_k = d.top_k;
-  if (d.scoring != MOEKIT_SCORING_SOFTMAX && d.scoring != MOEKIT_SCORING_SIGMOID)
-    invalid("desc.scoring: unknown scoring " + std::to_string(static_cast<int>(d.scoring)));
-  c.scoring = static_cast<Scoring>(d.scoring);
+  // Read the enum's bytes as an integer: loading an out-of-range value as the enum type is undefined.
+  static_assert(sizeof(d.scoring) == sizeof(int32_t), "moekit_scoring is int-sized");
+  int32_t scoring;
+  std::memcpy(&scoring, &d.scoring, sizeof scoring);
+  if (scoring != MOEKIT_SCORING_SOFTMAX && scoring != MOEKIT_SCORING_SIGMOID)
+    invalid("desc.scoring: unknown scoring " + std::to_string(scoring));
+  c.scoring = static_cast<Scoring>(scoring);
   if (d.renormalize != 0 && d.renormalize != 1)
     invalid("desc.renormalize: must be 0 or 1, got " + std::to_string(d.renormalize));
   c.renormalize = d.renormalize != 0;

@@ -366,7 +366,10 @@ TEST(RouterCreate, RejectsBadDescriptorsAndLeavesOutUntouched) {
   add("num_experts", [](moekit_router_desc& d) { d.num_experts = 1 << 20; });
   add("top_k", [](moekit_router_desc& d) { d.top_k = 9; });  // k > E
   add("top_k", [](moekit_router_desc& d) { d.top_k = 0; });
-  add("scoring", [](moekit_router_desc& d) { d.scoring = static_cast<moekit_scoring>(7); });
+  add("scoring", [](moekit_router_desc& d) {
+    const int32_t unknown = 7;  // written as bytes: an out-of-range enum value cannot be formed in C++
+    std::memcpy(&d.scoring, &unknown, sizeof unknown);
+  });
   add("renormalize", [](moekit_router_desc& d) { d.renormalize = 2; });
   add("num_expert_groups", [](moekit_router_desc& d) { d.num_expert_groups = 3; });  // does not divide 8
   add("num_expert_groups", [](moekit_router_desc& d) { d.num_expert_groups = -2; });
@@ -564,6 +567,6 @@ TEST_F(RouterRunBadInput, PlanTensors) {
   x.expert_counts.shape[0] = -1;
   expect_rejected(x, l, "expert_counts: shape[0] is negative");
   x = r;
-  x.num_tokens_post_padded.dtype = static_cast<moekit_dtype>(99);
+  x.num_tokens_post_padded.dtype = static_cast<moekit_dtype>(13);  // unknown, yet in the enum's value range
   expect_rejected(x, l, "num_tokens_post_padded: unknown dtype");
 }

@@ -190,23 +190,30 @@ typedef enum moekit_scoring {
 
 /**
  * Router configuration. Selection: top-k of score (+ correction_bias for sigmoid/bias routing), ties to the
- * lowest expert id, NaN scores rank below every number. With num_expert_groups > 1 (DeepSeek-V3), experts are
- * split into equal groups, each group scored by the sum of its two best (biased) scores, and only experts of the
- * topk_groups best groups are eligible. Weights are the unbiased scores of the chosen experts, divided by their
- * sum if renormalize, then multiplied by routed_scaling_factor.
+ * lowest expert id, NaN scores rank below every number; topk_ids come in selection order (best first). With
+ * num_expert_groups > 1 (DeepSeek-V3), experts are split into equal groups, each group scored by the sum of its
+ * two best (biased) scores (its only score for one-expert groups), and only experts of the topk_groups best groups
+ * are eligible (group ties: lower group index). Weights are the unbiased scores of the chosen experts, divided by
+ * their sum if renormalize (and the sum is > 0), then multiplied by routed_scaling_factor.
+ * Scores are computed in float: softmax subtracts the row maximum and sums in double. Without bias and grouping
+ * the order is that of the exact scores (that is, of the logits), so rounding never creates false ties.
+ * Non-finite logits: a NaN logit scores NaN (it takes no part in the softmax and, if chosen because k exceeds the
+ * numbers in the row, weighs 0); if the softmax row maximum is +Inf, the experts holding it share 1 equally and the
+ * others score 0 (the limit); a row of only -Inf (and NaN) shares 1 equally among its -Inf experts. No weight is
+ * ever NaN. correction_bias must be finite; routed_scaling_factor must be finite.
  */
 typedef struct moekit_router_desc {
   size_t struct_size;
-  int32_t num_experts;          /**< E >= 1 */
+  int32_t num_experts;          /**< 1 <= E <= 65536 */
   int32_t top_k;                /**< 1 <= k <= E */
   moekit_scoring scoring;
   int32_t renormalize;          /**< 0 or 1 */
   int32_t num_expert_groups;    /**< 0 or 1 = no grouping; else divides E */
-  int32_t topk_groups;          /**< groups kept when grouping (1..num_expert_groups) */
+  int32_t topk_groups;          /**< groups kept when grouping (1..num_expert_groups; k <= topk_groups * E/groups) */
   float routed_scaling_factor;  /**< multiplies the final weights (1.0 for none) */
   const float* correction_bias; /**< optional [E] host array, copied at create */
   const int32_t* expert_map;    /**< optional [E] host array: global id -> local id, -1 = not local; copied */
-  int32_t block_size;           /**< rows per block of the sorted order; 0 = the platform contract's */
+  int32_t block_size;           /**< rows per block of the sorted order (<= 2^20); 0 = the platform contract's */
 } moekit_router_desc;
 #define MOEKIT_ROUTER_DESC_INIT {sizeof(moekit_router_desc), 0, 0, MOEKIT_SCORING_SOFTMAX, 0, 0, 0, 1.0f, NULL, NULL, 0}
 
@@ -219,8 +226,9 @@ typedef struct moekit_router_s* moekit_router;
  *  - topk_weights [T,k] f32, topk_ids [T,k] i32 (global expert ids)
  *  - bitmatrix [T, ceil(E/32)] u32: bit e%32 of word e/32 in row t is set iff token t chose expert e
  *  - expert_counts [E] i32: assignments per expert
- *  - sorted_token_ids [max_sorted] i32: flat indices t*k+j grouped by expert id ascending, each expert's run
- *    padded to a multiple of block_size with the value T*k (moe_align_block_size semantics)
+ *  - sorted_token_ids [max_sorted] i32: flat indices t*k+j grouped by expert id ascending (increasing flat index
+ *    within an expert), each expert's run padded to a multiple of block_size with the value T*k
+ *    (moe_align_block_size semantics); entries past the padded total hold T*k too
  *  - block_expert_ids [max_blocks] i32: expert id (global) of each block; -1 after the padded total or for
  *    experts the expert_map marks non-local
  *  - num_tokens_post_padded [1] i32: the padded total
@@ -239,7 +247,11 @@ typedef struct moekit_routing {
 
 MOEKIT_API moekit_status moekit_router_create(moekit_context ctx, const moekit_router_desc* desc, moekit_router* out);
 MOEKIT_API moekit_status moekit_router_destroy(moekit_router router);
-/** Block size the router pads with, and the sizes of the sorted-order buffers for num_tokens tokens. */
+/**
+ * Block size the router pads with, and the sizes of the sorted-order buffers for num_tokens tokens:
+ * max_sorted = round_up(T*k + E*(block_size-1), block_size), max_blocks = max_sorted / block_size. Fails (outputs
+ * untouched) if num_tokens < 0 or max_sorted exceeds INT32_MAX (the plan's indices are int32). Outputs may be NULL.
+ */
 MOEKIT_API moekit_status moekit_router_plan_sizes(moekit_router router, int64_t num_tokens, int32_t* block_size,
                                                   int64_t* max_sorted, int64_t* max_blocks);
 /** Routes logits [T,E] (f32, bf16 or f16) into the plan buffers. */
@@ -247,7 +259,8 @@ MOEKIT_API moekit_status moekit_router_run(moekit_router router, const moekit_te
                                            void* stream);
 /**
  * Builds the metadata part of a plan (bitmatrix, counts, sorted order) from caller-supplied topk_ids [T,k] i32
- * (plan->topk_ids). Ids outside [0,E) are ignored (never set a bit, never touch memory).
+ * (plan->topk_ids). Ids outside [0,E) are ignored (never set a bit, never touch memory). topk_weights is optional
+ * here and never written.
  */
 MOEKIT_API moekit_status moekit_router_build_plan(moekit_router router, moekit_routing* plan, void* stream);
 
