@@ -1,4 +1,6 @@
 // Quantizer entry points: argument and handle checks, conversion to core types; the work is in core.
+#include <cstring>
+
 #include "api_common.h"
 #include "quantizer_handle.h"
 
@@ -10,11 +12,16 @@ namespace {
 constexpr int32_t kDefaultGroupSize = 128;
 
 QuantizerConfig to_config(const moekit_quantizer_desc& d) {
-  if (d.scheme < MOEKIT_QUANT_FP8_PER_TENSOR || d.scheme > MOEKIT_QUANT_MXFP4)
-    invalid("desc.scheme: unknown quantization scheme " + std::to_string(d.scheme));
+  // A C caller may store any int in the enum field; reading it as the C++ enum type would be undefined for
+  // values outside the enum's range, so read the raw integer.
+  static_assert(sizeof(d.scheme) == sizeof(int32_t), "moekit_quant_scheme is an int-sized enum");
+  int32_t scheme;
+  std::memcpy(&scheme, &d.scheme, sizeof scheme);
+  if (scheme < MOEKIT_QUANT_FP8_PER_TENSOR || scheme > MOEKIT_QUANT_MXFP4)
+    invalid("desc.scheme: unknown quantization scheme " + std::to_string(scheme));
   if (d.group_size < 0) invalid("desc.group_size: must be >= 0 (0 = 128), got " + std::to_string(d.group_size));
   QuantizerConfig c;
-  c.scheme = static_cast<QuantScheme>(d.scheme);
+  c.scheme = static_cast<QuantScheme>(scheme);
   c.group_size = d.group_size == 0 ? kDefaultGroupSize : d.group_size;
   return c;
 }

@@ -109,6 +109,9 @@ Shapes documented_shapes(moekit_quant_scheme s, int64_t group, int64_t rows, int
   return {};
 }
 
+// memcmp that accepts the null data() of empty vectors (memcmp itself may not be passed null, even for n == 0).
+bool same_bytes(const void* a, const void* b, size_t n) { return n == 0 || std::memcmp(a, b, n) == 0; }
+
 bool is_mx(moekit_quant_scheme s) { return s == MOEKIT_QUANT_MXFP4; }
 
 // Expected stored bits of a float-valued reference result in the output dtype; NaN compares as "is NaN".
@@ -166,16 +169,16 @@ class Quantizer : public ::testing::Test {
 
     const moekit_ref::RefQuantized ref = moekit_ref::ref_quantize(scheme, g, in.exact, in.rows, in.cols);
     ASSERT_EQ(values.size(), ref.values.size());
-    ASSERT_EQ(std::memcmp(values.data(), ref.values.data(), values.size()), 0) << "codes";
+    ASSERT_TRUE(same_bytes(values.data(), ref.values.data(), values.size())) << "codes";
     std::vector<float> fp8_scales;
     std::vector<uint8_t> e8m0;
     if (is_mx(scheme)) {
       ASSERT_EQ(scales.size(), ref.e8m0.size());
-      ASSERT_EQ(std::memcmp(scales.data(), ref.e8m0.data(), scales.size()), 0) << "e8m0 scales";
+      ASSERT_TRUE(same_bytes(scales.data(), ref.e8m0.data(), scales.size())) << "e8m0 scales";
       e8m0 = ref.e8m0;
     } else {
       ASSERT_EQ(scales.size(), ref.fp8_scales.size() * 4);
-      ASSERT_EQ(std::memcmp(scales.data(), ref.fp8_scales.data(), scales.size()), 0) << "fp8 scales";
+      ASSERT_TRUE(same_bytes(scales.data(), ref.fp8_scales.data(), scales.size())) << "fp8 scales";
       fp8_scales = ref.fp8_scales;
       for (float f : fp8_scales) ASSERT_GE(f, MOEKIT_FP8_MIN_SCALE);
     }
@@ -374,9 +377,11 @@ TEST_F(Quantizer, CreateRejectsBadArguments) {
   d.struct_size = sizeof(size_t);
   expect_rejected(moekit_quantizer_create(ctx_, &d, &out), MOEKIT_ERR_INVALID_ARGUMENT, "desc");
   d = MOEKIT_QUANTIZER_DESC_INIT;
-  d.scheme = static_cast<moekit_quant_scheme>(5);
+  // Out-of-range schemes as a C caller would store them (an int written over the enum field).
+  const int32_t bad_schemes[] = {5, -1};
+  std::memcpy(&d.scheme, &bad_schemes[0], sizeof(int32_t));
   expect_rejected(moekit_quantizer_create(ctx_, &d, &out), MOEKIT_ERR_INVALID_ARGUMENT, "scheme");
-  d.scheme = static_cast<moekit_quant_scheme>(-1);
+  std::memcpy(&d.scheme, &bad_schemes[1], sizeof(int32_t));
   expect_rejected(moekit_quantizer_create(ctx_, &d, &out), MOEKIT_ERR_INVALID_ARGUMENT, "scheme");
   d = MOEKIT_QUANTIZER_DESC_INIT;
   d.group_size = -1;
