@@ -21,6 +21,13 @@ moekit_experts_desc small_desc() {
   return d;
 }
 
+// Stores an arbitrary int in a C enum field without forming an out-of-range enum value in C++ (UB).
+template <class CEnum>
+void set_raw(CEnum& field, int32_t v) {
+  static_assert(sizeof(CEnum) == sizeof(int32_t), "C enums are int-sized");
+  std::memcpy(&field, &v, sizeof v);
+}
+
 moekit_experts const kSentinelHandle = reinterpret_cast<moekit_experts>(0x1234);
 
 // Creating with `d` fails with `status` and a message containing `what`; the output handle is untouched.
@@ -95,13 +102,13 @@ TEST_F(ExpertsCreateErrors, Ranges) {
 
 TEST_F(ExpertsCreateErrors, Enums) {
   moekit_experts_desc d = small_desc();
-  d.activation = static_cast<moekit_activation>(3);
+  set_raw(d.activation, 3);
   expect_create_fails(ctx, d, "activation");
   d = small_desc();
-  d.weight_format = static_cast<moekit_weight_format>(-1);
+  set_raw(d.weight_format, -1);
   expect_create_fails(ctx, d, "weight_format");
   d = small_desc();
-  d.act_quant = static_cast<moekit_act_quant>(7);
+  set_raw(d.act_quant, 7);
   expect_create_fails(ctx, d, "act_quant");
   d = small_desc();
   d.has_w13_bias = 2;
