@@ -42,14 +42,16 @@ void check_output_struct(size_t struct_size, size_t known_size, const char* name
 
 TensorView to_view_ref(const moekit_tensor& t, const char* name, bool optional) {
   TensorView v;
-  if (t.dtype < 0 || t.dtype >= kNumDTypes) invalid(std::string(name) + ": unknown dtype " + std::to_string(t.dtype));
-  v.dtype = static_cast<DType>(t.dtype);
+  const int32_t dtype = enum_value(t.dtype);
+  if (dtype < 0 || dtype >= kNumDTypes) invalid(std::string(name) + ": unknown dtype " + std::to_string(dtype));
+  v.dtype = static_cast<DType>(dtype);
   if (t.rank < 0 || t.rank > kMaxRank)
     invalid(std::string(name) + ": rank must be in [0, 8], got " + std::to_string(t.rank));
   v.rank = t.rank;
-  if (t.device_type != MOEKIT_DEVICE_CPU && t.device_type != MOEKIT_DEVICE_CUDA && t.device_type != MOEKIT_DEVICE_ROCM)
-    invalid(std::string(name) + ": unknown device type " + std::to_string(t.device_type));
-  v.device = static_cast<DeviceType>(t.device_type);
+  const int32_t device = enum_value(t.device_type);
+  if (device != MOEKIT_DEVICE_CPU && device != MOEKIT_DEVICE_CUDA && device != MOEKIT_DEVICE_ROCM)
+    invalid(std::string(name) + ": unknown device type " + std::to_string(device));
+  v.device = static_cast<DeviceType>(device);
   v.device_id = t.device_id;
   if (t.device_id < 0) invalid(std::string(name) + ": device_id must be >= 0, got " + std::to_string(t.device_id));
   int64_t numel = 1;

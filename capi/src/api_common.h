@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -15,6 +16,17 @@
 namespace moekit::capi {
 
 void set_last_error(const std::string& message);
+
+// The integer a C caller stored in an enum-typed field or argument. C lets any int through; in C++ loading an
+// enum outside its declared range is undefined (UBSan flags it), so read the bits as an integer before
+// range-checking.
+template <class Enum>
+int32_t enum_value(const Enum& e) {
+  static_assert(sizeof(Enum) == sizeof(int32_t), "C enums are int-sized on every supported ABI");
+  int32_t v;
+  std::memcpy(&v, &e, sizeof v);
+  return v;
+}
 
 // Runs `body`, translating every exception to a status + thread-local message. Nothing escapes.
 template <class Body>

@@ -8,7 +8,8 @@ using namespace moekit;
 
 namespace {
 
-BackendKind to_backend(moekit_backend b, bool allow_auto) {
+BackendKind to_backend(const moekit_backend& backend, bool allow_auto) {
+  const int32_t b = capi::enum_value(backend);
   if (b < MOEKIT_BACKEND_AUTO || b > MOEKIT_BACKEND_HIP || (!allow_auto && b == MOEKIT_BACKEND_AUTO))
     invalid("backend: unknown backend " + std::to_string(b));
   return static_cast<BackendKind>(b);

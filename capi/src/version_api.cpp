@@ -25,7 +25,7 @@ MOEKIT_API const char* moekit_version_string(void) {
 MOEKIT_API int32_t moekit_abi_version(void) { return MOEKIT_ABI_VERSION; }
 
 MOEKIT_API const char* moekit_status_string(moekit_status status) {
-  switch (status) {
+  switch (capi::enum_value(status)) {
     case MOEKIT_OK: return "ok";
     case MOEKIT_ERR_INVALID_ARGUMENT: return "invalid argument";
     case MOEKIT_ERR_UNSUPPORTED: return "unsupported";
@@ -41,20 +41,23 @@ MOEKIT_API const char* moekit_last_error(void) { return capi::last_error().c_str
 MOEKIT_API void moekit_clear_error(void) { capi::set_last_error(""); }
 
 MOEKIT_API size_t moekit_dtype_size(moekit_dtype dtype) {
-  if (dtype < 0 || dtype >= kNumDTypes) return 0;
-  return dtype_size(static_cast<DType>(dtype));
+  const int32_t d = capi::enum_value(dtype);
+  if (d < 0 || d >= kNumDTypes) return 0;
+  return dtype_size(static_cast<DType>(d));
 }
 
 MOEKIT_API const char* moekit_dtype_name(moekit_dtype dtype) {
-  if (dtype < 0 || dtype >= kNumDTypes) return "unknown";
-  return dtype_name(static_cast<DType>(dtype));
+  const int32_t d = capi::enum_value(dtype);
+  if (d < 0 || d >= kNumDTypes) return "unknown";
+  return dtype_name(static_cast<DType>(d));
 }
 
 MOEKIT_API moekit_status moekit_tensor_init(moekit_tensor* t, void* data, moekit_dtype dtype, int32_t rank,
                                             const int64_t* shape) {
   return capi::guarded([&] {
     capi::require(t, "t");
-    if (dtype < 0 || dtype >= kNumDTypes) invalid("dtype: unknown dtype " + std::to_string(dtype));
+    const int32_t d = capi::enum_value(dtype);
+    if (d < 0 || d >= kNumDTypes) invalid("dtype: unknown dtype " + std::to_string(d));
     expect_range(rank, "rank", 0, MOEKIT_MAX_RANK);
     if (rank > 0) capi::require(shape, "shape");
     moekit_tensor r{};
