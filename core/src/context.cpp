@@ -1,38 +1,43 @@
 #include "moekit_core/context.h"
 
-#include <dlfcn.h>
-
 #include <thread>
 
 #include "cpu/cpu_backend.h"
 #include "moekit_core/error.h"
-#include "moekit_core/module_loader.h"
+#include "plugin_backend.h"
 
 namespace moekit {
 
 namespace {
 
-std::string join_tried(const std::vector<std::string>& tried) {
-  std::string s;
-  for (const auto& t : tried) s += (s.empty() ? "" : "; ") + t;
-  return s;
-}
-
-// A device backend lives in a module that core dlopens. This release ships no module yet, so a found
-// module is reported as unusable rather than half-loaded.
+// A device backend lives in a plugin module that core dlopens (plugin_backend.h): found, ABI-checked, then
+// asked whether it sees a device. Any "no" comes back as the reason in `detail`.
 BackendStatus probe_device_backend(BackendKind kind) {
   BackendStatus st;
   st.kind = kind;
   st.name = backend_name(kind);
-  ModuleSearch search = find_backend_module(st.name);
-  if (search.handle == nullptr) {
-    st.detail = "module libmoekit_" + st.name + ".so not found (searched: " + join_tried(search.tried) + ")";
+  const PluginLookup lookup = find_plugin_module(kind);
+  if (!lookup.module) {
+    st.detail = lookup.reason;
     return st;
   }
-  dlclose(search.handle);
-  st.detail = "module " + search.path + " found, but this libmoekit " +
-              "has no device plugin interface yet (device backends land in a later release)";
+  const PluginProbe probe = probe_plugin(*lookup.module);
+  st.available = probe.available;
+  st.device_count = probe.device_count;
+  st.detail = probe.detail;
   return st;
+}
+
+std::unique_ptr<Backend> create_device_backend(BackendKind kind, int32_t device_id) {
+  const std::string unavailable = std::string("backend ") + backend_name(kind) + " unavailable: ";
+  const PluginLookup lookup = find_plugin_module(kind);
+  if (!lookup.module) fail(Status::BackendUnavailable, unavailable + lookup.reason);
+  const PluginProbe probe = probe_plugin(*lookup.module);
+  if (!probe.available) fail(Status::BackendUnavailable, unavailable + probe.detail);
+  if (device_id < 0 || device_id >= probe.device_count)
+    invalid("device_id: " + std::string(backend_name(kind)) + " has " + std::to_string(probe.device_count) +
+            " device(s), got " + std::to_string(device_id));
+  return std::make_unique<PluginBackend>(lookup.module, kind, device_id);
 }
 
 }  // namespace
@@ -61,8 +66,7 @@ std::shared_ptr<Context> Context::create(BackendKind kind, int32_t device_id) {
     return std::shared_ptr<Context>(new Context(std::make_unique<CpuBackend>()));
   }
   if (kind != BackendKind::CUDA && kind != BackendKind::HIP) invalid("backend: unknown backend");
-  const BackendStatus st = query_backend(kind);
-  fail(Status::BackendUnavailable, std::string("backend ") + backend_name(kind) + " unavailable: " + st.detail);
+  return std::shared_ptr<Context>(new Context(create_device_backend(kind, device_id)));
 }
 
 Context::Context(std::unique_ptr<Backend> backend) : backend_(std::move(backend)) {

@@ -46,8 +46,12 @@ ModuleSearch find_backend_module(const std::string& module_name) {
 
   if (const char* explicit_path = std::getenv(("MOEKIT_" + upper + "_MODULE").c_str()); explicit_path && *explicit_path)
     if (try_open(explicit_path, search)) return search;
-  if (const char* dir = std::getenv("MOEKIT_MODULE_DIR"); dir && *dir)
-    if (try_open(std::string(dir) + "/" + file, search)) return search;
+  // An explicit module directory is the whole search: a deployment (or a test) that names where its modules
+  // live must not pick up another copy from beside libmoekit.so or from the system path.
+  if (const char* dir = std::getenv("MOEKIT_MODULE_DIR"); dir && *dir) {
+    try_open(std::string(dir) + "/" + file, search);
+    return search;
+  }
   if (const std::string dir = own_directory(); !dir.empty())
     if (try_open(dir + "/" + file, search)) return search;
   try_open(file, search);  // the system search path (LD_LIBRARY_PATH, ld.so.cache)

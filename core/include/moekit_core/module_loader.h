@@ -1,6 +1,6 @@
 // Finds a device backend module (libmoekit_cuda.so / libmoekit_hip.so) at run time.
-// Search order: $MOEKIT_<NAME>_MODULE (a file), $MOEKIT_MODULE_DIR, the directory of libmoekit.so, then the
-// system search path of dlopen.
+// Search order: $MOEKIT_<NAME>_MODULE (a file), then $MOEKIT_MODULE_DIR if set (and nothing else then), else the
+// directory of libmoekit.so, then the system search path of dlopen.
 #pragma once
 
 #include <string>

@@ -16,7 +16,7 @@ constexpr float kFp8E4M3Max = 448.0f;
 constexpr float kFp8MinScale = 1.0f / (448.0f * 512.0f);
 
 // E4M3FN: S.EEEE.MMM, bias 7, no infinities, S.1111.111 is NaN, largest finite 448 (0x7E).
-inline float e4m3_to_f32(uint8_t b) {
+MOEKIT_HOST_DEVICE inline float e4m3_to_f32(uint8_t b) {
   const uint32_t sign = static_cast<uint32_t>(b & 0x80u) << 24;
   const uint32_t exp = (b >> 3) & 0xFu;
   const uint32_t man = b & 0x7u;
@@ -29,7 +29,7 @@ inline float e4m3_to_f32(uint8_t b) {
 }
 
 // Round-to-nearest-even, saturating: |x| >= 448 (and ±Inf) -> ±448; NaN -> 0x7F with the input's sign bit.
-inline uint8_t f32_to_e4m3(float x) {
+MOEKIT_HOST_DEVICE inline uint8_t f32_to_e4m3(float x) {
   const uint32_t u = f32_bits(x);
   const uint8_t sign = static_cast<uint8_t>((u >> 24) & 0x80u);
   const uint32_t abs = u & 0x7FFFFFFFu;
@@ -53,7 +53,7 @@ inline uint8_t f32_to_e4m3(float x) {
 }
 
 // E5M2: S.EEEEE.MM, bias 15, IEEE-like (Inf and NaN at exponent 31), largest finite 57344.
-inline float e5m2_to_f32(uint8_t b) {
+MOEKIT_HOST_DEVICE inline float e5m2_to_f32(uint8_t b) {
   const uint32_t sign = static_cast<uint32_t>(b & 0x80u) << 24;
   const uint32_t exp = (b >> 2) & 0x1Fu;
   const uint32_t man = b & 0x3u;
@@ -66,22 +66,22 @@ inline float e5m2_to_f32(uint8_t b) {
 }
 
 // True for finite floats (not Inf, not NaN), by bits so that fast-math settings cannot fold it away.
-inline bool f32_is_finite(float x) { return (f32_bits(x) & 0x7F800000u) != 0x7F800000u; }
+MOEKIT_HOST_DEVICE inline bool f32_is_finite(float x) { return (f32_bits(x) & 0x7F800000u) != 0x7F800000u; }
 
 // |x| for finite x, 0 for NaN and ±Inf: the contribution of x to an amax "over finite values".
-inline float finite_abs(float x) {
+MOEKIT_HOST_DEVICE inline float finite_abs(float x) {
   const uint32_t abs = f32_bits(x) & 0x7FFFFFFFu;
   return abs < 0x7F800000u ? f32_from_bits(abs) : 0.0f;
 }
 
 // scale = max(amax * (1/448), kFp8MinScale). amax must be finite and >= 0 (a NaN would give kFp8MinScale).
-inline float fp8_scale_from_amax(float amax) {
+MOEKIT_HOST_DEVICE inline float fp8_scale_from_amax(float amax) {
   const float s = amax * (1.0f / 448.0f);
   return s > kFp8MinScale ? s : kFp8MinScale;
 }
 
 // One value with one scale: the single quantization formula every backend implements.
-inline uint8_t fp8_quantize(float x, float scale) { return f32_to_e4m3(x / scale); }
-inline float fp8_dequantize(uint8_t q, float scale) { return e4m3_to_f32(q) * scale; }
+MOEKIT_HOST_DEVICE inline uint8_t fp8_quantize(float x, float scale) { return f32_to_e4m3(x / scale); }
+MOEKIT_HOST_DEVICE inline float fp8_dequantize(uint8_t q, float scale) { return e4m3_to_f32(q) * scale; }
 
 }  // namespace moekit

@@ -5,29 +5,37 @@
 #include <cstdint>
 #include <cstring>
 
+// Device code compiles these functions for the GPU too: kernels/common/portability.h defines
+// MOEKIT_HOST_DEVICE as __host__ __device__ before including this header; plain C++ sees nothing.
+#ifndef MOEKIT_HOST_DEVICE
+#define MOEKIT_HOST_DEVICE
+#endif
+
 namespace moekit {
 
-inline uint32_t f32_bits(float f) {
+MOEKIT_HOST_DEVICE inline uint32_t f32_bits(float f) {
   uint32_t u;
   std::memcpy(&u, &f, 4);
   return u;
 }
-inline float f32_from_bits(uint32_t u) {
+MOEKIT_HOST_DEVICE inline float f32_from_bits(uint32_t u) {
   float f;
   std::memcpy(&f, &u, 4);
   return f;
 }
 
-inline float bf16_to_f32(uint16_t h) { return f32_from_bits(static_cast<uint32_t>(h) << 16); }
+MOEKIT_HOST_DEVICE inline float bf16_to_f32(uint16_t h) {
+  return f32_from_bits(static_cast<uint32_t>(h) << 16);
+}
 
-inline uint16_t f32_to_bf16(float f) {
+MOEKIT_HOST_DEVICE inline uint16_t f32_to_bf16(float f) {
   const uint32_t u = f32_bits(f);
   if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);  // quiet NaN
   const uint32_t rounding = 0x7fffu + ((u >> 16) & 1u);
   return static_cast<uint16_t>((u + rounding) >> 16);
 }
 
-inline float f16_to_f32(uint16_t h) {
+MOEKIT_HOST_DEVICE inline float f16_to_f32(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
   const uint32_t exp = (h >> 10) & 0x1fu;
   const uint32_t man = h & 0x3ffu;
@@ -41,7 +49,7 @@ inline float f16_to_f32(uint16_t h) {
   return f32_from_bits(sign | ((exp + 112u) << 23) | (man << 13));
 }
 
-inline uint16_t f32_to_f16(float f) {
+MOEKIT_HOST_DEVICE inline uint16_t f32_to_f16(float f) {
   const uint32_t u = f32_bits(f);
   const uint16_t sign = static_cast<uint16_t>((u >> 16) & 0x8000u);
   const uint32_t abs = u & 0x7fffffffu;
