@@ -37,8 +37,10 @@ test_python() {
 }
 
 test_go() {
-  bindings/go/build.sh "$prefix"
-  (cd bindings/go && PKG_CONFIG_PATH="$prefix/lib/pkgconfig" go test -count=1 ./...)
+  bindings/go/build.sh
+  # pkg-config finds the staged moekit.pc (its prefix is $prefix); the loader finds libmoekit.so.1 there.
+  (cd bindings/go && PKG_CONFIG_PATH="$prefix/lib/pkgconfig" LD_LIBRARY_PATH="$prefix/lib" \
+     go test -count=1 ./...)
 }
 
 test_java() {

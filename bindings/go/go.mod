@@ -1,0 +1,3 @@
+module github.com/moekit/moekit/bindings/go
+
+go 1.19
