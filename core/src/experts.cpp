@@ -1,5 +1,6 @@
 #include "moekit_core/experts.h"
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -157,7 +158,9 @@ void Experts::run(const TensorView& hidden, const RoutingPlan& plan, const Tenso
   expect_shape(plan.topk_ids, "topk_ids", {T, kAnyDim});
   expect_device(plan.topk_ids, "topk_ids", dev, dev_id);
   const int64_t k = plan.topk_ids.dim(1);
-  expect_range(k, "topk_ids", 1, cfg_.num_experts);  // second dimension: top_k
+  if (k < 1 || k > cfg_.num_experts)
+    invalid("topk_ids: top_k (the second dimension) must be in [1, num_experts = " +
+            std::to_string(cfg_.num_experts) + "], got " + std::to_string(k));
   expect_present(plan.topk_weights, "topk_weights");
   expect_dtype(plan.topk_weights, "topk_weights", DType::F32);
   expect_shape(plan.topk_weights, "topk_weights", {T, k});

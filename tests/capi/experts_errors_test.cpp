@@ -290,6 +290,8 @@ TEST_F(SetWeightsErrors, WorkspaceSize) {
   EXPECT_TRUE(error_mentions("top_k"));
   EXPECT_EQ(moekit_experts_workspace_size(experts, INT64_MAX / 2, 4, &bytes), MOEKIT_ERR_INVALID_ARGUMENT);
   EXPECT_TRUE(error_mentions("overflow")) << moekit_last_error();
+  EXPECT_EQ(moekit_experts_workspace_size(experts, int64_t{1} << 30, 4, &bytes), MOEKIT_ERR_INVALID_ARGUMENT);
+  EXPECT_TRUE(error_mentions("num_tokens")) << "more assignments than int32 indices address";
   EXPECT_EQ(bytes, 777u);
   // Weights are not needed to size the workspace, and it grows with T.
   size_t one = 0, many = 0;

@@ -9,6 +9,8 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <climits>
+#include <string>
 #include <cstring>
 #include <vector>
 
@@ -42,6 +44,8 @@ struct WorkspaceLayout {
 WorkspaceLayout layout_for(const ExpertsConfig& cfg, int64_t T, int64_t k) {
   WorkspaceLayout l;
   const int64_t A = checked_mul(T, k, "num_tokens * top_k");
+  if (A > INT32_MAX)  // `order` holds flat assignment indices as int32, like the routing plan's sorted order
+    invalid("num_tokens: num_tokens * top_k = " + std::to_string(A) + " exceeds 2^31 - 1 assignments");
   if (A == 0) return l;
   const int64_t C = std::min(A, kChunkRows);
   int64_t at = 0;
