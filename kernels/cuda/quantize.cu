@@ -18,6 +18,27 @@ namespace {
 
 constexpr int kThreads = 256;
 
+// NaN bits. The CPU backend (x86 SSE) returns a NaN operand of * and / unchanged (quieted), sign and payload
+// included; NVIDIA GPUs return the canonical NaN 0x7FFFFFFF instead. These two keep the host's rule, so that
+// NaN inputs and NaN scales give bit-identical outputs on both backends.
+__device__ __forceinline__ float quieted(float x) { return __uint_as_float(__float_as_uint(x) | 0x00400000u); }
+__device__ __forceinline__ float mul_keeping_nan(float a, float b) {
+  if (device::is_nan(a)) return quieted(a);
+  if (device::is_nan(b)) return quieted(b);
+  return a * b;
+}
+__device__ __forceinline__ float div_keeping_nan(float a, float b) {
+  if (device::is_nan(a)) return quieted(a);
+  if (device::is_nan(b)) return quieted(b);
+  return a / b;
+}
+// numerics/fp8.h and mxfp4.h's one-value formulas with the host's NaN propagation.
+__device__ __forceinline__ uint8_t fp8_quantize_d(float x, float scale) { return f32_to_e4m3(div_keeping_nan(x, scale)); }
+__device__ __forceinline__ float fp8_dequantize_d(uint8_t q, float scale) { return mul_keeping_nan(e4m3_to_f32(q), scale); }
+__device__ __forceinline__ uint8_t mxfp4_quantize_d(float x, float scale) {
+  return f32_to_e2m1(div_keeping_nan(x, scale));
+}
+
 // Block-wide max of non-negative floats; every thread gets the result. `scratch` holds one float per warp.
 __device__ float block_max(float v, float* scratch) {
   v = warp_max(v);
@@ -51,7 +72,7 @@ __global__ void quantize_with_scale_kernel(const void* input, int32_t dtype, lon
   const float s = *scale;
   for (long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += static_cast<long long>(gridDim.x) * blockDim.x)
-    q[i] = fp8_quantize(load_as_f32(input, dtype, i), s);
+    q[i] = fp8_quantize_d(load_as_f32(input, dtype, i), s);
 }
 
 // ---- FP8 per token / per group: one warp per (row, group). ----
@@ -69,7 +90,7 @@ __global__ void quantize_groups_kernel(const void* input, int32_t dtype, long lo
     for (long long i = lane; i < len; i += 32) m = fmaxf(m, finite_abs(load_as_f32(input, dtype, begin + i)));
     const float scale = fp8_scale_from_amax(warp_max(m));
     if (lane == 0) scales[g] = scale;
-    for (long long i = lane; i < len; i += 32) q[begin + i] = fp8_quantize(load_as_f32(input, dtype, begin + i), scale);
+    for (long long i = lane; i < len; i += 32) q[begin + i] = fp8_quantize_d(load_as_f32(input, dtype, begin + i), scale);
   }
 }
 
@@ -98,7 +119,7 @@ __global__ void quantize_blocks_kernel(const void* input, int32_t dtype, long lo
     if (threadIdx.x == 0) scales[tile] = scale;
     for (long long li = threadIdx.x; li < count; li += blockDim.x) {
       const long long r = r0 + li / tc, c = c0 + li % tc;
-      q[r * cols + c] = fp8_quantize(load_as_f32(input, dtype, r * cols + c), scale);
+      q[r * cols + c] = fp8_quantize_d(load_as_f32(input, dtype, r * cols + c), scale);
     }
   }
 }
@@ -123,7 +144,7 @@ __global__ void quantize_mxfp4_kernel(const void* input, int32_t dtype, long lon
 #pragma unroll
     for (int i = 0; i < kMxBlock; i += 2)
       packed[first / 2 + i / 2] =
-          static_cast<uint8_t>(mxfp4_quantize(v[i], scale) | (mxfp4_quantize(v[i + 1], scale) << 4));
+          static_cast<uint8_t>(mxfp4_quantize_d(v[i], scale) | (mxfp4_quantize_d(v[i + 1], scale) << 4));
     e8m0[b] = has_nan ? kE8M0Nan : byte;
   }
 }
@@ -149,7 +170,7 @@ __global__ void dequantize_fp8_kernel(const uint8_t* q, const float* scales, Fp8
   for (long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += static_cast<long long>(gridDim.x) * blockDim.x) {
     const long long r = i / layout.cols, c = i - r * layout.cols;
-    store_from_f32(out, out_dtype, i, fp8_dequantize(q[i], scales[fp8_scale_index(layout, r, c)]));
+    store_from_f32(out, out_dtype, i, fp8_dequantize_d(q[i], scales[fp8_scale_index(layout, r, c)]));
   }
 }
 
@@ -158,8 +179,8 @@ __global__ void dequantize_mxfp4_kernel(const uint8_t* packed, const uint8_t* e8
   for (long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; i < bytes;
        i += static_cast<long long>(gridDim.x) * blockDim.x) {
     const float scale = e8m0_to_f32(e8m0[(2 * i) / kMxBlock]);  // values 2i, 2i+1 share one 32-value block
-    store_from_f32(out, out_dtype, 2 * i, e2m1_to_f32(packed[i] & 0xF) * scale);
-    store_from_f32(out, out_dtype, 2 * i + 1, e2m1_to_f32(packed[i] >> 4) * scale);
+    store_from_f32(out, out_dtype, 2 * i, mul_keeping_nan(e2m1_to_f32(packed[i] & 0xF), scale));
+    store_from_f32(out, out_dtype, 2 * i + 1, mul_keeping_nan(e2m1_to_f32(packed[i] >> 4), scale));
   }
 }
 

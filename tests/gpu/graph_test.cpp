@@ -1,0 +1,177 @@
+// CUDA-graph capture and replay of the routing part of a layer: router GEMM (cuBLAS) -> router (top-k, weights,
+// bitmatrix, counts, sorted order) -> FP8 per-group activation quantization, captured on a stream as the very
+// first work of a fresh context (nothing may allocate, copy from the host or synchronise while capturing), then
+// replayed on new inputs written into the same buffers. Each replay is checked against the CPU backend fed the
+// same data: the plan from the replayed logits, and the quantized activations, bit for bit (weights within the
+// ulps explained in route_test.cpp).
+#include <cuda_bf16.h>
+#include <cuda_runtime_api.h>
+
+#include <cmath>
+#include <random>
+
+#include "gpu_test_util.h"
+
+namespace moekit_gpu_test {
+namespace {
+
+std::vector<uint16_t> random_bf16(size_t n, float stddev, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, stddev);
+  std::vector<uint16_t> out(n);
+  for (auto& v : out) {
+    const __nv_bfloat16 h = __float2bfloat16_rn(normal(rng));
+    std::memcpy(&v, &h, 2);
+  }
+  return out;
+}
+
+TEST_F(GpuTest, RoutingLayerCapturesInACudaGraphAndReplaysCorrectly) {
+  // DeepSeek-V3 router shape: H 7168, E 256, k 8, sigmoid + bias, 8 groups / 4 kept, scaling 2.5.
+  const int64_t T = 64, H = 7168, E = 256;
+  const int32_t K = 8;
+  std::vector<float> bias(E);
+  for (int64_t e = 0; e < E; ++e) bias[static_cast<size_t>(e)] = 0.01f * static_cast<float>((e * 37) % 21 - 10);
+  moekit_router_desc d = MOEKIT_ROUTER_DESC_INIT;
+  d.num_experts = E;
+  d.top_k = K;
+  d.scoring = MOEKIT_SCORING_SIGMOID;
+  d.renormalize = 1;
+  d.num_expert_groups = 8;
+  d.topk_groups = 4;
+  d.routed_scaling_factor = 2.5f;
+  d.correction_bias = bias.data();
+  d.block_size = 64;
+  moekit_router rg = nullptr, rc = nullptr;
+  MOEKIT_OK(moekit_router_create(gpu_, &d, &rg));
+  MOEKIT_OK(moekit_router_create(cpu_, &d, &rc));
+  moekit_quantizer_desc qd = MOEKIT_QUANTIZER_DESC_INIT;
+  qd.scheme = MOEKIT_QUANT_FP8_PER_GROUP;
+  qd.group_size = 128;
+  moekit_quantizer qg = nullptr, qc = nullptr;
+  MOEKIT_OK(moekit_quantizer_create(gpu_, &qd, &qg));
+  MOEKIT_OK(moekit_quantizer_create(cpu_, &qd, &qc));
+
+  int64_t max_sorted = 0, max_blocks = 0;
+  MOEKIT_OK(moekit_router_plan_sizes(rg, T, nullptr, &max_sorted, &max_blocks));
+  const int64_t words = (E + 31) / 32, groups = H / 128;
+  DeviceBuffer hidden(T * H * 2), w_gate(E * H * 2), logits(T * E * 4), weights(T * K * 4), ids(T * K * 4),
+      bits(T * words * 4), counts(E * 4), sorted(max_sorted * 4), blocks(max_blocks * 4), post(4), qvals(T * H),
+      qscales(T * groups * 4);
+  const std::vector<uint16_t> w_host = random_bf16(static_cast<size_t>(E * H), 1.0f / std::sqrt(float(H)), 5);
+  w_gate.upload(w_host.data(), w_host.size() * 2);
+
+  const moekit_tensor th = device_tensor(hidden.get(), MOEKIT_DTYPE_BF16, {T, H});
+  const moekit_tensor tw = device_tensor(w_gate.get(), MOEKIT_DTYPE_BF16, {E, H});
+  moekit_tensor tl = device_tensor(logits.get(), MOEKIT_DTYPE_F32, {T, E});
+  moekit_routing plan{};
+  plan.struct_size = sizeof plan;
+  plan.topk_weights = device_tensor(weights.get(), MOEKIT_DTYPE_F32, {T, K});
+  plan.topk_ids = device_tensor(ids.get(), MOEKIT_DTYPE_I32, {T, K});
+  plan.bitmatrix = device_tensor(bits.get(), MOEKIT_DTYPE_U32, {T, words});
+  plan.expert_counts = device_tensor(counts.get(), MOEKIT_DTYPE_I32, {E});
+  plan.sorted_token_ids = device_tensor(sorted.get(), MOEKIT_DTYPE_I32, {max_sorted});
+  plan.block_expert_ids = device_tensor(blocks.get(), MOEKIT_DTYPE_I32, {max_blocks});
+  plan.num_tokens_post_padded = device_tensor(post.get(), MOEKIT_DTYPE_I32, {1});
+  moekit_tensor tqv = device_tensor(qvals.get(), MOEKIT_DTYPE_F8_E4M3FN, {T, H});
+  moekit_tensor tqs = device_tensor(qscales.get(), MOEKIT_DTYPE_F32, {T, groups});
+
+  cudaStream_t stream = nullptr;
+  CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  cudaGraph_t graph = nullptr;
+  CUDA_OK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+  const moekit_status s1 = moekit_router_gemm(gpu_, &th, &tw, nullptr, &tl, stream);
+  const std::string e1 = moekit_last_error();
+  const moekit_status s2 = moekit_router_run(rg, &tl, &plan, stream);
+  const std::string e2 = moekit_last_error();
+  const moekit_status s3 = moekit_quantize(qg, &th, &tqv, &tqs, stream);
+  const std::string e3 = moekit_last_error();
+  CUDA_OK(cudaStreamEndCapture(stream, &graph));
+  ASSERT_EQ(s1, MOEKIT_OK) << "router_gemm during capture: " << e1;
+  ASSERT_EQ(s2, MOEKIT_OK) << "router_run during capture: " << e2;
+  ASSERT_EQ(s3, MOEKIT_OK) << "quantize during capture: " << e3;
+  cudaGraphExec_t exec = nullptr;
+  CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
+  size_t nodes = 0;
+  CUDA_OK(cudaGraphGetNodes(graph, nullptr, &nodes));
+
+  for (uint32_t replay = 0; replay < 3; ++replay) {
+    SCOPED_TRACE("replay " + std::to_string(replay));
+    std::vector<uint16_t> h_host = random_bf16(static_cast<size_t>(T * H), 1.0f, 100 + replay);
+    hidden.upload(h_host.data(), h_host.size() * 2);
+    CUDA_OK(cudaGraphLaunch(exec, stream));
+    CUDA_OK(cudaStreamSynchronize(stream));
+
+    // CPU on the same data: route the replay's logits, quantize the same hidden states.
+    std::vector<float> l_host = logits.download<float>(static_cast<size_t>(T * E));
+    std::vector<float> cw(T * K);
+    std::vector<int32_t> cids(T * K), ccounts(E), csorted(max_sorted), cblocks(max_blocks), cpost(1);
+    std::vector<uint32_t> cbits(T * words);
+    moekit_routing cplan{};
+    cplan.struct_size = sizeof cplan;
+    cplan.topk_weights = host_tensor(cw.data(), MOEKIT_DTYPE_F32, {T, K});
+    cplan.topk_ids = host_tensor(cids.data(), MOEKIT_DTYPE_I32, {T, K});
+    cplan.bitmatrix = host_tensor(cbits.data(), MOEKIT_DTYPE_U32, {T, words});
+    cplan.expert_counts = host_tensor(ccounts.data(), MOEKIT_DTYPE_I32, {E});
+    cplan.sorted_token_ids = host_tensor(csorted.data(), MOEKIT_DTYPE_I32, {max_sorted});
+    cplan.block_expert_ids = host_tensor(cblocks.data(), MOEKIT_DTYPE_I32, {max_blocks});
+    cplan.num_tokens_post_padded = host_tensor(cpost.data(), MOEKIT_DTYPE_I32, {1});
+    const moekit_tensor cl = host_tensor(l_host.data(), MOEKIT_DTYPE_F32, {T, E});
+    MOEKIT_OK(moekit_router_run(rc, &cl, &cplan, nullptr));
+    std::vector<uint8_t> cq(T * H);
+    std::vector<float> cs(T * groups);
+    moekit_tensor chs = host_tensor(h_host.data(), MOEKIT_DTYPE_BF16, {T, H});
+    moekit_tensor cqv = host_tensor(cq.data(), MOEKIT_DTYPE_F8_E4M3FN, {T, H});
+    moekit_tensor cqs = host_tensor(cs.data(), MOEKIT_DTYPE_F32, {T, groups});
+    MOEKIT_OK(moekit_quantize(qc, &chs, &cqv, &cqs, nullptr));
+
+    EXPECT_EQ(first_difference(cids, ids.download<int32_t>(T * K)), -1) << "topk_ids";
+    const std::vector<float> gw = weights.download<float>(T * K);
+    for (size_t i = 0; i < gw.size(); ++i) ASSERT_LE(ulp_distance(cw[i], gw[i]), 8) << "topk_weights " << i;
+    EXPECT_EQ(first_difference(cbits, bits.download<uint32_t>(T * words)), -1) << "bitmatrix";
+    EXPECT_EQ(first_difference(ccounts, counts.download<int32_t>(E)), -1) << "counts";
+    EXPECT_EQ(first_difference(csorted, sorted.download<int32_t>(max_sorted)), -1) << "sorted_token_ids";
+    EXPECT_EQ(first_difference(cblocks, blocks.download<int32_t>(max_blocks)), -1) << "block_expert_ids";
+    EXPECT_EQ(cpost[0], post.download<int32_t>(1)[0]) << "num_tokens_post_padded";
+    EXPECT_EQ(first_difference(cq, qvals.download<uint8_t>(T * H)), -1) << "fp8 values";
+    EXPECT_EQ(first_difference(cs, qscales.download<float>(T * groups)), -1) << "fp8 scales";
+  }
+  std::printf("[graph] captured %zu nodes (router GEMM + routing + FP8 quantization), replayed 3x\n", nodes);
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  cudaStreamDestroy(stream);
+  moekit_router_destroy(rg);
+  moekit_router_destroy(rc);
+  moekit_quantizer_destroy(qg);
+  moekit_quantizer_destroy(qc);
+}
+
+// The expert runner is not in this module version: every entry answers UNSUPPORTED with the module's reason.
+TEST_F(GpuTest, ExpertsAreUnsupportedWithTheModulesReason) {
+  moekit_experts_desc d = MOEKIT_EXPERTS_DESC_INIT;
+  d.num_experts = 4;
+  d.num_local_experts = 4;
+  d.hidden_size = 64;
+  d.intermediate_size = 64;
+  moekit_experts ex = nullptr;
+  const moekit_status created = moekit_experts_create(gpu_, &d, &ex);
+  if (created == MOEKIT_ERR_UNSUPPORTED) {
+    EXPECT_NE(std::string(moekit_last_error()).find("experts"), std::string::npos) << moekit_last_error();
+    return;
+  }
+  ASSERT_EQ(created, MOEKIT_OK) << moekit_last_error();
+  DeviceBuffer w13(4 * 128 * 64 * 2), w2(4 * 64 * 64 * 2);
+  moekit_expert_weights w{};
+  w.struct_size = sizeof w;
+  w.w13 = device_tensor(w13.get(), MOEKIT_DTYPE_BF16, {4, 128, 64});
+  w.w2 = device_tensor(w2.get(), MOEKIT_DTYPE_BF16, {4, 64, 64});
+  EXPECT_EQ(moekit_experts_set_weights(ex, &w, nullptr), MOEKIT_ERR_UNSUPPORTED);
+  EXPECT_NE(std::string(moekit_last_error()).find("does not run experts"), std::string::npos) << moekit_last_error();
+  size_t bytes = 12345;
+  EXPECT_EQ(moekit_experts_workspace_size(ex, 16, 2, &bytes), MOEKIT_ERR_UNSUPPORTED);
+  EXPECT_EQ(bytes, 12345u);
+  moekit_experts_destroy(ex);
+}
+
+}  // namespace
+}  // namespace moekit_gpu_test
