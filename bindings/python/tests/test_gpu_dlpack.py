@@ -47,7 +47,9 @@ def test_cuda_tensors_through_dlpack(rng):
         np.testing.assert_allclose(out.cpu().numpy(), expected, rtol=1e-4, atol=1e-5)
     else:
         with moekit.Context("cpu") as cpu:
+            out_cpu = np.full(hidden.shape, 7.0, dtype=np.float32)
             with pytest.raises(moekit.InvalidArgumentError) as excinfo:
-                _run(cpu, t_hidden, t_logits, w13, w2, out=t_out)
-        assert str(excinfo.value).startswith("hidden:") and "cuda" in str(excinfo.value).lower()
-        assert bool((t_out == 7.0).all())  # untouched
+                _run(cpu, t_hidden, logits, w13, w2, out=out_cpu)  # only hidden is on the GPU
+        assert str(excinfo.value) == moekit._native.moekit_last_error()
+        assert str(excinfo.value).startswith("hidden:") and "cuda:0" in str(excinfo.value), str(excinfo.value)
+        assert (out_cpu == 7.0).all()  # untouched

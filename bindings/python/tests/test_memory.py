@@ -63,15 +63,13 @@ def test_torch_cpu_tensors_pass_through_dlpack(ctx, rng):
 
 def test_gil_is_released_while_the_layer_computes(ctx, rng):
     """A Python thread keeps running while moe_forward computes: with the GIL held, its timestamps would
-    show a gap as long as the call."""
-    tokens, num_experts, hidden, inter = 128, 8, 1024, 1024
+    show a gap as long as the call. The layer grows until one call takes long enough to tell (>= 0.1 s)."""
+    num_experts, hidden, inter = 8, 1024, 1024
     with ctx.router(num_experts=num_experts, top_k=2) as router, \
          ctx.experts(num_experts=num_experts, hidden_size=hidden, intermediate_size=inter,
                      weight_format="f32") as experts:
         experts.set_weights(rng.standard_normal((num_experts, 2 * inter, hidden), dtype=np.float32),
                             rng.standard_normal((num_experts, hidden, inter), dtype=np.float32))
-        h = rng.standard_normal((tokens, hidden), dtype=np.float32)
-        logits = rng.standard_normal((tokens, num_experts), dtype=np.float32)
         stamps, stop = [], threading.Event()
 
         def ticker():
@@ -81,14 +79,23 @@ def test_gil_is_released_while_the_layer_computes(ctx, rng):
 
         thread = threading.Thread(target=ticker)
         thread.start()
-        time.sleep(0.02)
-        start = time.perf_counter()
-        moekit.moe_forward(router, experts, h, logits)
-        end = time.perf_counter()
-        stop.set()
-        thread.join()
+        try:
+            tokens = 64
+            while True:
+                h = rng.standard_normal((tokens, hidden), dtype=np.float32)
+                logits = rng.standard_normal((tokens, num_experts), dtype=np.float32)
+                time.sleep(0.01)
+                start = time.perf_counter()
+                moekit.moe_forward(router, experts, h, logits)
+                end = time.perf_counter()
+                if end - start >= 0.1 or tokens >= 16384:
+                    break
+                tokens *= 4
+        finally:
+            stop.set()
+            thread.join()
     duration = end - start
-    assert duration > 0.05, "the layer ran too fast to observe the GIL; make it larger"
+    assert duration >= 0.05, "the layer ran too fast to observe the GIL"
     inside = [start] + [t for t in stamps if start <= t <= end] + [end]
     largest_gap = max(b - a for a, b in zip(inside, inside[1:]))
     assert largest_gap < duration / 2, (largest_gap, duration)
