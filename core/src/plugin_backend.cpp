@@ -53,7 +53,8 @@ Fn require(Fn fn, const char* op) {
 }
 
 int32_t dtype_code(DType d) { return static_cast<int32_t>(d); }  // same numbering (static_asserts below)
-static_assert(static_cast<int32_t>(DType::F32) == MOEKIT_PLUGIN_F32 && static_cast<int32_t>(DType::F16) == MOEKIT_PLUGIN_F16 &&
+static_assert(static_cast<int32_t>(DType::F32) == MOEKIT_PLUGIN_F32 &&
+                  static_cast<int32_t>(DType::F16) == MOEKIT_PLUGIN_F16 &&
                   static_cast<int32_t>(DType::BF16) == MOEKIT_PLUGIN_BF16 &&
                   static_cast<int32_t>(DType::F8E4M3) == MOEKIT_PLUGIN_F8_E4M3 &&
                   static_cast<int32_t>(DType::E8M0) == MOEKIT_PLUGIN_E8M0 &&
@@ -178,7 +179,8 @@ PluginLookup find_plugin_module(BackendKind kind) {
   }
   const int32_t expected_device = static_cast<int32_t>(device_type_of(kind));
   if (table->device_type != expected_device || table->name == nullptr || name != table->name) {
-    out.reason = "module " + search.path + " is a '" + (table->name ? table->name : "?") + "' module, not '" + name + "'";
+    out.reason = "module " + search.path + " is a '" + (table->name ? table->name : "?") + "' module, not '" + name +
+                 "'";
     return out;
   }
   auto module = std::make_shared<PluginModule>();
@@ -237,14 +239,17 @@ void PluginBackend::route(const ExecContext& ex, const RouterConfig& cfg, const 
   const moekit_plugin_router_config c = to_plugin(cfg);
   const moekit_plugin_tensor l = to_plugin(logits);
   const moekit_plugin_routing p = to_plugin(plan);
-  call_plugin("route", [&](char* m, size_t n) { return require(table_->route, "route")(context_, ex.stream, &c, &l, &p, m, n); });
+  call_plugin("route", [&](char* m, size_t n) {
+    return require(table_->route, "route")(context_, ex.stream, &c, &l, &p, m, n);
+  });
 }
 
 void PluginBackend::build_plan(const ExecContext& ex, const RouterConfig& cfg, RoutingPlan& plan) {
   const moekit_plugin_router_config c = to_plugin(cfg);
   const moekit_plugin_routing p = to_plugin(plan);
-  call_plugin("build_plan",
-              [&](char* m, size_t n) { return require(table_->build_plan, "build_plan")(context_, ex.stream, &c, &p, m, n); });
+  call_plugin("build_plan", [&](char* m, size_t n) {
+    return require(table_->build_plan, "build_plan")(context_, ex.stream, &c, &p, m, n);
+  });
 }
 
 void PluginBackend::router_gemm(const ExecContext& ex, const TensorView& hidden, const TensorView& w_gate,
@@ -261,8 +266,9 @@ void PluginBackend::quantize(const ExecContext& ex, const QuantizerConfig& cfg, 
                              const TensorView& values, const TensorView& scales) {
   const moekit_plugin_quantizer_config c = to_plugin(cfg);
   const moekit_plugin_tensor i = to_plugin(input), v = to_plugin(values), s = to_plugin(scales);
-  call_plugin("quantize",
-              [&](char* m, size_t n) { return require(table_->quantize, "quantize")(context_, ex.stream, &c, &i, &v, &s, m, n); });
+  call_plugin("quantize", [&](char* m, size_t n) {
+    return require(table_->quantize, "quantize")(context_, ex.stream, &c, &i, &v, &s, m, n);
+  });
 }
 
 void PluginBackend::dequantize(const ExecContext& ex, const QuantizerConfig& cfg, const TensorView& values,

@@ -103,7 +103,8 @@ DeviceContext::~DeviceContext() {
 }
 
 cublasHandle_t DeviceContext::cublas(cudaStream_t stream) {
-  if (cublas_ == nullptr) throw_unsupported("router_gemm: cuBLAS is not available to the CUDA module: " + cublas_error_);
+  if (cublas_ == nullptr)
+    throw_unsupported("router_gemm: cuBLAS is not available to the CUDA module: " + cublas_error_);
   const CublasApi& blas = cublas_api();
   if (blas.set_stream(cublas_, stream) != CUBLAS_STATUS_SUCCESS ||
       blas.set_workspace(cublas_, cublas_workspace_, cublas_workspace_bytes_) != CUBLAS_STATUS_SUCCESS)

@@ -33,8 +33,12 @@ __device__ __forceinline__ float div_keeping_nan(float a, float b) {
   return a / b;
 }
 // numerics/fp8.h and mxfp4.h's one-value formulas with the host's NaN propagation.
-__device__ __forceinline__ uint8_t fp8_quantize_d(float x, float scale) { return f32_to_e4m3(div_keeping_nan(x, scale)); }
-__device__ __forceinline__ float fp8_dequantize_d(uint8_t q, float scale) { return mul_keeping_nan(e4m3_to_f32(q), scale); }
+__device__ __forceinline__ uint8_t fp8_quantize_d(float x, float scale) {
+  return f32_to_e4m3(div_keeping_nan(x, scale));
+}
+__device__ __forceinline__ float fp8_dequantize_d(uint8_t q, float scale) {
+  return mul_keeping_nan(e4m3_to_f32(q), scale);
+}
 __device__ __forceinline__ uint8_t mxfp4_quantize_d(float x, float scale) {
   return f32_to_e2m1(div_keeping_nan(x, scale));
 }
@@ -90,7 +94,8 @@ __global__ void quantize_groups_kernel(const void* input, int32_t dtype, long lo
     for (long long i = lane; i < len; i += 32) m = fmaxf(m, finite_abs(load_as_f32(input, dtype, begin + i)));
     const float scale = fp8_scale_from_amax(warp_max(m));
     if (lane == 0) scales[g] = scale;
-    for (long long i = lane; i < len; i += 32) q[begin + i] = fp8_quantize_d(load_as_f32(input, dtype, begin + i), scale);
+    for (long long i = lane; i < len; i += 32)
+      q[begin + i] = fp8_quantize_d(load_as_f32(input, dtype, begin + i), scale);
   }
 }
 

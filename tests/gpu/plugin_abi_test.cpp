@@ -44,7 +44,9 @@ TEST(PluginAbi, ALibraryWithoutTheEntryPointIsRefused) {
 
 class FakeDevice : public ::testing::Test {
  protected:
-  void SetUp() override { ASSERT_EQ(moekit_context_create(MOEKIT_BACKEND_CUDA, 0, &ctx_), MOEKIT_OK) << moekit_last_error(); }
+  void SetUp() override {
+    ASSERT_EQ(moekit_context_create(MOEKIT_BACKEND_CUDA, 0, &ctx_), MOEKIT_OK) << moekit_last_error();
+  }
   void TearDown() override { moekit_context_destroy(ctx_); }
   // "Device" tensors over host memory filled with a sentinel: core forwards them without touching them, the
   // fake module ignores them, so the memory must come back unchanged.

@@ -73,7 +73,8 @@ TEST_P(CudaQuantize, QuantizeAndDequantizeAreBitIdenticalToCpu) {
   MOEKIT_OK(moekit_quantizer_create(cpu_, &d, &qcpu));
   MOEKIT_OK(moekit_quantizer_create(gpu_, &d, &qgpu));
   const bool mx = qc.scheme == MOEKIT_QUANT_MXFP4;
-  const std::pair<int64_t, int64_t> shapes_fp8[] = {{0, 64}, {3, 0}, {1, 32}, {7, 100}, {130, 300}, {300, 4096}, {257, 7168}};
+  const std::pair<int64_t, int64_t> shapes_fp8[] = {{0, 64},     {3, 0},      {1, 32},    {7, 100},
+                                                    {130, 300}, {300, 4096}, {257, 7168}};
   const std::pair<int64_t, int64_t> shapes_mx[] = {{0, 64}, {1, 32}, {7, 96}, {300, 4096}, {257, 7168}};
   std::vector<std::pair<int64_t, int64_t>> shapes(mx ? std::begin(shapes_mx) : std::begin(shapes_fp8),
                                                   mx ? std::end(shapes_mx) : std::end(shapes_fp8));
@@ -85,9 +86,11 @@ TEST_P(CudaQuantize, QuantizeAndDequantizeAreBitIdenticalToCpu) {
       ASSERT_EQ(moekit_quantizer_output_shapes(qcpu, rows, cols, vs, ss), MOEKIT_OK) << moekit_last_error();
       const moekit_dtype vdt = mx ? MOEKIT_DTYPE_FP4_E2M1X2 : MOEKIT_DTYPE_F8_E4M3FN;
       const moekit_dtype sdt = mx ? MOEKIT_DTYPE_E8M0 : MOEKIT_DTYPE_F32;
-      const size_t vbytes = static_cast<size_t>(vs[0] * vs[1]), sbytes = static_cast<size_t>(ss[0] * ss[1]) * moekit_dtype_size(sdt);
+      const size_t vbytes = static_cast<size_t>(vs[0] * vs[1]);
+      const size_t sbytes = static_cast<size_t>(ss[0] * ss[1]) * moekit_dtype_size(sdt);
 
-      const std::vector<uint8_t> input = encode(make_input(rows, cols, static_cast<uint32_t>(rows * 131 + cols)), dtype);
+      const uint32_t seed = static_cast<uint32_t>(rows * 131 + cols);
+      const std::vector<uint8_t> input = encode(make_input(rows, cols, seed), dtype);
       std::vector<uint8_t> in_host = input, v_cpu(vbytes + 1, 0xEE), s_cpu(sbytes + 1, 0xEE);
       if (in_host.empty()) in_host.resize(4);
       moekit_tensor ti = host_tensor(in_host.data(), dtype, {rows, cols});

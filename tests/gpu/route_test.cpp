@@ -259,7 +259,8 @@ TEST_P(CudaRoute, MatchesCpuForEveryTokenCountAndDtype) {
                       {1000, MOEKIT_DTYPE_F32}, {16384, MOEKIT_DTYPE_F32}, {1000, MOEKIT_DTYPE_BF16},
                       {1000, MOEKIT_DTYPE_F16}};
   for (const Run& run : runs) {
-    const std::string where = std::string(c.name) + " T=" + std::to_string(run.tokens) + " " + moekit_dtype_name(run.dtype);
+    const std::string where =
+        std::string(c.name) + " T=" + std::to_string(run.tokens) + " " + moekit_dtype_name(run.dtype);
     const std::vector<uint8_t> logits =
         encode(make_logits(run.tokens, c.experts, static_cast<uint32_t>(run.tokens) + 17u, c.skew_expert), run.dtype);
     const PlanShape s = plan_shape(router.cpu, run.tokens, c.experts, c.top_k);

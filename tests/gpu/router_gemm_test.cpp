@@ -64,7 +64,8 @@ TEST_F(GpuTest, RouterGemmMatchesFloat64WithinTheAccumulationBoundAndPicksTheSam
     for (const Shape& s : shapes)
       for (bool with_bias : {false, true}) {
         const std::string where = std::string(moekit_dtype_name(dtype)) + " T" + std::to_string(s.tokens) + " H" +
-                                  std::to_string(s.hidden) + " E" + std::to_string(s.experts) + (with_bias ? " bias" : "");
+                                  std::to_string(s.hidden) + " E" + std::to_string(s.experts) +
+                                  (with_bias ? " bias" : "");
         // Hidden ~ N(0,1), gate rows ~ N(0, 1/H) as in trained routers: logits are O(1).
         const Encoded hidden = encode_random(static_cast<size_t>(s.tokens * s.hidden), 1.0, dtype, seed += 3);
         const Encoded w = encode_random(static_cast<size_t>(s.experts * s.hidden), 1.0 / std::sqrt(double(s.hidden)),
@@ -88,7 +89,8 @@ TEST_F(GpuTest, RouterGemmMatchesFloat64WithinTheAccumulationBoundAndPicksTheSam
         CUDA_OK(cudaDeviceSynchronize());
         const std::vector<float> got = dl.download<float>(static_cast<size_t>(s.tokens * s.experts));
 
-        const std::vector<double> bias_d = with_bias ? std::vector<double>(bias.begin(), bias.end()) : std::vector<double>{};
+        std::vector<double> bias_d;
+        if (with_bias) bias_d.assign(bias.begin(), bias.end());
         const auto ref = moekit_ref::ref_router_gemm(hidden.exact, w.exact, bias_d, s.tokens, s.hidden, s.experts);
         const double u = dtype == MOEKIT_DTYPE_F32 ? std::ldexp(1.0, -24) : std::ldexp(1.0, -23);
         const double n = static_cast<double>(s.hidden + 1);
@@ -131,7 +133,8 @@ TEST_F(GpuTest, RouterGemmMatchesFloat64WithinTheAccumulationBoundAndPicksTheSam
           if (want == have) continue;
           const int32_t kth = order[static_cast<size_t>(s.top_k - 1)], next = order[static_cast<size_t>(s.top_k)];
           const double gap = row[kth] - row[next];
-          const double tol = bound[static_cast<size_t>(t * s.experts + kth)] + bound[static_cast<size_t>(t * s.experts + next)];
+          const double tol =
+              bound[static_cast<size_t>(t * s.experts + kth)] + bound[static_cast<size_t>(t * s.experts + next)];
           EXPECT_LE(gap, tol) << where << ": token " << t << " picks different experts without a near tie";
           ++near_ties;
         }
