@@ -1,11 +1,11 @@
 // The metadata half of a routing plan, from topk_ids, with no host synchronisation:
 //  - bitmatrix: one thread per (token, 32-expert word);
 //  - expert counts, the padded expert-sorted order (vLLM moe_align_block_size semantics) and the per-block
-//    expert ids: one block of 256 threads. Counting uses warp-aggregated shared-memory atomics (__match_any),
+//    expert ids: one block of 1024 threads. Counting uses warp-aggregated shared-memory atomics (__match_any),
 //    so a skewed plan (every token on one expert) does not serialise on one counter. The scatter is STABLE,
-//    like the CPU backend's: within an expert, flat indices t*k+j stay in increasing order. Each tile of 256
-//    ids gets, per warp, a per-expert count (shared histogram); an id's slot is its expert's cursor + the
-//    counts of the lower warps + its rank among equal ids of its own warp.
+//    like the CPU backend's: within an expert, flat indices t*k+j stay in increasing order. Each tile of
+//    kPlanThreads ids gets, per warp, a per-expert count (shared histogram); an id's slot is its expert's
+//    cursor + the counts of the lower warps + its rank among equal ids of its own warp.
 // Ids outside [0, E) set no bit, count nothing and index nothing. Semantics: core/src/cpu/cpu_routing_plan.cpp.
 #include <cuda_runtime.h>
 
@@ -20,9 +20,11 @@ namespace moekit::cuda {
 
 namespace {
 
-constexpr int kPlanThreads = 256;
+// One block of 1024 threads: the plan pass is a single block (no global scratch, so nothing to allocate or to
+// share between streams), and wide tiles cut its barrier count. Per-warp tile counts are <= 32: one byte each.
+constexpr int kPlanThreads = 1024;
 constexpr int kPlanWarps = kPlanThreads / 32;
-constexpr int kScanItems = kMaxDeviceExperts / kPlanThreads;  // experts per thread in the block scan
+constexpr int kScanItems = (kMaxDeviceExperts + kPlanThreads - 1) / kPlanThreads;  // experts per thread in the scan
 
 struct PlanParams {
   const int32_t* ids;
@@ -68,9 +70,11 @@ __global__ void __launch_bounds__(kPlanThreads) plan_metadata_kernel(const __gri
   int32_t* counts = shared_words;  // [E]
   int32_t* start = counts + n;     // [E] first slot of each expert's run
   int32_t* cursor = start + n;     // [E] next free slot of each run
-  uint16_t* tile_hist = reinterpret_cast<uint16_t*>(cursor + n);  // [warps][E] ids per expert in this tile
+  uint8_t* tile_hist = reinterpret_cast<uint8_t*>(cursor + n);  // [warps][E] ids per expert in this tile
   __shared__ int32_t padded_total;
-  using BlockScan = cub::BlockScan<long long, kPlanThreads>;
+  // Warp-scan variant: its temporary storage is one value per warp (the raking default needs one per thread,
+  // which with E = 1024 would push the block past the 48 KiB of shared memory a kernel gets without opt-in).
+  using BlockScan = cub::BlockScan<long long, kPlanThreads, cub::BLOCK_SCAN_WARP_SCANS>;
   __shared__ typename BlockScan::TempStorage scan_storage;
 
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
@@ -122,7 +126,7 @@ __global__ void __launch_bounds__(kPlanThreads) plan_metadata_kernel(const __gri
     const bool valid = valid_expert(e, n);
     const unsigned peers = __match_any_sync(kFullWarp, valid ? e : -1);
     const bool leader = (peers & lanes_below) == 0;
-    if (valid && leader) tile_hist[warp * n + e] = static_cast<uint16_t>(__popc(peers));
+    if (valid && leader) tile_hist[warp * n + e] = static_cast<uint8_t>(__popc(peers));
     __syncthreads();
     if (valid) {
       int before = 0;
@@ -200,7 +204,7 @@ void launch_plan_metadata(const moekit_plugin_router_config& cfg, const moekit_p
   for (int32_t e = 0; e < n; ++e)
     if (cfg.expert_map == nullptr || cfg.expert_map[e] >= 0) p.local_mask[e / 32] |= 1u << (e % 32);
 
-  const size_t shared = static_cast<size_t>(n) * (3 * sizeof(int32_t) + kPlanWarps * sizeof(uint16_t)) + 16;
+  const size_t shared = static_cast<size_t>(n) * (3 * sizeof(int32_t) + kPlanWarps * sizeof(uint8_t)) + 16;
   plan_metadata_kernel<<<1, kPlanThreads, shared, stream>>>(p);
   check_launch("plan_metadata_kernel");
 }
