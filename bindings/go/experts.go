@@ -32,7 +32,8 @@ type ExpertWeights struct {
 type RunReport struct {
 	Assignments, NonLocalAssignments, InvalidAssignments int64
 	ExpertsTouched                                       int
-	Kernel                                               string
+	Kernel                                               string // the kernel path that ran
+	Detail                                               string // its configuration and why it was chosen
 }
 
 // Experts runs the expert MLPs of a MoE layer. Close it when done.
@@ -248,5 +249,5 @@ func MoEForward(r *Router, e *Experts, hidden, logits, out, workspace Tensor) (R
 
 func toReport(r native.RunReport) RunReport {
 	return RunReport{r.GetAssignments(), r.GetNon_local_assignments(), r.GetInvalid_assignments(),
-		r.GetExperts_touched(), r.GetKernel()}
+		r.GetExperts_touched(), r.GetKernel(), r.GetDetail()}
 }

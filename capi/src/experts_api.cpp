@@ -27,6 +27,9 @@ void fill_report(const RunReport& r, moekit_run_report* report) {
   const size_t n = std::min(r.kernel.size(), sizeof out.kernel - 1);  // always NUL-terminated
   std::memcpy(out.kernel, r.kernel.data(), n);
   out.kernel[n] = '\0';
+  const size_t d = std::min(r.detail.size(), sizeof out.detail - 1);
+  std::memcpy(out.detail, r.detail.data(), d);
+  out.detail[d] = '\0';
   std::memcpy(report, &out, sizeof out);  // exactly this version's fields; a newer caller's tail is untouched
 }
 

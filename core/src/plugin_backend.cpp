@@ -322,6 +322,8 @@ void PluginBackend::run_experts(const ExecContext& ex, const ExpertsConfig& cfg,
   report.experts_touched = r.experts_touched;
   r.kernel[sizeof r.kernel - 1] = '\0';
   report.kernel = r.kernel;
+  r.detail[sizeof r.detail - 1] = '\0';
+  report.detail = r.detail;
 }
 
 }  // namespace moekit

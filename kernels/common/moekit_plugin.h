@@ -142,7 +142,8 @@ typedef struct moekit_plugin_run_report {
   int64_t non_local_assignments;
   int64_t invalid_assignments;
   int32_t experts_touched;
-  char kernel[64];
+  char kernel[64];   /* kernel path, e.g. "cuda-sm90-wgmma-bf16" */
+  char detail[192];  /* tile configuration and why it was chosen */
 } moekit_plugin_run_report;
 
 typedef struct moekit_plugin_table {

@@ -46,6 +46,7 @@ void check_against_reference(const moekit_experts_desc& d, int64_t T, int64_t k,
     EXPECT_EQ(report.invalid_assignments, ref.invalid_assignments);
     EXPECT_EQ(report.experts_touched, ref.experts_touched);
     EXPECT_STREQ(report.kernel, "cpu-openblas-sgemm");
+    EXPECT_NE(std::strstr(report.detail, "threads"), nullptr) << report.detail;  // says how it ran
   }
   moekit_context_destroy(ctx);
 }

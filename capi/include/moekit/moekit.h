@@ -396,9 +396,10 @@ typedef struct moekit_run_report {
   int64_t non_local_assignments; /**< pairs routed to experts not held here (contributed nothing) */
   int64_t invalid_assignments;  /**< pairs with an id outside [0, E) (dropped tokens) */
   int32_t experts_touched;      /**< distinct local experts that received at least one token */
-  char kernel[64];              /**< the kernel path that ran ("cpu-blas-sgemm") */
+  char kernel[64];              /**< the kernel path that ran ("cpu-openblas-sgemm") */
+  char detail[192];             /**< its tile configuration / parameters and why they were chosen */
 } moekit_run_report;
-#define MOEKIT_RUN_REPORT_INIT {sizeof(moekit_run_report), 0, 0, 0, 0, {0}}
+#define MOEKIT_RUN_REPORT_INIT {sizeof(moekit_run_report), 0, 0, 0, 0, {0}, {0}}
 
 typedef struct moekit_experts_s* moekit_experts;
 

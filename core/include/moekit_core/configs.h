@@ -89,7 +89,8 @@ struct RunReport {
   int64_t non_local_assignments = 0;
   int64_t invalid_assignments = 0;
   int32_t experts_touched = 0;
-  std::string kernel;
+  std::string kernel;  // kernel path that ran
+  std::string detail;  // its tile configuration / parameters and why they were chosen
 };
 
 }  // namespace moekit

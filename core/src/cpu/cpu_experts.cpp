@@ -201,6 +201,8 @@ void run_experts(const ExecContext& ex, const ExpertsConfig& cfg, const Prepared
   const int64_t A = T * k;
   report = RunReport{};
   report.kernel = "cpu-openblas-sgemm";
+  report.detail = "f32 weights (dequantized at set_weights), per-expert sgemm on chunks of up to " +
+                  std::to_string(kChunkRows) + " rows, " + std::to_string(ex.num_threads) + " threads";
   if (A == 0) return;
 
   const WorkspaceLayout l = layout_for(cfg, T, k);

@@ -26,10 +26,12 @@ class RunReport:
     invalid_assignments: int
     experts_touched: int
     kernel: str
+    detail: str
 
 
 def _report(r):
-    return RunReport(r.assignments, r.non_local_assignments, r.invalid_assignments, r.experts_touched, r.kernel)
+    return RunReport(r.assignments, r.non_local_assignments, r.invalid_assignments, r.experts_touched, r.kernel,
+                     r.detail)
 
 
 class Experts(OwnedHandle):
