@@ -1,13 +1,62 @@
 #!/usr/bin/env bash
-# Quick start, command 2: install dependencies, then build and run every test twice — a release build, and a
-# debug build under AddressSanitizer + UndefinedBehaviorSanitizer. Exits non-zero on any failure.
-set -euo pipefail
+# Quick start, command 2: install dependencies, then build and run every test. Exits non-zero on any failure;
+# every stage runs even after another one failed, and a summary lists them with their times.
+#
+# Stages (run all by default, or name some: scripts/test.sh core bindings):
+#   core       the library, CLI and C/C++ tests, twice: release, then debug under ASan + UBSan
+#   bindings   Python (pytest), Go (go test) and Java (JUnit 5) bindings: scripts/test_bindings.sh
+#   cuda       builds libmoekit_cuda.so and checks, without a GPU, that it loads, reports "no device" cleanly and
+#              that core's plugin loader refuses bad modules (GPU numerics: scripts/test_gpu.sh on a GPU host)
+# Needs nvcc for the cuda stage: without it the stage fails under CI=true and is skipped, loudly, elsewhere.
+set -uo pipefail
 cd "$(dirname "$0")/.."
-scripts/install_deps.sh
 jobs=$(nproc)
-for preset in release asan; do
-  echo "=== test: $preset ==="
-  cmake --preset "$preset" >/dev/null
-  cmake --build --preset "$preset" -j "$jobs"
-  ctest --preset "$preset" -j "$jobs"
+
+stage_core() {
+  scripts/install_deps.sh || return 1
+  local preset
+  for preset in release asan; do
+    echo "--- core: $preset ---"
+    cmake --preset "$preset" >/dev/null || return 1
+    cmake --build --preset "$preset" -j "$jobs" || return 1
+    ctest --preset "$preset" -j "$jobs" || return 1
+  done
+}
+
+stage_bindings() {
+  scripts/test_bindings.sh
+}
+
+stage_cuda() {
+  if ! command -v nvcc >/dev/null; then
+    echo "cuda: nvcc not found"
+    [ "${CI:-}" = true ] && return 1
+    echo "cuda: SKIPPED (not under CI): install the CUDA toolkit to build libmoekit_cuda.so"
+    return 0
+  fi
+  scripts/install_deps.sh || return 1
+  local build=build/cuda-nogpu
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMOEKIT_BUILD_CUDA=ON -DMOEKIT_BUILD_TOOLS=ON \
+        >/dev/null || return 1
+  cmake --build "$build" -j "$jobs" --target moekit_cuda moekit_cuda_module_test moekit_plugin_abi_test moekit_cli \
+    || return 1
+  ctest --test-dir "$build" -j "$jobs" --output-on-failure -R "^(cuda_module|plugin_abi)\." || return 1
+  # The CLI next to the module: `moekit info` must list CUDA as unavailable with its reason, and exit 0.
+  MOEKIT_MODULE_DIR="$build/kernels/cuda" "$build/tools/moekit" info
+}
+
+stages=("$@")
+[ ${#stages[@]} -eq 0 ] && stages=(core bindings cuda)
+summary=()
+failed=0
+for stage in "${stages[@]}"; do
+  echo
+  echo "=== test: $stage ==="
+  start=$(date +%s)
+  if "stage_$stage"; then result=passed; else result=FAILED; failed=1; fi
+  summary+=("$stage: $result in $(( $(date +%s) - start )) s")
 done
+echo
+echo "=== summary ==="
+printf '%s\n' "${summary[@]}"
+exit $failed
