@@ -2,18 +2,20 @@
 // GEMM2 + bias, then a weighted combine per token in slot order (j = 0..k-1), so results do not depend on the
 // thread count. Activation FP8 fake-quantization (vLLM w8a8 semantics) is applied to each GEMM's input.
 //
-// Threads: OpenMP parallelises the row-wise parts (gather, activation, scatter, combine); OpenBLAS runs the
-// GEMMs with the context's thread count. sgemm is only ever called outside OpenMP parallel regions, so the two
-// thread pools never run at once and the machine is not oversubscribed.
+// Threads: the work is cut into jobs of up to kChunkRows rows of one expert; OpenMP threads take jobs, each with
+// its own scratch rows, and run single-threaded sgemm (see blas_threads.h for why the pools must not mix). A
+// job's result depends only on its rows, never on which thread ran it or how many there are.
 #include <cblas.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <climits>
-#include <string>
 #include <cstring>
+#include <memory>
+#include <string>
 #include <vector>
 
+#include "cpu/blas_threads.h"
 #include "cpu/cpu_activation.h"
 #include "cpu/cpu_expert_weights.h"
 #include "cpu/cpu_experts_common.h"
@@ -35,9 +37,6 @@ struct WorkspaceLayout {
   int64_t order = 0;    // int32 [A]: flat assignment indices t*k+j grouped by local expert (stable)
   int64_t offsets = 0;  // int64 [L+1]: start of each local expert's run in `order`
   int64_t y = 0;        // f32 [A, H]: each assignment's expert output (bias included, weight not applied)
-  int64_t x = 0;        // f32 [C, Hp]: gathered GEMM1 input, then reused as GEMM2 output
-  int64_t gate_up = 0;  // f32 [C, 2*Ip]
-  int64_t act = 0;      // f32 [C, Ip]
   int64_t total = 0;
 };
 
@@ -47,7 +46,6 @@ WorkspaceLayout layout_for(const ExpertsConfig& cfg, int64_t T, int64_t k) {
   if (A > INT32_MAX)  // `order` holds flat assignment indices as int32, like the routing plan's sorted order
     invalid("num_tokens: num_tokens * top_k = " + std::to_string(A) + " exceeds 2^31 - 1 assignments");
   if (A == 0) return l;
-  const int64_t C = std::min(A, kChunkRows);
   int64_t at = 0;
   auto take = [&](int64_t bytes, const char* what) {
     const int64_t start = at;
@@ -57,9 +55,6 @@ WorkspaceLayout layout_for(const ExpertsConfig& cfg, int64_t T, int64_t k) {
   l.order = take(checked_mul(A, 4, "workspace"), "workspace");
   l.offsets = take(checked_mul(cfg.num_local_experts + 1, 8, "workspace"), "workspace");
   l.y = take(checked_mul(checked_mul(A, cfg.hidden, "workspace"), 4, "workspace"), "workspace");
-  l.x = take(checked_mul(C, cfg.hidden_pad, "workspace") * 4, "workspace");
-  l.gate_up = take(checked_mul(C, 2 * cfg.intermediate_pad, "workspace") * 4, "workspace");
-  l.act = take(checked_mul(C, cfg.intermediate_pad, "workspace") * 4, "workspace");
   l.total = at;
   return l;
 }
@@ -104,6 +99,25 @@ void group_by_expert(const ExpertsConfig& cfg, const int32_t* ids, int64_t A, in
   }
 }
 
+// One thread's rows for a job: x [C, Hp] (GEMM1 input, then GEMM2 output), gate_up [C, 2*Ip], act [C, Ip].
+// Host memory of the backend, not the caller's workspace: how many threads run is only known at run time.
+class ThreadScratch {
+ public:
+  ThreadScratch(const ExpertsConfig& cfg, int64_t rows, int threads)
+      : x_stride_(rows * cfg.hidden_pad),
+        gate_up_stride_(rows * 2 * cfg.intermediate_pad),
+        act_stride_(rows * cfg.intermediate_pad),
+        per_thread_(x_stride_ + gate_up_stride_ + act_stride_),
+        data_(new float[static_cast<size_t>(per_thread_ * threads)]) {}  // uninitialised: every row is written
+  float* x(int thread) const { return data_.get() + thread * per_thread_; }
+  float* gate_up(int thread) const { return x(thread) + x_stride_; }
+  float* act(int thread) const { return gate_up(thread) + gate_up_stride_; }
+
+ private:
+  int64_t x_stride_, gate_up_stride_, act_stride_, per_thread_;
+  std::unique_ptr<float[]> data_;
+};
+
 // What one chunk of rows of one expert needs.
 struct ChunkJob {
   const CpuExpertWeights* w;
@@ -112,16 +126,15 @@ struct ChunkJob {
   int64_t m;            // row count
 };
 
-void run_chunk(const ExecContext& ex, const ExpertsConfig& cfg, const ChunkJob& job, const TensorView& hidden,
-               const float* topk_weights, int64_t k, float* x, float* gate_up, float* act, float* y) {
+// Runs on one thread: the row loops are O(m*H) next to the GEMMs' O(m*H*I).
+void run_chunk(const ExpertsConfig& cfg, const ChunkJob& job, const TensorView& hidden, const float* topk_weights,
+               int64_t k, float* x, float* gate_up, float* act, float* y) {
   const int64_t H = cfg.hidden, Hp = cfg.hidden_pad, Ip = cfg.intermediate_pad;
   const bool quant = cfg.act_quant != ActQuant::None;
   const int64_t m = job.m;
-  const int nt = ex.num_threads;
 
   // Gather: x[r] = hidden[t] (scaled by the router weight when it applies to the input), zero-padded, then
   // FP8 fake-quantized like the GEMM1 input of a w8a8 kernel.
-#pragma omp parallel for num_threads(nt) if (m > 1) schedule(static)
   for (int64_t r = 0; r < m; ++r) {
     const int64_t a = job.rows[r];
     const int64_t t = a / k;
@@ -138,7 +151,6 @@ void run_chunk(const ExecContext& ex, const ExpertsConfig& cfg, const ChunkJob& 
               0.0f, gate_up, static_cast<int>(2 * Ip));
 
   const float* b13 = job.w->b13_of(job.local);
-#pragma omp parallel for num_threads(nt) if (m > 1) schedule(static)
   for (int64_t r = 0; r < m; ++r) {
     float* ar = act + r * Ip;
     gated_activation_row(cfg, gate_up + r * 2 * Ip, b13, Ip, ar);
@@ -152,7 +164,6 @@ void run_chunk(const ExecContext& ex, const ExpertsConfig& cfg, const ChunkJob& 
 
   // Scatter each row, plus the w2 bias, to its assignment's slot of y.
   const float* b2 = job.w->b2_of(job.local);
-#pragma omp parallel for num_threads(nt) if (m > 1) schedule(static)
   for (int64_t r = 0; r < m; ++r) {
     const float* xr = x + r * Hp;
     float* yr = y + static_cast<int64_t>(job.rows[r]) * H;
@@ -202,7 +213,8 @@ void run_experts(const ExecContext& ex, const ExpertsConfig& cfg, const Prepared
   report = RunReport{};
   report.kernel = "cpu-openblas-sgemm";
   report.detail = "f32 weights (dequantized at set_weights), per-expert sgemm on chunks of up to " +
-                  std::to_string(kChunkRows) + " rows, " + std::to_string(ex.num_threads) + " threads";
+                  std::to_string(kChunkRows) + " rows, one job per OpenMP thread (" + std::to_string(ex.num_threads) +
+                  " threads), single-threaded OpenBLAS";
   if (A == 0) return;
 
   const WorkspaceLayout l = layout_for(cfg, T, k);
@@ -213,13 +225,22 @@ void run_experts(const ExecContext& ex, const ExpertsConfig& cfg, const Prepared
   float* y = at<float>(workspace, l.y);
   group_by_expert(cfg, ids, A, order, offsets, report);
 
-  if (openblas_get_num_threads() != ex.num_threads) openblas_set_num_threads(ex.num_threads);
-  for (int64_t e = 0; e < cfg.num_local_experts; ++e) {
-    const int64_t begin = offsets[e], end = offsets[e + 1];
-    for (int64_t c0 = begin; c0 < end; c0 += kChunkRows) {
-      const ChunkJob job{&w, e, order + c0, std::min(kChunkRows, end - c0)};
-      run_chunk(ex, cfg, job, hidden, topk_weights, k, at<float>(workspace, l.x), at<float>(workspace, l.gate_up),
-                at<float>(workspace, l.act), y);
+  std::vector<ChunkJob> jobs;
+  for (int64_t e = 0; e < cfg.num_local_experts; ++e)
+    for (int64_t c0 = offsets[e]; c0 < offsets[e + 1]; c0 += kChunkRows)
+      jobs.push_back({&w, e, order + c0, std::min(kChunkRows, offsets[e + 1] - c0)});
+  if (!jobs.empty()) {
+    const int threads = static_cast<int>(std::min<int64_t>(ex.num_threads, static_cast<int64_t>(jobs.size())));
+    int64_t rows = 0;
+    for (const ChunkJob& job : jobs) rows = std::max(rows, job.m);
+    const ThreadScratch scratch(cfg, rows, threads);  // allocated before the region: nothing may throw inside
+    const SingleThreadedBlas single_threaded_blas;
+    const int64_t n_jobs = static_cast<int64_t>(jobs.size());
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+    for (int64_t j = 0; j < n_jobs; ++j) {
+      const int me = omp_get_thread_num();
+      run_chunk(cfg, jobs[static_cast<size_t>(j)], hidden, topk_weights, k, scratch.x(me), scratch.gate_up(me),
+                scratch.act(me), y);
     }
   }
   combine(ex, cfg, ids, topk_weights, y, T, k, out);

@@ -1,12 +1,15 @@
 // CPU router GEMM: logits[T,E] = hidden[T,H] @ w_gate[E,H]^T (+ bias), f32 accumulation through OpenBLAS.
-// bf16/f16 inputs are widened to f32 (exactly) first: w_gate once, hidden a tile of rows at a time so the
-// scratch stays bounded for any T.
-#include <cblas.h>
+// The output is cut into fixed tiles (kTileRows tokens x kTileCols experts) that OpenMP threads take, each
+// running a single-threaded sgemm (see blas_threads.h); the tiling does not depend on the thread count, so
+// neither do the results. bf16/f16 inputs are widened to f32 (exactly): w_gate once, hidden one tile of rows at
+// a time into the thread's scratch, so memory stays bounded for any T.
+#include <omp.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <vector>
 
+#include "cpu/blas_threads.h"
 #include "cpu/cpu_ops.h"
 #include "moekit_core/numerics/half.h"
 
@@ -14,14 +17,16 @@ namespace moekit::cpu {
 
 namespace {
 
-// Rows of hidden widened per BLAS call (bounds the scratch at kTileRows * H floats).
-constexpr int64_t kTileRows = 256;
+constexpr int64_t kTileRows = 64;
+constexpr int64_t kTileCols = 64;
 
-void widen(const ExecContext& ex, const TensorView& src, int64_t first, int64_t count, float* dst) {
+void widen(const TensorView& src, int64_t first, int64_t count, float* dst) {
   const uint16_t* p = src.as<const uint16_t>() + first;
-  const bool bf16 = src.dtype == DType::BF16;
-#pragma omp parallel for num_threads(ex.num_threads) schedule(static)
-  for (int64_t i = 0; i < count; ++i) dst[i] = bf16 ? bf16_to_f32(p[i]) : f16_to_f32(p[i]);
+  if (src.dtype == DType::BF16) {
+    for (int64_t i = 0; i < count; ++i) dst[i] = bf16_to_f32(p[i]);
+  } else {
+    for (int64_t i = 0; i < count; ++i) dst[i] = f16_to_f32(p[i]);
+  }
 }
 
 }  // namespace
@@ -32,34 +37,44 @@ void router_gemm(const ExecContext& ex, const TensorView& hidden, const TensorVi
   if (tokens == 0) return;
   float* out = logits.as<float>();
   const bool is_f32 = hidden.dtype == DType::F32;
+  const float* b = bias != nullptr ? bias->as<const float>() : nullptr;
 
+  const int64_t row_tiles = (tokens + kTileRows - 1) / kTileRows, col_tiles = (e + kTileCols - 1) / kTileCols;
+  const int64_t n_tiles = row_tiles * col_tiles;
+  const int threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(ex.num_threads, n_tiles)));
+
+  // Allocated before the parallel regions: nothing may throw inside them.
   std::vector<float> w_wide, h_wide;
   const float* w = w_gate.as<const float>();
   if (!is_f32) {
     w_wide.resize(static_cast<size_t>(e * h));
-    widen(ex, w_gate, 0, e * h, w_wide.data());
+    const int64_t rows_per_thread = (e + threads - 1) / threads;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t r0 = 0; r0 < e; r0 += rows_per_thread)
+      widen(w_gate, r0 * h, std::min(rows_per_thread, e - r0) * h, w_wide.data() + r0 * h);
     w = w_wide.data();
-    h_wide.resize(static_cast<size_t>(std::min(tokens, kTileRows) * h));
+    h_wide.resize(static_cast<size_t>(threads * std::min(tokens, kTileRows) * h));
   }
 
-  for (int64_t row = 0; row < tokens; row += kTileRows) {
-    const int64_t rows = std::min(kTileRows, tokens - row);
-    const float* a = hidden.as<const float>() + (is_f32 ? row * h : 0);
+  const SingleThreadedBlas single_threaded_blas;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+  for (int64_t tile = 0; tile < n_tiles; ++tile) {
+    const int64_t row = (tile / col_tiles) * kTileRows, col = (tile % col_tiles) * kTileCols;
+    const int64_t rows = std::min(kTileRows, tokens - row), cols = std::min(kTileCols, e - col);
+    const float* a = is_f32 ? hidden.as<const float>() + row * h : nullptr;
     if (!is_f32) {
-      widen(ex, hidden, row * h, rows * h, h_wide.data());
-      a = h_wide.data();
+      float* scratch = h_wide.data() + omp_get_thread_num() * std::min(tokens, kTileRows) * h;
+      widen(hidden, row * h, rows * h, scratch);
+      a = scratch;
     }
-    // Core checked H, E <= INT32_MAX; rows <= kTileRows.
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows), static_cast<int>(e),
-                static_cast<int>(h), 1.0f, a, static_cast<int>(h), w, static_cast<int>(h), 0.0f, out + row * e,
+    // Core checked H, E <= INT32_MAX; rows and cols are at most one tile.
+    float* c = out + row * e + col;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows), static_cast<int>(cols),
+                static_cast<int>(h), 1.0f, a, static_cast<int>(h), w + col * h, static_cast<int>(h), 0.0f, c,
                 static_cast<int>(e));
-  }
-
-  if (bias != nullptr) {
-    const float* b = bias->as<const float>();
-#pragma omp parallel for num_threads(ex.num_threads) schedule(static)
-    for (int64_t t = 0; t < tokens; ++t)
-      for (int64_t i = 0; i < e; ++i) out[t * e + i] += b[i];
+    if (b != nullptr)
+      for (int64_t t = 0; t < rows; ++t)
+        for (int64_t i = 0; i < cols; ++i) c[t * e + i] += b[col + i];
   }
 }
 
