@@ -14,20 +14,7 @@ if ! python3 -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(sysconfi
 fi
 python3 -c 'import ensurepip' 2>/dev/null || packages+=(python3-venv)
 
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  sudo_cmd=()
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null || { echo "install_bindings_deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
-    sudo_cmd=(sudo)
-  fi
-  echo "install_bindings_deps: installing ${missing[*]}"
-  "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+scripts/apt_install.sh "${packages[@]}"
 
 if [ -x "$PYTHON" ] || command -v "$PYTHON" >/dev/null; then
   if ! "$PYTHON" -c 'import numpy, pytest, scikit_build_core; from numpy.lib import NumpyVersion as V; assert V(numpy.__version__) >= "1.22.0"' 2>/dev/null; then
