@@ -37,13 +37,10 @@ void fill_report(const RunReport& r, moekit_run_report* report) {
 
 namespace {
 
-// Reads a C enum field as the int it holds: loading an out-of-range value through the enum type is undefined
-// behaviour in C++ (UBSan flags it), and callers may pass anything.
+// A C enum field read as the int it holds (see capi::enum_value), range-checked, then converted.
 template <class E, class CEnum>
 E checked_enum(const CEnum& field, int32_t lo, int32_t hi, const char* name) {
-  static_assert(sizeof(CEnum) == sizeof(int32_t), "C enums are int-sized");
-  int32_t v;
-  std::memcpy(&v, &field, sizeof v);
+  const int32_t v = capi::enum_value(field);
   expect_range(v, name, lo, hi);
   return static_cast<E>(v);
 }

@@ -12,11 +12,7 @@ namespace {
 constexpr int32_t kDefaultGroupSize = 128;
 
 QuantizerConfig to_config(const moekit_quantizer_desc& d) {
-  // A C caller may store any int in the enum field; reading it as the C++ enum type would be undefined for
-  // values outside the enum's range, so read the raw integer.
-  static_assert(sizeof(d.scheme) == sizeof(int32_t), "moekit_quant_scheme is an int-sized enum");
-  int32_t scheme;
-  std::memcpy(&scheme, &d.scheme, sizeof scheme);
+  const int32_t scheme = capi::enum_value(d.scheme);  // a C caller may store any int in the field
   if (scheme < MOEKIT_QUANT_FP8_PER_TENSOR || scheme > MOEKIT_QUANT_MXFP4)
     invalid("desc.scheme: unknown quantization scheme " + std::to_string(scheme));
   if (d.group_size < 0) invalid("desc.group_size: must be >= 0 (0 = 128), got " + std::to_string(d.group_size));

@@ -18,10 +18,7 @@ RouterConfig to_config(const moekit_router_desc& d) {
   // checked here.
   c.num_experts = d.num_experts;
   c.top_k = d.top_k;
-  // Read the enum's bytes as an integer: loading an out-of-range value as the enum type is undefined.
-  static_assert(sizeof(d.scoring) == sizeof(int32_t), "moekit_scoring is int-sized");
-  int32_t scoring;
-  std::memcpy(&scoring, &d.scoring, sizeof scoring);
+  const int32_t scoring = capi::enum_value(d.scoring);  // a C caller may store any int in the field
   if (scoring != MOEKIT_SCORING_SOFTMAX && scoring != MOEKIT_SCORING_SIGMOID)
     invalid("desc.scoring: unknown scoring " + std::to_string(scoring));
   c.scoring = static_cast<Scoring>(scoring);
