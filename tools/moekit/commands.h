@@ -20,5 +20,7 @@ bool parse_args(int argc, char** argv, int first, const std::vector<std::string>
 
 int cmd_info(const Args& args);
 int cmd_run(const Args& args);
+// `command_line` is recorded in the JSON it writes.
+int cmd_bench(const Args& args, const std::string& command_line);
 
 }  // namespace moekit_cli

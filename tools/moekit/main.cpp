@@ -1,6 +1,7 @@
 // moekit: command-line front end of the library.
 //   moekit info                      version, backends, devices, why a backend is unavailable
 //   moekit run [--model NAME] ...    one MoE layer with random weights; routing stats, time, error vs reference
+//   moekit bench [options]           the layer benchmark over presets, batch sizes and formats, as JSON
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -60,7 +61,21 @@ static void usage() {
       "      --threads N              CPU threads (default: all)\n"
       "      --iters N                timed repetitions (default 5)\n"
       "      --check N                tokens compared with the float64 reference (default 8)\n"
-      "      --seed N                 random seed (default 1)\n",
+      "      --seed N                 random seed (default 1)\n"
+      "  bench [options]              one full layer (routing + experts + combine) per preset x format x T,\n"
+      "                               timed (CUDA: graph replays + events), checked vs float64, written as JSON\n"
+      "      --presets A,B            default gpt-oss-120b,mixtral-8x7b,deepseek-v3,qwen3-30b-a3b\n"
+      "      --tokens 1,16,...        default 1,16,64,256,1024,4096,16384\n"
+      "      --formats bf16,fp8       default both (fp8 = 128x128-block weights, FP8 per-group activations)\n"
+      "      --backend B              auto | cpu | cuda (default auto)\n"
+      "      --out FILE.json          default moekit_bench.json\n"
+      "      --warmup N --iters N     warm-up runs (3) and most timed runs (50) per point\n"
+      "      --budget-ms MS           fewer timed runs when the most would take longer (default 100)\n"
+      "      --scale S                divide H and I by S (default: 1 on CUDA, as `run --scale auto` on CPU)\n"
+      "      --check N                tokens per point checked against float64 (default 3)\n"
+      "      --sets N                 input sets (routings) rotated between timed runs (default 4)\n"
+      "      --threads N --seed N     CPU threads, random seed\n"
+      "      --quick                  tiny smoke run: scale 32, T 1,16,64, 2 runs per point\n",
       moekit_cli::preset_names().c_str());
 }
 
@@ -82,6 +97,16 @@ int main(int argc, char** argv) {
                       {"model", "tokens", "scale", "weights", "backend", "threads", "iters", "check", "seed"}, args))
         return 2;
       return cmd_run(args);
+    }
+    if (cmd == "bench") {
+      if (!parse_args(argc, argv, 2,
+                      {"presets", "tokens", "formats", "backend", "out", "warmup", "iters", "budget-ms", "scale",
+                       "check", "sets", "threads", "seed", "quick"},
+                      args))
+        return 2;
+      std::string command_line = "moekit";
+      for (int i = 1; i < argc; ++i) command_line += std::string(" ") + argv[i];
+      return cmd_bench(args, command_line);
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "moekit: %s\n", e.what());
