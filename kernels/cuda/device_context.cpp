@@ -62,7 +62,7 @@ ProbeResult probe_devices() {
     first = std::string(p.name) + " (sm_" + std::to_string(p.major) + std::to_string(p.minor) + ")";
   r.detail = std::to_string(count) + " device(s), device 0: " + first + "; driver " + version_string(driver_version) +
              ", runtime " + version_string(CUDART_VERSION) + " (static)" +
-             "; experts: not in this module version (MOEKIT_ERR_UNSUPPORTED)";
+             "; experts: mma.sync grouped GEMM (bf16, f16, f32 as bf16, fp8 128-block, mxfp4)";
   return r;
 }
 
@@ -117,7 +117,7 @@ std::string DeviceContext::describe() const {
                   ", " + std::to_string(props_.multiProcessorCount) + " SMs, " + gib(props_.totalGlobalMem) + "); " +
                   kernel_set_summary(device_) + "; router GEMM: ";
   s += cublas_ != nullptr ? "cuBLAS " + cublas_api().library : "unsupported (" + cublas_error_ + ")";
-  s += "; experts: not in this module version (MOEKIT_ERR_UNSUPPORTED)";
+  s += "; experts: mma.sync grouped GEMM (bf16, f16, f32 as bf16, fp8 128-block, mxfp4)";
   return s;
 }
 

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "device_context.h"
+#include "experts.h"
 #include "kernel_launch.h"
 #include "moekit_plugin.h"
 #include "plugin_error.h"
@@ -141,31 +142,48 @@ int32_t dequantize(void* context, void* stream, const moekit_plugin_quantizer_co
   });
 }
 
-constexpr const char* kNoExperts =
-    ": the CUDA module does not run experts yet (this version ships routing, quantizers and the router GEMM); "
-    "use a CPU context for the expert runner";
-
-int32_t prepare_experts(void*, void*, const moekit_plugin_experts_config*, const moekit_plugin_expert_weights*,
-                        void** out, char* msg, size_t cap) {
-  if (out != nullptr) *out = nullptr;
-  write_message(msg, cap, std::string("experts") + kNoExperts);
-  return MOEKIT_PLUGIN_UNSUPPORTED;
+// The expert runner (experts.h): weights prepared once into the module's layout, runs fully stream-ordered.
+int32_t prepare_experts(void* context, void* stream, const moekit_plugin_experts_config* cfg,
+                        const moekit_plugin_expert_weights* weights, void** out, char* msg, size_t cap) {
+  return guarded("prepare_experts", msg, cap, [&] {
+    if (out == nullptr) throw PluginError(MOEKIT_PLUGIN_INVALID_ARGUMENT, "out_prepared: null");
+    *out = nullptr;
+    DeviceContext& ctx = as_context(context);
+    DeviceGuard guard(ctx.device());
+    *out = experts::prepare(*cfg, *weights, as_stream(stream));
+  });
 }
 
-int32_t free_experts(void*, void*, char*, size_t) { return MOEKIT_PLUGIN_OK; }
-
-int32_t experts_workspace_size(void*, const moekit_plugin_experts_config*, int64_t, int32_t, size_t* out, char* msg,
-                               size_t cap) {
-  if (out != nullptr) *out = 0;
-  write_message(msg, cap, std::string("experts_workspace_size") + kNoExperts);
-  return MOEKIT_PLUGIN_UNSUPPORTED;
+int32_t free_experts(void* context, void* prepared, char* msg, size_t cap) {
+  return guarded("free_experts", msg, cap, [&] {
+    if (prepared == nullptr) return;
+    DeviceContext& ctx = as_context(context);
+    DeviceGuard guard(ctx.device());
+    experts::free_prepared(static_cast<experts::Prepared*>(prepared));
+  });
 }
 
-int32_t run_experts(void*, void*, const moekit_plugin_experts_config*, void*, const moekit_plugin_tensor*,
-                    const moekit_plugin_routing*, const moekit_plugin_tensor*, void*, size_t, moekit_plugin_run_report*,
-                    char* msg, size_t cap) {
-  write_message(msg, cap, std::string("run_experts") + kNoExperts);
-  return MOEKIT_PLUGIN_UNSUPPORTED;
+int32_t experts_workspace_size(void*, const moekit_plugin_experts_config* cfg, int64_t num_tokens, int32_t top_k,
+                               size_t* out, char* msg, size_t cap) {
+  return guarded("experts_workspace_size", msg, cap, [&] {
+    if (out == nullptr) throw PluginError(MOEKIT_PLUGIN_INVALID_ARGUMENT, "out_bytes: null");
+    *out = experts::workspace_size(*cfg, num_tokens, top_k);
+  });
+}
+
+int32_t run_experts(void* context, void* stream, const moekit_plugin_experts_config* cfg, void* prepared,
+                    const moekit_plugin_tensor* hidden, const moekit_plugin_routing* plan,
+                    const moekit_plugin_tensor* out, void* workspace, size_t workspace_bytes,
+                    moekit_plugin_run_report* report, char* msg, size_t cap) {
+  return guarded("run_experts", msg, cap, [&] {
+    DeviceContext& ctx = as_context(context);
+    if (prepared == nullptr) throw PluginError(MOEKIT_PLUGIN_INVALID_ARGUMENT, "prepared: null (weights not set)");
+    DeviceGuard guard(ctx.device());
+    moekit_plugin_run_report local{};
+    experts::run(*cfg, *static_cast<const experts::Prepared*>(prepared), *hidden, *plan, *out, workspace,
+                 workspace_bytes, ctx.properties().multiProcessorCount, report != nullptr ? *report : local,
+                 as_stream(stream));
+  });
 }
 
 int32_t alloc(void* context, size_t bytes, void** out, char* msg, size_t cap) {

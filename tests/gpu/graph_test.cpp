@@ -3,13 +3,14 @@
 // first work of a fresh context (nothing may allocate, copy from the host or synchronise while capturing), then
 // replayed on new inputs written into the same buffers. Each replay is checked against the CPU backend fed the
 // same data: the plan from the replayed logits, and the quantized activations, bit for bit (weights within the
-// ulps explained in route_test.cpp).
+// ulps explained in route_test.cpp). Then the same for a whole layer with the experts.
 #include <cuda_bf16.h>
 #include <cuda_runtime_api.h>
 
 #include <cmath>
 #include <random>
 
+#include "experts_case.h"
 #include "gpu_test_util.h"
 
 namespace moekit_gpu_test {
@@ -146,31 +147,92 @@ TEST_F(GpuTest, RoutingLayerCapturesInACudaGraphAndReplaysCorrectly) {
   moekit_quantizer_destroy(qc);
 }
 
-// The expert runner is not in this module version: every entry answers UNSUPPORTED with the module's reason.
-TEST_F(GpuTest, ExpertsAreUnsupportedWithTheModulesReason) {
-  moekit_experts_desc d = MOEKIT_EXPERTS_DESC_INIT;
-  d.num_experts = 4;
-  d.num_local_experts = 4;
-  d.hidden_size = 64;
-  d.intermediate_size = 64;
-  moekit_experts ex = nullptr;
-  const moekit_status created = moekit_experts_create(gpu_, &d, &ex);
-  if (created == MOEKIT_ERR_UNSUPPORTED) {
-    EXPECT_NE(std::string(moekit_last_error()).find("experts"), std::string::npos) << moekit_last_error();
-    return;
+// A whole layer (moekit_moe_forward: softmax top-k routing from logits, then the experts) captured in a CUDA
+// graph on a fresh stream and replayed: each replay must equal an eager run on the same inputs bit for bit
+// (the runner is deterministic: no atomics, fixed combine order), and match the CPU backend within the format
+// tolerance of experts_case.h. Inputs change between replays (new hidden states and logits in the same buffers).
+TEST_F(GpuTest, WholeLayerCapturesInACudaGraphAndMatchesEagerBitForBit) {
+  ExpertsCase c{"graph_layer", MOEKIT_WEIGHTS_BF16, MOEKIT_ACTIVATION_SILU_MUL, MOEKIT_DTYPE_BF16,
+                MOEKIT_ACT_QUANT_NONE, true, 40, 40, 512, 384, 96, 8};
+  ExpertsCaseData d = make_case(c, 77);
+  moekit_router_desc rd = MOEKIT_ROUTER_DESC_INIT;
+  rd.num_experts = c.E;
+  rd.top_k = c.k;
+  rd.scoring = MOEKIT_SCORING_SOFTMAX;
+  rd.renormalize = 1;
+  moekit_router rg = nullptr, rc = nullptr;
+  MOEKIT_OK(moekit_router_create(gpu_, &rd, &rg));
+  MOEKIT_OK(moekit_router_create(cpu_, &rd, &rc));
+  moekit_experts eg = nullptr, ec = nullptr;
+  MOEKIT_OK(moekit_experts_create(gpu_, &d.desc, &eg));
+  MOEKIT_OK(moekit_experts_create(cpu_, &d.desc, &ec));
+  moekit_expert_weights wg = weights_of(d, true), wc = weights_of(d, false);
+  MOEKIT_OK(moekit_experts_set_weights(eg, &wg, nullptr));
+  MOEKIT_OK(moekit_experts_set_weights(ec, &wc, nullptr));
+
+  size_t ws_g = 0, ws_c = 0;
+  MOEKIT_OK(moekit_moe_forward_workspace_size(rg, eg, c.T, &ws_g));
+  MOEKIT_OK(moekit_moe_forward_workspace_size(rc, ec, c.T, &ws_c));
+  const size_t out_bytes = static_cast<size_t>(c.T * c.H) * 2;
+  DeviceBuffer hidden(out_bytes), logits(static_cast<size_t>(c.T * c.E) * 4), out(out_bytes), ws(ws_g);
+  const moekit_tensor th = device_tensor(hidden.get(), MOEKIT_DTYPE_BF16, {c.T, c.H});
+  const moekit_tensor tl = device_tensor(logits.get(), MOEKIT_DTYPE_F32, {c.T, c.E});
+  moekit_tensor to = device_tensor(out.get(), MOEKIT_DTYPE_BF16, {c.T, c.H});
+
+  cudaStream_t stream = nullptr;
+  CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  cudaGraph_t graph = nullptr;
+  moekit_run_report report = MOEKIT_RUN_REPORT_INIT;
+  CUDA_OK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+  const moekit_status captured = moekit_moe_forward(rg, eg, &th, &tl, &to, ws.get(), ws_g, &report, stream);
+  const std::string capture_error = moekit_last_error();
+  CUDA_OK(cudaStreamEndCapture(stream, &graph));
+  ASSERT_EQ(captured, MOEKIT_OK) << "moe_forward during capture: " << capture_error;
+  cudaGraphExec_t exec = nullptr;
+  CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
+  size_t nodes = 0;
+  CUDA_OK(cudaGraphGetNodes(graph, nullptr, &nodes));
+
+  Rng rng(91);
+  for (int replay = 0; replay < 3; ++replay) {
+    SCOPED_TRACE("replay " + std::to_string(replay));
+    HostArray h_host, l_host;
+    fill_values(h_host, MOEKIT_DTYPE_BF16, {c.T, c.H}, rng, 1.0f);
+    fill_values(l_host, MOEKIT_DTYPE_F32, {c.T, c.E}, rng, 2.0f);
+    hidden.upload(h_host.bytes.data(), h_host.bytes.size());
+    logits.upload(l_host.bytes.data(), l_host.bytes.size());
+    CUDA_OK(cudaMemset(out.get(), 0xFF, out_bytes));
+    CUDA_OK(cudaGraphLaunch(exec, stream));
+    CUDA_OK(cudaStreamSynchronize(stream));
+    const std::vector<uint8_t> replayed = out.download<uint8_t>(out_bytes);
+
+    CUDA_OK(cudaMemset(out.get(), 0x00, out_bytes));
+    MOEKIT_OK(moekit_moe_forward(rg, eg, &th, &tl, &to, ws.get(), ws_g, nullptr, stream));
+    CUDA_OK(cudaStreamSynchronize(stream));
+    EXPECT_EQ(first_difference(replayed, out.download<uint8_t>(out_bytes)), -1) << "graph replay vs eager";
+
+    std::vector<uint8_t> cpu_out(out_bytes);
+    AlignedHost cws(ws_c);
+    moekit_tensor ch = h_host.host(), cl = l_host.host(),
+                  co = host_tensor(cpu_out.data(), MOEKIT_DTYPE_BF16, {c.T, c.H});
+    MOEKIT_OK(moekit_moe_forward(rc, ec, &ch, &cl, &co, cws.ptr, ws_c, nullptr, nullptr));
+    double max_ref = 0.0, worst = 0.0;
+    for (size_t i = 0; i < static_cast<size_t>(c.T * c.H); ++i)
+      max_ref = std::max(max_ref, std::fabs(double(from_dtype(cpu_out, MOEKIT_DTYPE_BF16, i))));
+    for (size_t i = 0; i < static_cast<size_t>(c.T * c.H); ++i)
+      worst = std::max(worst, std::fabs(double(from_dtype(cpu_out, MOEKIT_DTYPE_BF16, i)) -
+                                        double(from_dtype(replayed, MOEKIT_DTYPE_BF16, i))));
+    EXPECT_LE(worst, tolerance_for(c, max_ref)) << "graph replay vs CPU backend (max|ref| " << max_ref << ")";
   }
-  ASSERT_EQ(created, MOEKIT_OK) << moekit_last_error();
-  DeviceBuffer w13(4 * 128 * 64 * 2), w2(4 * 64 * 64 * 2);
-  moekit_expert_weights w{};
-  w.struct_size = sizeof w;
-  w.w13 = device_tensor(w13.get(), MOEKIT_DTYPE_BF16, {4, 128, 64});
-  w.w2 = device_tensor(w2.get(), MOEKIT_DTYPE_BF16, {4, 64, 64});
-  EXPECT_EQ(moekit_experts_set_weights(ex, &w, nullptr), MOEKIT_ERR_UNSUPPORTED);
-  EXPECT_NE(std::string(moekit_last_error()).find("does not run experts"), std::string::npos) << moekit_last_error();
-  size_t bytes = 12345;
-  EXPECT_EQ(moekit_experts_workspace_size(ex, 16, 2, &bytes), MOEKIT_ERR_UNSUPPORTED);
-  EXPECT_EQ(bytes, 12345u);
-  moekit_experts_destroy(ex);
+  std::printf("[graph] whole layer: %zu nodes (routing + experts), replayed 3x; kernel %s: %s\n", nodes,
+              report.kernel, report.detail);
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  cudaStreamDestroy(stream);
+  moekit_experts_destroy(eg);
+  moekit_experts_destroy(ec);
+  moekit_router_destroy(rg);
+  moekit_router_destroy(rc);
 }
 
 }  // namespace

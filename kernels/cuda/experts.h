@@ -1,0 +1,31 @@
+// The CUDA expert runner behind the plugin table's prepare_experts / free_experts / experts_workspace_size /
+// run_experts. Semantics are the CPU backend's (core/src/cpu/cpu_experts.cpp): per assignment (t, j) with a
+// valid local expert, gate_up = x @ w13^T (+ b13), act = activation(gate, up), y = act @ w2^T (+ b2), and
+// out[t] = sum over j = 0..k-1 in slot order of weight * y. Everything is stream-ordered, allocation-free and
+// host-sync-free during a run (CUDA-graph capturable); the workspace is the caller's.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "experts_prepared.h"
+#include "moekit_plugin.h"
+
+namespace moekit::cuda::experts {
+
+// Builds the device copy of the weights (see experts_prepared.h). Synchronises `stream` before returning:
+// the caller may free its weights afterwards. Throws PluginError.
+Prepared* prepare(const moekit_plugin_experts_config& cfg, const moekit_plugin_expert_weights& w,
+                  cudaStream_t stream);
+void free_prepared(Prepared* p) noexcept;
+
+size_t workspace_size(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int32_t top_k);
+
+// `sm_count`: multiprocessors of the device (the kernel choice and the report use it).
+void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moekit_plugin_tensor& hidden,
+         const moekit_plugin_routing& plan, const moekit_plugin_tensor& out, void* workspace, size_t workspace_bytes,
+         int sm_count, moekit_plugin_run_report& report, cudaStream_t stream);
+
+}  // namespace moekit::cuda::experts

@@ -1,0 +1,434 @@
+// run_experts for the CUDA module: one stream-ordered chain of launches, no host synchronisation, no
+// allocation (the caller's workspace holds every intermediate), so a whole layer can be captured in a graph:
+//   1. plan     launch_plan_metadata (routing_plan.cu): the padded expert-sorted order of the assignments in
+//               64-row blocks (the contract's block_size_m), one expert per block, -1 for non-local experts;
+//   2. gather   x[r] = hidden[t] (x the router weight with apply_router_weight_on_input), zero-padded to Hp,
+//               in the compute type, or as FP8 codes + scales (the quantizer's exact math) with FP8 activations;
+//   3. GEMM1    gate/up + biases + activation (experts_gemm.cuh, Gated epilogue) -> act [P, Ip];
+//   4. (FP8 activations) quantize act rows the same way -> codes + scales;
+//   5. GEMM2    + b2 -> y [A, H] f32, one row per real assignment;
+//   6. combine  out[t] = sum over slots j = 0..k-1 in order of weight * y[t*k+j] for valid local experts
+//               (deterministic: no atomics), rounded once to the output dtype.
+// Semantics are the CPU backend's (core/src/cpu/cpu_experts.cpp); ids outside [0, E) and non-local experts are
+// skipped and never index memory.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <climits>
+#include <cstdio>
+#include <string>
+
+#include "experts.h"
+#include "experts_gemm.cuh"
+#include "kernel_launch.h"
+#include "plugin_error.h"
+#include "portability.h"
+
+namespace moekit::cuda::experts {
+
+namespace {
+
+constexpr int64_t kAlignBytes = 256;  // the CUDA contract's buffer_align_bytes
+constexpr int kRowThreads = 128;      // gather / quantization: one block per row, one 128-group per pass
+constexpr int kGroupM = 8;
+
+enum : int32_t { kActQuantNone = 0, kActQuantPerToken = 1, kActQuantPerGroup = 2 };
+
+int64_t round_up(int64_t v, int64_t a) { return (v + a - 1) / a * a; }
+
+// Byte offsets of the workspace pieces.
+struct Layout {
+  int64_t assignments = 0;  // A = T * k
+  int64_t m_blocks = 0;     // upper bound of the padded order's 64-row blocks: ceil(A/64) + min(A, E)
+  int64_t rows = 0;         // P = m_blocks * 64
+  bool quant = false;
+  int64_t sorted = 0, block_ids = 0, post = 0, a1 = 0, s1 = 0, act = 0, a2 = 0, s2 = 0, y = 0, total = 0;
+};
+
+Layout layout_for(const moekit_plugin_experts_config& cfg, int64_t T, int64_t k) {
+  Layout l;
+  l.assignments = T * k;  // core checked T * k for overflow
+  if (l.assignments > INT32_MAX)
+    throw_unsupported("num_tokens: num_tokens * top_k = " + std::to_string(l.assignments) +
+                      " exceeds the 2^31 - 1 assignments the CUDA runner indexes");
+  if (l.assignments == 0) return l;
+  const int64_t A = l.assignments, E = cfg.num_experts;
+  l.m_blocks = (A + kBM - 1) / kBM + (A < E ? A : E);
+  l.rows = l.m_blocks * kBM;
+  if (l.rows > INT32_MAX) throw_unsupported("num_tokens: the padded expert-sorted order exceeds 2^31 - 1 rows");
+  l.quant = cfg.act_quant != kActQuantNone;
+  const int64_t P = l.rows, Hp = cfg.hidden_pad, Ip = cfg.intermediate_pad;
+  int64_t at = 0;
+  auto take = [&](int64_t bytes) {
+    const int64_t start = at;
+    at = round_up(at + bytes, kAlignBytes);
+    return start;
+  };
+  l.sorted = take(P * 4);
+  l.block_ids = take(l.m_blocks * 4);
+  l.post = take(4);
+  l.a1 = take(P * Hp * 2);
+  l.s1 = take(l.quant ? P * (Hp / kQuantBlock) * 4 : 0);
+  l.act = take(P * Ip * (l.quant ? 4 : 2));
+  l.a2 = take(l.quant ? P * Ip * 2 : 0);
+  l.s2 = take(l.quant ? P * (Ip / kQuantBlock) * 4 : 0);
+  l.y = take(A * cfg.hidden * 4);
+  l.total = at;
+  return l;
+}
+
+template <class T>
+T* at(void* base, int64_t offset) {
+  return reinterpret_cast<T*>(static_cast<char*>(base) + offset);
+}
+
+__device__ __forceinline__ float load_as_f32(const void* data, int32_t dtype, int64_t i) {
+  if (dtype == MOEKIT_PLUGIN_BF16) return bf16_to_f32(static_cast<const uint16_t*>(data)[i]);
+  if (dtype == MOEKIT_PLUGIN_F16) return f16_to_f32(static_cast<const uint16_t*>(data)[i]);
+  return static_cast<const float*>(data)[i];
+}
+
+template <class CT>
+__device__ __forceinline__ uint16_t to_compute_bits(float v) {
+  if constexpr (std::is_same<CT, __half>::value) return f32_to_f16(v);
+  else return f32_to_bf16(v);
+}
+
+// Max over the block (kRowThreads threads); every thread gets the result.
+__device__ float block_max(float v, float* scratch) {
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xFFFFFFFFu, v, o));
+  const int warp = threadIdx.x / 32;
+  __syncthreads();  // scratch may still be read by the previous call
+  if ((threadIdx.x & 31) == 0) scratch[warp] = v;
+  __syncthreads();
+  float m = scratch[0];
+  for (int w = 1; w < kRowThreads / 32; ++w) m = fmaxf(m, scratch[w]);
+  return m;
+}
+
+// Where a row of GEMM input comes from: the gathered hidden state of an assignment (GEMM1) or an f32
+// activation row (GEMM2 input with FP8 activations).
+struct RowSource {
+  // hidden gather
+  const void* hidden;
+  int32_t hidden_dtype;
+  int64_t hidden_cols;  // H
+  const float* topk_weights;
+  int32_t weight_on_input;
+  int64_t top_k;
+  // f32 rows
+  const float* rows_f32;
+  // common
+  int64_t cols;         // padded row length (Hp or Ip)
+  int64_t assignments;  // A
+};
+
+struct RowPlan {
+  const int32_t* sorted;
+  const int32_t* block_ids;
+  const int32_t* post_padded;
+  int64_t rows;  // P
+};
+
+// One block per row r of the padded order: writes out[r, 0..cols) in the compute type and, with FP8
+// activations, the values are FP8 codes (as exact compute-type numbers) and scales[r, cols/128] hold their
+// scales (per token: the row's one scale, repeated). Padding rows of local blocks become zeros; rows of
+// non-local blocks and rows past the padded total are left alone (no GEMM reads them).
+template <class CT>
+__global__ void __launch_bounds__(kRowThreads) build_operand_kernel(RowSource src, RowPlan plan, int32_t act_quant,
+                                                                    uint16_t* out, float* scales) {
+  __shared__ float scratch[kRowThreads / 32];
+  const int64_t post = *plan.post_padded;
+  const int64_t groups = src.cols / kQuantBlock;
+  for (int64_t r = blockIdx.x; r < plan.rows && r < post; r += gridDim.x) {
+    if (plan.block_ids[r / kBM] < 0) continue;  // uniform over the block
+    int64_t base = -1;  // element offset of the source row, -1 = padding (zeros)
+    float row_scale = 1.0f;
+    if (src.rows_f32 != nullptr) {
+      base = r * src.cols;
+    } else {
+      const int64_t a = plan.sorted[r];
+      if (a >= 0 && a < src.assignments) {
+        base = (a / src.top_k) * src.hidden_cols;
+        if (src.weight_on_input) row_scale = src.topk_weights[a];
+      }
+    }
+    auto value = [&](int64_t h) -> float {
+      if (base < 0) return 0.0f;
+      if (src.rows_f32 != nullptr) return src.rows_f32[base + h];
+      // The CPU backend's x[h] = load(hidden) * scale (one f32 multiply; scale 1 leaves it unchanged).
+      return h < src.hidden_cols ? load_as_f32(src.hidden, src.hidden_dtype, base + h) * row_scale : 0.0f;
+    };
+    uint16_t* dst = out + r * src.cols;
+    if (act_quant == kActQuantNone) {
+      for (int64_t h = threadIdx.x; h < src.cols; h += kRowThreads) dst[h] = to_compute_bits<CT>(value(h));
+      continue;
+    }
+    if (act_quant == kActQuantPerToken) {
+      float amax = 0.0f;
+      for (int64_t h = threadIdx.x; h < src.cols; h += kRowThreads) amax = fmaxf(amax, finite_abs(value(h)));
+      const float scale = fp8_scale_from_amax(block_max(amax, scratch));
+      for (int64_t h = threadIdx.x; h < src.cols; h += kRowThreads)
+        dst[h] = to_compute_bits<CT>(e4m3_to_f32(fp8_quantize(value(h), scale)));
+      for (int64_t gi = threadIdx.x; gi < groups; gi += kRowThreads) scales[r * groups + gi] = scale;
+      continue;
+    }
+    for (int64_t gi = 0; gi < groups; ++gi) {  // per 1 x 128 group: one value per thread
+      const int64_t h = gi * kQuantBlock + threadIdx.x;
+      const float v = value(h);
+      const float scale = fp8_scale_from_amax(block_max(finite_abs(v), scratch));
+      dst[h] = to_compute_bits<CT>(e4m3_to_f32(fp8_quantize(v, scale)));
+      if (threadIdx.x == 0) scales[r * groups + gi] = scale;
+    }
+  }
+}
+
+struct CombineParams {
+  const float* y;            // [A, H]
+  const int32_t* ids;        // [T, k]
+  const float* topk_weights; // [T, k]
+  const int32_t* local_of;   // [E]
+  int32_t num_experts;
+  int64_t tokens, top_k, hidden;
+  int32_t weight_on_input;
+  void* out;
+  int32_t out_dtype;
+};
+
+__global__ void combine_kernel(CombineParams p) {
+  for (int64_t t = blockIdx.x; t < p.tokens; t += gridDim.x) {
+    for (int64_t h = threadIdx.x; h < p.hidden; h += blockDim.x) {
+      float acc = 0.0f;
+      for (int64_t j = 0; j < p.top_k; ++j) {
+        const int64_t a = t * p.top_k + j;
+        const int32_t id = p.ids[a];
+        if (id < 0 || id >= p.num_experts || p.local_of[id] < 0) continue;
+        const float w = p.weight_on_input ? 1.0f : p.topk_weights[a];
+        acc += w * p.y[a * p.hidden + h];
+      }
+      const int64_t i = t * p.hidden + h;
+      if (p.out_dtype == MOEKIT_PLUGIN_BF16) static_cast<uint16_t*>(p.out)[i] = f32_to_bf16(acc);
+      else if (p.out_dtype == MOEKIT_PLUGIN_F16) static_cast<uint16_t*>(p.out)[i] = f32_to_f16(acc);
+      else static_cast<float*>(p.out)[i] = acc;
+    }
+  }
+}
+
+using GemmKernel = void (*)(GemmParams);
+
+template <class CT, WeightKind WK>
+GemmKernel pick(bool scaled, Epilogue epi) {
+  if (epi == Epilogue::Gated)
+    return scaled ? expert_gemm_kernel<CT, WK, true, Epilogue::Gated> : expert_gemm_kernel<CT, WK, false, Epilogue::Gated>;
+  return scaled ? expert_gemm_kernel<CT, WK, true, Epilogue::Scatter>
+                : expert_gemm_kernel<CT, WK, false, Epilogue::Scatter>;
+}
+
+void launch_gemm(const Prepared& p, bool scaled, Epilogue epi, const GemmParams& gp, cudaStream_t stream) {
+  GemmKernel kernel = nullptr;
+  int smem = 0;
+  if (p.kind == WeightKind::Half16 && p.compute == Compute::F16) {
+    kernel = pick<__half, WeightKind::Half16>(scaled, epi);
+    smem = kStages * stage_bytes<WeightKind::Half16>();
+  } else if (p.kind == WeightKind::Half16) {
+    kernel = pick<__nv_bfloat16, WeightKind::Half16>(scaled, epi);
+    smem = kStages * stage_bytes<WeightKind::Half16>();
+  } else if (p.kind == WeightKind::Fp8) {
+    // FP8 weights always take the scaled path: their block scales multiply each K block's partial sums.
+    kernel = expert_gemm_kernel<__nv_bfloat16, WeightKind::Fp8, true, Epilogue::Gated>;
+    if (epi == Epilogue::Scatter) kernel = expert_gemm_kernel<__nv_bfloat16, WeightKind::Fp8, true, Epilogue::Scatter>;
+    smem = kStages * stage_bytes<WeightKind::Fp8>();
+  } else {
+    kernel = pick<__nv_bfloat16, WeightKind::Mxfp4>(scaled, epi);
+    smem = kStages * stage_bytes<WeightKind::Mxfp4>();
+  }
+  const int64_t ctas = gp.m_blocks * gp.n_tiles;
+  kernel<<<static_cast<unsigned>(ctas), kThreads, smem, stream>>>(gp);
+  check_launch(epi == Epilogue::Gated ? "expert_gemm_kernel (GEMM1)" : "expert_gemm_kernel (GEMM2)");
+}
+
+moekit_plugin_tensor vector_tensor(void* data, int32_t dtype, int64_t n) {
+  moekit_plugin_tensor t{};
+  t.data = data;
+  t.dtype = dtype;
+  t.rank = 1;
+  t.shape[0] = n;
+  return t;
+}
+
+const char* format_label(const Prepared& p, bool quant) {
+  switch (p.kind) {
+    case WeightKind::Fp8: return quant ? "cuda-mma-fp8block-w8a8" : "cuda-mma-fp8block-w8a16";
+    case WeightKind::Mxfp4: return quant ? "cuda-mma-mxfp4-w4a8" : "cuda-mma-mxfp4-w4a16";
+    default: break;
+  }
+  if (p.weight_format == 2) return quant ? "cuda-mma-f32-as-bf16-a8" : "cuda-mma-f32-as-bf16";
+  if (p.compute == Compute::F16) return quant ? "cuda-mma-f16-a8" : "cuda-mma-f16";
+  return quant ? "cuda-mma-bf16-a8" : "cuda-mma-bf16";
+}
+
+void copy_text(char* dst, size_t cap, const std::string& s) {
+  const size_t n = s.size() < cap - 1 ? s.size() : cap - 1;
+  s.copy(dst, n);
+  dst[n] = '\0';
+}
+
+}  // namespace
+
+size_t workspace_size(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int32_t top_k) {
+  return static_cast<size_t>(layout_for(cfg, num_tokens, top_k).total);
+}
+
+void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moekit_plugin_tensor& hidden,
+         const moekit_plugin_routing& plan, const moekit_plugin_tensor& out, void* workspace, size_t workspace_bytes,
+         int sm_count, moekit_plugin_run_report& report, cudaStream_t stream) {
+  const int64_t T = hidden.shape[0];
+  const int64_t k = plan.topk_ids.shape[1];
+  const Layout l = layout_for(cfg, T, k);
+  const bool quant = l.quant;
+
+  // The counts need the ids on the host, which would cost a host synchronisation per run (and break graph
+  // capture): the CUDA runner leaves them unknown (-1). Skipped ids are still never used.
+  report.assignments = -1;
+  report.non_local_assignments = -1;
+  report.invalid_assignments = -1;
+  report.experts_touched = -1;
+  copy_text(report.kernel, sizeof report.kernel, format_label(p, quant));
+  {
+    const int64_t max_experts = l.assignments < cfg.num_local_experts ? l.assignments : cfg.num_local_experts;
+    const double per_expert = max_experts > 0 ? static_cast<double>(l.assignments) / max_experts : 0.0;
+    char text[192];
+    std::snprintf(text, sizeof text,
+                  "BM=%d BN=%d BK=%d, %d stages, %d warps, L2 groups of %d m-blocks, mma.sync m16n8k16; "
+                  "%lld assignments, >=%.1f rows/expert (%s); %d SMs",
+                  kBM, kBN, kBK, kStages, kThreads / 32, kGroupM, static_cast<long long>(l.assignments), per_expert,
+                  per_expert < 16.0 ? "decode regime: weight streaming" : "batched regime: tensor-core bound",
+                  sm_count);
+    copy_text(report.detail, sizeof report.detail, text);
+  }
+  if (l.assignments == 0) return;
+  if (workspace_bytes < static_cast<size_t>(l.total) || workspace == nullptr)
+    throw PluginError(MOEKIT_PLUGIN_INVALID_ARGUMENT, "workspace_bytes: smaller than experts_workspace_size");
+  if (cfg.num_experts > kMaxDeviceExperts)
+    throw_unsupported("experts: the CUDA runner sorts at most " + std::to_string(kMaxDeviceExperts) +
+                      " experts, got num_experts " + std::to_string(cfg.num_experts));
+
+  int32_t* sorted = at<int32_t>(workspace, l.sorted);
+  int32_t* block_ids = at<int32_t>(workspace, l.block_ids);
+  int32_t* post = at<int32_t>(workspace, l.post);
+  uint16_t* a1 = at<uint16_t>(workspace, l.a1);
+  float* s1 = quant ? at<float>(workspace, l.s1) : nullptr;
+  void* act = at<void>(workspace, l.act);
+  uint16_t* a2 = quant ? at<uint16_t>(workspace, l.a2) : nullptr;
+  float* s2 = quant ? at<float>(workspace, l.s2) : nullptr;
+  float* y = at<float>(workspace, l.y);
+
+  // 1. The padded expert-sorted order (the router's plan pass; same order as the CPU plan).
+  moekit_plugin_router_config rc{};
+  rc.num_experts = cfg.num_experts;
+  rc.top_k = static_cast<int32_t>(k);
+  rc.num_expert_groups = 1;
+  rc.topk_groups = 1;
+  rc.routed_scaling_factor = 1.0f;
+  rc.block_size = kBM;
+  rc.expert_map = cfg.expert_map;
+  moekit_plugin_routing order{};
+  order.topk_ids = plan.topk_ids;
+  order.sorted_token_ids = vector_tensor(sorted, MOEKIT_PLUGIN_I32, l.rows);
+  order.block_expert_ids = vector_tensor(block_ids, MOEKIT_PLUGIN_I32, l.m_blocks);
+  order.num_tokens_post_padded = vector_tensor(post, MOEKIT_PLUGIN_I32, 1);
+  launch_plan_metadata(rc, order, stream);
+
+  const int64_t Hp = cfg.hidden_pad, Ip = cfg.intermediate_pad;
+  const RowPlan row_plan{sorted, block_ids, post, l.rows};
+  const unsigned row_grid = grid_for(l.rows, 1);
+  const bool f16 = p.compute == Compute::F16;
+
+  // 2. Gather.
+  RowSource gather{};
+  gather.hidden = hidden.data;
+  gather.hidden_dtype = hidden.dtype;
+  gather.hidden_cols = cfg.hidden;
+  gather.topk_weights = static_cast<const float*>(plan.topk_weights.data);
+  gather.weight_on_input = cfg.apply_router_weight_on_input;
+  gather.top_k = k;
+  gather.cols = Hp;
+  gather.assignments = l.assignments;
+  if (f16) build_operand_kernel<__half><<<row_grid, kRowThreads, 0, stream>>>(gather, row_plan, cfg.act_quant, a1, s1);
+  else build_operand_kernel<__nv_bfloat16><<<row_grid, kRowThreads, 0, stream>>>(gather, row_plan, cfg.act_quant, a1, s1);
+  check_launch("build_operand_kernel (gather)");
+
+  // 3. GEMM1 with the activation.
+  const bool scaled = quant || p.kind == WeightKind::Fp8;
+  GemmParams g1{};
+  g1.a = a1;
+  g1.a_scale = s1;
+  g1.w = p.w13;
+  g1.w_col_scale = p.w13_col_scale;
+  g1.w_mx = p.w13_mx;
+  g1.bias = p.b13;
+  g1.sorted = sorted;
+  g1.block_ids = block_ids;
+  g1.post_padded = post;
+  g1.local_of = p.local_of;
+  g1.num_experts = cfg.num_experts;
+  g1.num_local = cfg.num_local_experts;
+  g1.k = Hp;
+  g1.rows = 2 * Ip;
+  g1.ip = Ip;
+  g1.m_blocks = l.m_blocks;
+  g1.n_tiles = static_cast<int32_t>(Ip / (kBN / 2));
+  g1.group_m = kGroupM;
+  g1.out = act;
+  g1.act_f32 = quant ? 1 : 0;
+  g1.activation = cfg.activation;
+  g1.alpha = cfg.swiglu_alpha;
+  g1.limit = cfg.swiglu_limit;
+  g1.assignments = l.assignments;
+  g1.hidden = cfg.hidden;
+  launch_gemm(p, scaled, Epilogue::Gated, g1, stream);
+
+  // 4. FP8 activations: quantize the intermediate rows like GEMM1's input.
+  if (quant) {
+    RowSource rows{};
+    rows.rows_f32 = static_cast<const float*>(act);
+    rows.cols = Ip;
+    rows.assignments = l.assignments;
+    if (f16) build_operand_kernel<__half><<<row_grid, kRowThreads, 0, stream>>>(rows, row_plan, cfg.act_quant, a2, s2);
+    else build_operand_kernel<__nv_bfloat16><<<row_grid, kRowThreads, 0, stream>>>(rows, row_plan, cfg.act_quant, a2, s2);
+    check_launch("build_operand_kernel (activation quantization)");
+  }
+
+  // 5. GEMM2 -> y.
+  GemmParams g2 = g1;
+  g2.a = quant ? static_cast<const void*>(a2) : static_cast<const void*>(act);
+  g2.a_scale = s2;
+  g2.w = p.w2;
+  g2.w_col_scale = p.w2_col_scale;
+  g2.w_mx = p.w2_mx;
+  g2.bias = p.b2;
+  g2.k = Ip;
+  g2.rows = Hp;
+  g2.n_tiles = static_cast<int32_t>(Hp / kBN);
+  g2.out = y;
+  launch_gemm(p, scaled, Epilogue::Scatter, g2, stream);
+
+  // 6. Combine in slot order.
+  CombineParams c{};
+  c.y = y;
+  c.ids = static_cast<const int32_t*>(plan.topk_ids.data);
+  c.topk_weights = static_cast<const float*>(plan.topk_weights.data);
+  c.local_of = p.local_of;
+  c.num_experts = cfg.num_experts;
+  c.tokens = T;
+  c.top_k = k;
+  c.hidden = cfg.hidden;
+  c.weight_on_input = cfg.apply_router_weight_on_input;
+  c.out = out.data;
+  c.out_dtype = out.dtype;
+  combine_kernel<<<grid_for(T, 1), 256, 0, stream>>>(c);
+  check_launch("combine_kernel");
+}
+
+}  // namespace moekit::cuda::experts

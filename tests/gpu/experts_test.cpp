@@ -1,0 +1,192 @@
+// The CUDA expert runner against the CPU backend on the same inputs, through the public C API: every weight
+// format x activation x hidden dtype x FP8 activation mode that the runner supports, biases, expert_map with
+// -1 entries, invalid ids, all tokens on one expert, apply_router_weight_on_input, T = 0, E not a multiple of
+// 32, and model-preset shapes (scaled where a preset's full weights would not fit a test) up to T = 16384.
+// Tolerance: tolerance_for (experts_case.h) explains it from the operand formats.
+#include <cstdio>
+
+#include "experts_case.h"
+
+namespace moekit_gpu_test {
+namespace {
+
+using W = moekit_weight_format;
+
+struct Outputs {
+  std::vector<uint8_t> out;
+  moekit_run_report report = MOEKIT_RUN_REPORT_INIT;
+};
+
+void run_backend(moekit_context ctx, bool gpu, ExpertsCaseData& d, const ExpertsCase& c, Outputs& result) {
+  moekit_experts ex = nullptr;
+  MOEKIT_OK(moekit_experts_create(ctx, &d.desc, &ex));
+  moekit_expert_weights w = weights_of(d, gpu);
+  const moekit_status set = moekit_experts_set_weights(ex, &w, nullptr);
+  if (set != MOEKIT_OK) {
+    moekit_experts_destroy(ex);
+    FAIL() << "set_weights (" << (gpu ? "cuda" : "cpu") << "): " << moekit_last_error();
+  }
+  size_t ws_bytes = 0;
+  MOEKIT_OK(moekit_experts_workspace_size(ex, c.T, c.k, &ws_bytes));
+  const size_t out_bytes = static_cast<size_t>(c.T * c.H) * moekit_dtype_size(c.hidden_dtype);
+  result.out.assign(out_bytes, 0xCD);
+  moekit_routing plan{};
+  plan.struct_size = sizeof plan;
+  moekit_status st;
+  if (gpu) {
+    DeviceBuffer ws(ws_bytes), out(out_bytes);
+    moekit_tensor h = d.hidden.gpu(), o = device_tensor(out.get(), c.hidden_dtype, {c.T, c.H});
+    plan.topk_weights = d.topk_w.gpu();
+    plan.topk_ids = d.topk_ids.gpu();
+    st = moekit_experts_run(ex, &h, &plan, &o, ws_bytes ? ws.get() : nullptr, ws_bytes, &result.report, nullptr);
+    const std::string err = moekit_last_error();
+    CUDA_OK(cudaDeviceSynchronize());
+    result.out = out.download<uint8_t>(out_bytes);
+    moekit_experts_destroy(ex);
+    ASSERT_EQ(st, MOEKIT_OK) << "cuda run: " << err;
+  } else {
+    AlignedHost ws(ws_bytes);
+    moekit_tensor h = d.hidden.host(), o = host_tensor(result.out.data(), c.hidden_dtype, {c.T, c.H});
+    plan.topk_weights = d.topk_w.host();
+    plan.topk_ids = d.topk_ids.host();
+    st = moekit_experts_run(ex, &h, &plan, &o, ws.ptr, ws_bytes, &result.report, nullptr);
+    const std::string err = moekit_last_error();
+    moekit_experts_destroy(ex);
+    ASSERT_EQ(st, MOEKIT_OK) << "cpu run: " << err;
+  }
+}
+
+// Runs the case on both backends and compares.
+void check_case(moekit_context cpu, moekit_context gpu, const ExpertsCase& c, uint64_t seed) {
+  ExpertsCaseData d = make_case(c, seed);
+  Outputs ref, got;
+  ASSERT_NO_FATAL_FAILURE(run_backend(cpu, false, d, c, ref));
+  ASSERT_NO_FATAL_FAILURE(run_backend(gpu, true, d, c, got));
+
+  // The report: the kernel that ran and why; the CPU's counts confirm the scenario has what it claims.
+  EXPECT_EQ(std::string(got.report.kernel).rfind("cuda-mma", 0), 0u) << got.report.kernel;
+  EXPECT_NE(std::string(got.report.detail).find("BM=64"), std::string::npos) << got.report.detail;
+  EXPECT_EQ(ref.report.invalid_assignments, d.invalid);
+  EXPECT_EQ(ref.report.non_local_assignments, d.non_local);
+
+  const size_t n = static_cast<size_t>(c.T * c.H);
+  double max_ref = 0.0;
+  for (size_t i = 0; i < n; ++i) max_ref = std::max(max_ref, std::fabs(double(from_dtype(ref.out, c.hidden_dtype, i))));
+  const double tol = tolerance_for(c, max_ref);
+  size_t bad = 0, worst = 0;
+  double worst_err = 0.0, sum_sq = 0.0;
+  for (size_t i = 0; i < n; ++i) {
+    const double r = from_dtype(ref.out, c.hidden_dtype, i), g = from_dtype(got.out, c.hidden_dtype, i);
+    const double err = std::isfinite(g) ? std::fabs(g - r) : INFINITY;
+    sum_sq += (g - r) * (g - r);
+    if (err > worst_err || !(err == err)) worst_err = err, worst = i;
+    if (!(err <= tol)) ++bad;
+  }
+  EXPECT_EQ(bad, 0u) << bad << " of " << n << " outputs beyond tolerance " << tol << " (max|ref| " << max_ref
+                     << "); worst at token " << worst / c.H << " column " << worst % c.H << ": gpu "
+                     << from_dtype(got.out, c.hidden_dtype, worst) << " cpu " << from_dtype(ref.out, c.hidden_dtype, worst);
+  // Tokens without any valid local expert come out as exact zeros.
+  const auto* ids = reinterpret_cast<const int32_t*>(d.topk_ids.bytes.data());
+  for (int64_t t = 0; t < c.T; ++t) {
+    bool any = false;
+    for (int32_t j = 0; j < c.k; ++j) {
+      const int32_t id = ids[t * c.k + j];
+      any |= id >= 0 && id < c.E && (d.expert_map.empty() || d.expert_map[static_cast<size_t>(id)] >= 0);
+    }
+    if (any) continue;
+    for (int64_t h = 0; h < c.H; ++h)
+      ASSERT_EQ(from_dtype(got.out, c.hidden_dtype, static_cast<size_t>(t * c.H + h)), 0.0f) << "token " << t;
+  }
+  std::printf("[experts] %-34s T=%-5lld max|ref| %.3g  max err %.3g (tol %.3g)  rms err %.3g  %s\n", c.name,
+              static_cast<long long>(c.T), max_ref, worst_err, tol, n ? std::sqrt(sum_sq / n) : 0.0, got.report.kernel);
+}
+
+class ExpertsVsCpu : public GpuTest, public ::testing::WithParamInterface<ExpertsCase> {};
+
+TEST_P(ExpertsVsCpu, MatchesTheCpuBackend) {
+  const ExpertsCase& c = GetParam();
+  check_case(cpu_, gpu_, c, 1234 + static_cast<uint64_t>(c.T) * 31 + static_cast<uint64_t>(c.E));
+}
+
+constexpr auto kBF16 = MOEKIT_DTYPE_BF16;
+constexpr auto kF16 = MOEKIT_DTYPE_F16;
+constexpr auto kF32 = MOEKIT_DTYPE_F32;
+constexpr auto kSilu = MOEKIT_ACTIVATION_SILU_MUL;
+constexpr auto kGelu = MOEKIT_ACTIVATION_GELU_MUL;
+constexpr auto kSwiglu = MOEKIT_ACTIVATION_SWIGLU_OAI;
+constexpr auto kNoQ = MOEKIT_ACT_QUANT_NONE;
+constexpr auto kTokQ = MOEKIT_ACT_QUANT_FP8_PER_TOKEN;
+constexpr auto kGrpQ = MOEKIT_ACT_QUANT_FP8_PER_GROUP;
+
+// Small shapes: H and I deliberately not multiples of 128 (padding), E not a multiple of 32.
+const ExpertsCase kFormatCases[] = {
+    // name                        format                    act      hidden q      bias  E   L   H    I    T   k
+    {"bf16_silu_bf16", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 8, 8, 200, 320, 37, 2},
+    {"bf16_gelu_f32", MOEKIT_WEIGHTS_BF16, kGelu, kF32, kNoQ, false, 13, 13, 256, 96, 64, 3},
+    {"bf16_swiglu_bias_f16", MOEKIT_WEIGHTS_BF16, kSwiglu, kF16, kNoQ, true, 10, 10, 160, 200, 41, 4},
+    {"f16_silu_f16", MOEKIT_WEIGHTS_F16, kSilu, kF16, kNoQ, false, 13, 13, 160, 96, 64, 3},
+    {"f16_swiglu_bias_bf16", MOEKIT_WEIGHTS_F16, kSwiglu, kBF16, kNoQ, true, 6, 6, 128, 256, 30, 2},
+    {"f32_swiglu_bias_f32", MOEKIT_WEIGHTS_F32, kSwiglu, kF32, kNoQ, true, 6, 6, 128, 200, 50, 2},
+    {"f32_gelu_bf16", MOEKIT_WEIGHTS_F32, kGelu, kBF16, kNoQ, false, 7, 7, 96, 64, 20, 3},
+    {"fp8_silu_w8a16_bf16", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kNoQ, false, 10, 10, 300, 200, 40, 2},
+    {"fp8_swiglu_bias_w8a8grp_bf16", MOEKIT_WEIGHTS_FP8_BLOCK, kSwiglu, kBF16, kGrpQ, true, 10, 10, 384, 320, 33, 4},
+    {"fp8_gelu_w8a8tok_f32", MOEKIT_WEIGHTS_FP8_BLOCK, kGelu, kF32, kTokQ, false, 9, 9, 256, 192, 25, 3},
+    {"fp8_silu_w8a8grp_f16", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kF16, kGrpQ, false, 5, 5, 200, 136, 60, 2},
+    {"mxfp4_swiglu_bias_bf16", MOEKIT_WEIGHTS_MXFP4, kSwiglu, kBF16, kNoQ, true, 12, 12, 192, 160, 29, 4},
+    {"mxfp4_silu_f32", MOEKIT_WEIGHTS_MXFP4, kSilu, kF32, kNoQ, false, 7, 7, 256, 96, 33, 2},
+    {"mxfp4_gelu_a8grp_f16", MOEKIT_WEIGHTS_MXFP4, kGelu, kF16, kGrpQ, false, 7, 7, 128, 64, 20, 2},
+    {"bf16_silu_a8tok_f16", MOEKIT_WEIGHTS_BF16, kSilu, kF16, kTokQ, false, 6, 6, 200, 160, 21, 2},
+    {"f16_gelu_a8grp_f32", MOEKIT_WEIGHTS_F16, kGelu, kF32, kGrpQ, true, 6, 6, 256, 128, 21, 2},
+};
+INSTANTIATE_TEST_SUITE_P(Formats, ExpertsVsCpu, ::testing::ValuesIn(kFormatCases),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+ExpertsCase with(ExpertsCase c, const char* name, Routing r, int32_t L = 0, bool on_input = false) {
+  c.name = name;
+  c.routing = r;
+  if (L > 0) c.L = L;
+  c.weight_on_input = on_input;
+  return c;
+}
+const ExpertsCase kBase{"", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, true, 20, 20, 192, 160, 45, 4};
+const ExpertsCase kRoutingCases[] = {
+    with(kBase, "expert_map_minus1", Routing::Random, 7),
+    with(kBase, "invalid_ids", Routing::WithInvalidIds),
+    with(kBase, "expert_map_and_invalid_ids", Routing::WithInvalidIds, 9),
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSwiglu, kBF16, kNoQ, true, 20, 20, 192, 160, 300, 2}, "one_expert_300",
+         Routing::OneExpert),
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 20, 20, 256, 128, 1000, 1},
+         "one_expert_fp8_1000", Routing::OneExpert),
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSilu, kF32, kNoQ, true, 20, 20, 192, 160, 40, 1}, "weight_on_input",
+         Routing::Random, 0, true),
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 20, 20, 192, 160, 0, 4}, "no_tokens",
+         Routing::Random),
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_MXFP4, kSwiglu, kBF16, kNoQ, true, 33, 33, 256, 128, 1, 4}, "one_token_E33",
+         Routing::Random),
+};
+INSTANTIATE_TEST_SUITE_P(Routing, ExpertsVsCpu, ::testing::ValuesIn(kRoutingCases),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+// Model presets. Full hidden/intermediate sizes where the weights stay small enough to generate on the host;
+// otherwise fewer experts (noted). T from 1 to 16384.
+const ExpertsCase kPresetCases[] = {
+    // Qwen3-30B-A3B (H 2048, I 768, E 128, k 8) with E scaled to 40.
+    {"qwen3_bf16_E40_T1", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 40, 40, 2048, 768, 1, 8},
+    {"qwen3_bf16_E40_T16", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 40, 40, 2048, 768, 16, 8},
+    {"qwen3_fp8_w8a8_E40_T256", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 40, 40, 2048, 768, 256, 8},
+    {"Large_qwen3_bf16_E40_T4096", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 40, 40, 2048, 768, 4096, 8},
+    {"Large_qwen3_bf16_E40_T16384", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 40, 40, 2048, 768, 16384, 8},
+    // gpt-oss-120b (H 2880, I 2880, E 128, k 4, clamped SwiGLU + biases, MXFP4) with E scaled to 6.
+    {"gptoss_mxfp4_E6_T8", MOEKIT_WEIGHTS_MXFP4, kSwiglu, kBF16, kNoQ, true, 6, 6, 2880, 2880, 8, 4},
+    {"Large_gptoss_mxfp4_E6_T1024", MOEKIT_WEIGHTS_MXFP4, kSwiglu, kBF16, kNoQ, true, 6, 6, 2880, 2880, 1024, 4},
+    // DeepSeek-V3 (H 7168, I 2048, E 256, k 8, FP8 blocks) with I scaled to 512 and E to 12.
+    {"deepseek_fp8_w8a8_I512_E12_T4", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 12, 12, 7168, 512, 4, 8},
+    {"Large_deepseek_fp8_I512_E12_T512", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 12, 12, 7168, 512, 512, 8},
+    // Mixtral-8x7B (H 4096, I 14336, E 8, k 2) with I scaled to 3584.
+    {"mixtral_bf16_I3584_T32", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 8, 8, 4096, 3584, 32, 2},
+};
+INSTANTIATE_TEST_SUITE_P(Presets, ExpertsVsCpu, ::testing::ValuesIn(kPresetCases),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+}  // namespace
+}  // namespace moekit_gpu_test
