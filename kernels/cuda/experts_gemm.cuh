@@ -187,6 +187,23 @@ __global__ void __launch_bounds__(kThreads) expert_gemm_kernel(const __grid_cons
     else return wn * 64 + f * 8;
   };
 
+  // Rows of this block that hold real assignments: a prefix (each expert's run is padded at its end and a block
+  // lies in one run). Padding rows are neither loaded (their shared-memory rows stay zero) nor multiplied
+  // (a warp skips m fragments without real rows): at decode, a block carries one or two real rows.
+  const int n_valid = __syncthreads_count(tid < kBM && p.sorted[row0 + (tid < kBM ? tid : 0)] < p.assignments);
+  bool a_chunk_valid[2];
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    const int row = (tid + i * kThreads) >> 2;
+    a_chunk_valid[i] = row < n_valid;
+    if (!a_chunk_valid[i])
+      for (int s = 0; s < kStages; ++s)
+        *reinterpret_cast<uint4*>(smem + s * kStage + swz(row, (tid + i * kThreads) & 3)) = make_uint4(0, 0, 0, 0);
+  }
+  bool frag_valid[2];
+#pragma unroll
+  for (int mi = 0; mi < 2; ++mi) frag_valid[mi] = wm * 32 + mi * 16 < n_valid;
+
   const CT* a_base = static_cast<const CT*>(p.a) + row0 * K;
   const int64_t expert_w = static_cast<int64_t>(e) * p.rows;  // first weight row of this expert
 
@@ -198,7 +215,7 @@ __global__ void __launch_bounds__(kThreads) expert_gemm_kernel(const __grid_cons
     for (int i = 0; i < 2; ++i) {
       const int c = tid + i * kThreads;
       const int row = c >> 2, ch = c & 3;
-      cp_async16(sA + swz(row, ch), a_base + row * K + k0 + ch * 8);
+      if (a_chunk_valid[i]) cp_async16(sA + swz(row, ch), a_base + row * K + k0 + ch * 8);
     }
     if constexpr (WK == WeightKind::Half16) {
       const CT* w = static_cast<const CT*>(p.w);
@@ -319,12 +336,14 @@ __global__ void __launch_bounds__(kThreads) expert_gemm_kernel(const __grid_cons
         }
       }
 #pragma unroll
-      for (int mi = 0; mi < 2; ++mi)
+      for (int mi = 0; mi < 2; ++mi) {
+        if (!frag_valid[mi]) continue;  // warp-uniform
 #pragma unroll
         for (int f = 0; f < 8; ++f) {
           if constexpr (SCALED) mma16816<CT>(part[mi][f], af[mi], bf[f][0], bf[f][1]);
           else mma16816<CT>(acc[mi][f], af[mi], bf[f][0], bf[f][1]);
         }
+      }
     }
 
     if constexpr (SCALED) {
