@@ -329,7 +329,8 @@ class LayerBench {
 
 // Every point of one preset in one format. Failures stay in the points (status + message).
 void bench_layer(moekit_context ctx, BenchDevice& dev, const BenchOptions& opt, const ModelPreset& preset,
-                 moekit_weight_format format, const std::string& backend_name, std::vector<BenchPoint>& all) {
+                 moekit_weight_format format, const std::string& backend_name, const std::string& device,
+                 std::vector<BenchPoint>& all) {
   const int64_t scale = opt.scale > 0 ? opt.scale
                         : dev.device_type() == MOEKIT_DEVICE_CPU ? cpu_auto_scale(preset) : 1;
   LayerBench layer(ctx, dev, opt, preset, format, scale);
@@ -339,7 +340,7 @@ void bench_layer(moekit_context ctx, BenchDevice& dev, const BenchOptions& opt, 
     p.preset = preset.name;
     p.format = format_label(format);
     p.backend = backend_name;
-    p.device = dev.name();
+    p.device = device;
     p.tokens = T;
     p.hidden = layer.shape().hidden;
     p.intermediate = layer.shape().intermediate;
@@ -411,12 +412,13 @@ int cmd_bench(const Args& args, const std::string& command_line) {
   moekit_backend_info info = MOEKIT_BACKEND_INFO_INIT;
   check(moekit_backend_query(backend, &info), "backend query");
   std::unique_ptr<BenchDevice> dev = make_bench_device(backend, device_id);
-  std::printf("moekit bench on %s (%s): %s\n", info.name, dev->name().c_str(), info.detail);
+  const std::string device = dev->name() + ": " + info.detail;
+  std::printf("moekit bench on %s (%s)\n", info.name, device.c_str());
 
   std::vector<BenchPoint> points;
   for (const ModelPreset* preset : opt.presets)
     for (moekit_weight_format f : opt.formats) {
-      bench_layer(ctx, *dev, opt, *preset, f, info.name, points);
+      bench_layer(ctx, *dev, opt, *preset, f, info.name, device, points);
       write_bench_json(opt.out_path, points, opt.command_line);  // partial results survive an interrupted run
     }
   const auto errors = std::count_if(points.begin(), points.end(), [](const BenchPoint& p) { return p.status == "error"; });
