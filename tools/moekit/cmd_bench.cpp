@@ -3,6 +3,7 @@
 // events on the CUDA backend (a steady clock on the CPU), checks sampled tokens of every point against the
 // float64 reference, and writes one JSON object per point (see bench/README.md).
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <future>
 #include <set>
@@ -173,8 +174,14 @@ class LayerBench {
     ed.act_quant = act_quant_;
     ed.has_w13_bias = ed.has_w2_bias = preset_.expert_biases;
     require(moekit_experts_create(ctx_, &ed, &experts_), "experts_create");  // before 20 GB of weights exist
+    const auto t0 = std::chrono::steady_clock::now();
     weights_ = make_bench_weights(preset_, shape_, format_, opt_.seed);
+    const auto t1 = std::chrono::steady_clock::now();
     upload_weights();
+    const auto t2 = std::chrono::steady_clock::now();
+    std::fprintf(stderr, "[bench]   %.2f GB of weights generated in %.1f s, uploaded and set in %.1f s\n",
+                 static_cast<double>(weights_.bytes_per_expert()) * static_cast<double>(E) * 1e-9,
+                 std::chrono::duration<double>(t1 - t0).count(), std::chrono::duration<double>(t2 - t1).count());
 
     moekit_router_desc rd = MOEKIT_ROUTER_DESC_INIT;
     rd.num_experts = shape_.num_experts;
