@@ -31,7 +31,8 @@ cmake --build "$build" -j "$(nproc)" --target moekit_cuda moekit_cli >"$build/be
 echo "build: $(( $(date +%s) - start )) s"
 
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv,noheader || true
-export MOEKIT_MODULE_DIR="$build/kernels/cuda"
+# The module is built next to libmoekit.so, where the loader looks by default: no MOEKIT_MODULE_DIR needed.
+unset MOEKIT_MODULE_DIR
 "$build/tools/moekit" info
 echo "=== bench ==="
 start=$(date +%s)
