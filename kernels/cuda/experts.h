@@ -21,11 +21,12 @@ Prepared* prepare(const moekit_plugin_experts_config& cfg, const moekit_plugin_e
                   cudaStream_t stream);
 void free_prepared(Prepared* p) noexcept;
 
-size_t workspace_size(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int32_t top_k);
+// `sm_count`: multiprocessors of the device (the split-K choice, hence the workspace, depends on it).
+size_t workspace_size(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int32_t top_k, int sm_count);
 
-// `sm_count`: multiprocessors of the device (the kernel choice and the report use it).
+// `sm_count`: multiprocessors of the device; `compute_capability`: major * 10 + minor (kernel choice).
 void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moekit_plugin_tensor& hidden,
          const moekit_plugin_routing& plan, const moekit_plugin_tensor& out, void* workspace, size_t workspace_bytes,
-         int sm_count, moekit_plugin_run_report& report, cudaStream_t stream);
+         int sm_count, int compute_capability, moekit_plugin_run_report& report, cudaStream_t stream);
 
 }  // namespace moekit::cuda::experts

@@ -62,6 +62,11 @@ struct GemmParams {
   float alpha, limit;
   int64_t assignments;       // A
   int64_t hidden;            // H
+  // Split-K (decode regime: too few CTAs to keep every SM streaming weights): k_splits > 1 writes raw f32
+  // partial sums to partial[split][P][rows] for real rows only; finish kernels (experts_run.cu) add them in
+  // split order, then apply the epilogue.
+  int32_t k_splits;
+  float* partial;
 };
 
 namespace gemm_detail {
@@ -97,6 +102,21 @@ __device__ __forceinline__ void mma16816(float (&d)[4], const uint32_t (&a)[4], 
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
   }
+}
+
+// FP8 x FP8 -> f32 (sm_89+: Ada and Hopper). The A8 kernels are only launched on such devices; the sm_80 build
+// of this function traps.
+__device__ __forceinline__ void mma16832_e4m3(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+  asm volatile(
+      "mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#else
+  (void)d, (void)a, (void)b0, (void)b1;
+  __trap();
+#endif
 }
 
 // Byte offset of 16-byte chunk `ch` (0..3) of row `row` in a [rows][32] 16-bit tile, XOR-swizzled so that the
@@ -135,22 +155,30 @@ __device__ __forceinline__ float activate(int activation, float gate, float up, 
 
 }  // namespace gemm_detail
 
-// Shared memory per stage: A tile + weight tile (+ MXFP4 scales).
-template <WeightKind WK>
+// Shared memory per stage: A tile + weight tile (+ MXFP4 scales). Tiles with 64-byte rows (16-bit operands with
+// K tile 32, or A8: FP8 activations x FP8 weights with K tile 64) share one swizzled layout and loader.
+template <WeightKind WK, bool A8>
 __host__ __device__ constexpr int stage_bytes() {
-  return kBM * kBK * 2 + (WK == WeightKind::Half16 ? kBN * kBK * 2 : WK == WeightKind::Fp8 ? kBN * kBK : kBN * kBK / 2 + kBN);
+  return kBM * 64 + (WK == WeightKind::Half16 || A8 ? kBN * 64 : WK == WeightKind::Fp8 ? kBN * kBK : kBN * kBK / 2 + kBN);
 }
 
-template <class CT, WeightKind WK, bool SCALED, Epilogue EPI>
+// A8: A holds FP8 codes (bytes) and the weights are FP8: native e4m3 mma (m16n8k32), K tile 64.
+template <class CT, WeightKind WK, bool SCALED, Epilogue EPI, bool A8 = false>
 __global__ void __launch_bounds__(kThreads) expert_gemm_kernel(const __grid_constant__ GemmParams p) {
   using namespace gemm_detail;
+  static_assert(!A8 || (WK == WeightKind::Fp8 && SCALED), "A8 is the FP8 x FP8 path");
   extern __shared__ __align__(128) uint8_t smem[];
-  constexpr int kAStage = kBM * kBK * 2;
-  constexpr int kStage = stage_bytes<WK>();
+  constexpr int kAStage = kBM * 64;
+  constexpr int kStage = stage_bytes<WK, A8>();
+  constexpr int kElem = A8 ? 1 : 2;         // bytes per A element
+  constexpr int kKTile = A8 ? 64 : kBK;     // K per pipeline stage
+  constexpr bool kRows64 = WK == WeightKind::Half16 || A8;  // weight tile in the 64-byte-row layout
 
   // Rasterisation: CTAs of `group_m` consecutive m blocks walk the N tiles together, so a weight tile is
   // fetched from HBM once per group and the group's A rows stay in L2.
-  const int64_t cta = blockIdx.x;
+  const int64_t tiles = p.m_blocks * p.n_tiles;
+  const int split = static_cast<int>(blockIdx.x / tiles);
+  const int64_t cta = blockIdx.x - static_cast<int64_t>(split) * tiles;
   const int64_t per_group = static_cast<int64_t>(p.group_m) * p.n_tiles;
   const int64_t group = cta / per_group;
   const int64_t first_m = group * p.group_m;
@@ -169,7 +197,10 @@ __global__ void __launch_bounds__(kThreads) expert_gemm_kernel(const __grid_cons
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int wm = warp & 1, wn = warp >> 1;
   const int64_t K = p.k;
-  const int KT = static_cast<int>(K / kBK);
+  constexpr int kTilesPerQuant = kQuantBlock / kKTile;
+  const int kb_total = static_cast<int>(K / kQuantBlock);
+  const int kt_begin = (split * kb_total / p.k_splits) * kTilesPerQuant;  // splits cut at 128-wide K blocks
+  const int KT = ((split + 1) * kb_total / p.k_splits) * kTilesPerQuant - kt_begin;
   const int kb_count = static_cast<int>(K / kQuantBlock);
 
   // Weight row of CTA-local row s (0..127).
@@ -204,26 +235,26 @@ __global__ void __launch_bounds__(kThreads) expert_gemm_kernel(const __grid_cons
 #pragma unroll
   for (int mi = 0; mi < 2; ++mi) frag_valid[mi] = wm * 32 + mi * 16 < n_valid;
 
-  const CT* a_base = static_cast<const CT*>(p.a) + row0 * K;
+  const uint8_t* a_base = static_cast<const uint8_t*>(p.a) + row0 * K * kElem;
   const int64_t expert_w = static_cast<int64_t>(e) * p.rows;  // first weight row of this expert
 
   auto load_stage = [&](int stage, int kt) {
     uint8_t* sA = smem + stage * kStage;
     uint8_t* sB = sA + kAStage;
-    const int64_t k0 = static_cast<int64_t>(kt) * kBK;
+    const int64_t k0 = static_cast<int64_t>(kt) * kKTile;
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
       const int c = tid + i * kThreads;
       const int row = c >> 2, ch = c & 3;
-      if (a_chunk_valid[i]) cp_async16(sA + swz(row, ch), a_base + row * K + k0 + ch * 8);
+      if (a_chunk_valid[i]) cp_async16(sA + swz(row, ch), a_base + (row * K + k0) * kElem + ch * 16);
     }
-    if constexpr (WK == WeightKind::Half16) {
-      const CT* w = static_cast<const CT*>(p.w);
+    if constexpr (kRows64) {
+      const uint8_t* w = static_cast<const uint8_t*>(p.w);
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
         const int c = tid + i * kThreads;
         const int row = c >> 2, ch = c & 3;
-        cp_async16(sB + swz(row, ch), w + (expert_w + weight_row(row)) * K + k0 + ch * 8);
+        cp_async16(sB + swz(row, ch), w + ((expert_w + weight_row(row)) * K + k0) * kElem + ch * 16);
       }
     } else if constexpr (WK == WeightKind::Fp8) {
       const uint8_t* w = static_cast<const uint8_t*>(p.w);
@@ -265,22 +296,23 @@ __global__ void __launch_bounds__(kThreads) expert_gemm_kernel(const __grid_cons
 
 #pragma unroll
   for (int s = 0; s < kStages - 1; ++s) {
-    if (s < KT) load_stage(s, s);
+    if (s < KT) load_stage(s, kt_begin + s);
     cp_async_commit();
   }
 
   const int g = lane >> 2, q = lane & 3;
-  for (int kt = 0; kt < KT; ++kt) {
+  for (int i = 0; i < KT; ++i) {
+    const int kt = kt_begin + i;
     cp_async_wait<kStages - 2>();
     __syncthreads();
     {
-      const int nk = kt + kStages - 1;
-      if (nk < KT) load_stage(nk % kStages, nk);
+      const int nk = i + kStages - 1;
+      if (nk < KT) load_stage(nk % kStages, kt_begin + nk);
       cp_async_commit();
     }
     if constexpr (SCALED) {
-      if (kt % (kQuantBlock / kBK) == 0) {  // this K block's scales, consumed at its end (latency hidden)
-        const int kb = kt / (kQuantBlock / kBK);
+      if (kt % (kQuantBlock / kKTile) == 0) {  // this K block's scales, consumed at its end (latency hidden)
+        const int kb = kt / (kQuantBlock / kKTile);
 #pragma unroll
         for (int mi = 0; mi < 2; ++mi)
 #pragma unroll
@@ -298,16 +330,16 @@ __global__ void __launch_bounds__(kThreads) expert_gemm_kernel(const __grid_cons
       }
     }
 
-    const uint8_t* sA = smem + (kt % kStages) * kStage;
+    const uint8_t* sA = smem + (i % kStages) * kStage;
     const uint8_t* sB = sA + kAStage;
 #pragma unroll
-    for (int kk = 0; kk < kBK / 16; ++kk) {
+    for (int kk = 0; kk < 2; ++kk) {  // two mma K steps per tile (k16 x 2, or k32 x 2 for A8)
       uint32_t af[2][4];
 #pragma unroll
       for (int mi = 0; mi < 2; ++mi)
         ldmatrix_x4(af[mi], sA + swz(wm * 32 + mi * 16 + (lane & 15), kk * 2 + (lane >> 4)));
       uint32_t bf[8][2];
-      if constexpr (WK == WeightKind::Half16) {
+      if constexpr (kRows64) {
 #pragma unroll
         for (int f = 0; f < 8; f += 2) {
           uint32_t r[4];
@@ -340,14 +372,15 @@ __global__ void __launch_bounds__(kThreads) expert_gemm_kernel(const __grid_cons
         if (!frag_valid[mi]) continue;  // warp-uniform
 #pragma unroll
         for (int f = 0; f < 8; ++f) {
-          if constexpr (SCALED) mma16816<CT>(part[mi][f], af[mi], bf[f][0], bf[f][1]);
+          if constexpr (A8) mma16832_e4m3(part[mi][f], af[mi], bf[f][0], bf[f][1]);
+          else if constexpr (SCALED) mma16816<CT>(part[mi][f], af[mi], bf[f][0], bf[f][1]);
           else mma16816<CT>(acc[mi][f], af[mi], bf[f][0], bf[f][1]);
         }
       }
     }
 
     if constexpr (SCALED) {
-      if (kt % (kQuantBlock / kBK) == kQuantBlock / kBK - 1) {
+      if (kt % (kQuantBlock / kKTile) == kQuantBlock / kKTile - 1) {
 #pragma unroll
         for (int mi = 0; mi < 2; ++mi)
 #pragma unroll
@@ -364,6 +397,21 @@ __global__ void __launch_bounds__(kThreads) expert_gemm_kernel(const __grid_cons
   cp_async_wait<0>();
 
   // Epilogue.
+  if (p.k_splits > 1) {  // raw partial sums of real rows; the finish kernel adds the splits and the epilogue
+    float* part_out = p.partial + (static_cast<int64_t>(split) * p.m_blocks * kBM + row0) * p.rows;
+#pragma unroll
+    for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int row = wm * 32 + mi * 16 + g + h * 8;
+        if (row >= n_valid) continue;
+#pragma unroll
+        for (int f = 0; f < 8; ++f)
+          *reinterpret_cast<float2*>(part_out + row * p.rows + weight_row(frag_row(f) + q * 2)) =
+              make_float2(acc[mi][f][h * 2], acc[mi][f][h * 2 + 1]);
+      }
+    return;
+  }
   const float* bias = p.bias + static_cast<int64_t>(e) * p.rows;
   if constexpr (EPI == Epilogue::Gated) {
 #pragma unroll

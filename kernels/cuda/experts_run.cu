@@ -37,16 +37,30 @@ enum : int32_t { kActQuantNone = 0, kActQuantPerToken = 1, kActQuantPerGroup = 2
 
 int64_t round_up(int64_t v, int64_t a) { return (v + a - 1) / a * a; }
 
+// Split-K factor of one GEMM: 1 when its CTAs already fill the GPU twice over; otherwise enough splits for about
+// six CTAs per SM (decode: a handful of experts must still be streamed by every SM), at most 8 and at most one
+// split per 128-wide K block.
+int splits_for(int64_t m_blocks, int64_t n_tiles, int64_t k, int sm_count) {
+  const int64_t ctas = m_blocks * n_tiles;
+  if (ctas >= 2 * static_cast<int64_t>(sm_count)) return 1;
+  int64_t s = (6 * static_cast<int64_t>(sm_count) + ctas - 1) / ctas;
+  s = s < 8 ? s : 8;
+  s = s < k / kQuantBlock ? s : k / kQuantBlock;
+  return static_cast<int>(s < 1 ? 1 : s);
+}
+
 // Byte offsets of the workspace pieces.
 struct Layout {
   int64_t assignments = 0;  // A = T * k
   int64_t m_blocks = 0;     // upper bound of the padded order's 64-row blocks: ceil(A/64) + min(A, E)
   int64_t rows = 0;         // P = m_blocks * 64
   bool quant = false;
+  int splits1 = 1, splits2 = 1;  // split-K of GEMM1 / GEMM2
+  int64_t partial = 0;
   int64_t sorted = 0, block_ids = 0, post = 0, a1 = 0, s1 = 0, act = 0, a2 = 0, s2 = 0, y = 0, total = 0;
 };
 
-Layout layout_for(const moekit_plugin_experts_config& cfg, int64_t T, int64_t k) {
+Layout layout_for(const moekit_plugin_experts_config& cfg, int64_t T, int64_t k, int sm_count) {
   Layout l;
   l.assignments = T * k;  // core checked T * k for overflow
   if (l.assignments > INT32_MAX)
@@ -74,6 +88,11 @@ Layout layout_for(const moekit_plugin_experts_config& cfg, int64_t T, int64_t k)
   l.a2 = take(l.quant ? P * Ip * 2 : 0);
   l.s2 = take(l.quant ? P * (Ip / kQuantBlock) * 4 : 0);
   l.y = take(A * cfg.hidden * 4);
+  l.splits1 = splits_for(l.m_blocks, Ip / (kBN / 2), Hp, sm_count);
+  l.splits2 = splits_for(l.m_blocks, Hp / kBN, Ip, sm_count);
+  const int64_t partial1 = l.splits1 > 1 ? l.splits1 * P * 2 * Ip * 4 : 0;
+  const int64_t partial2 = l.splits2 > 1 ? l.splits2 * P * Hp * 4 : 0;
+  l.partial = take(partial1 > partial2 ? partial1 : partial2);
   l.total = at;
   return l;
 }
@@ -135,9 +154,12 @@ struct RowPlan {
 // activations, the values are FP8 codes (as exact compute-type numbers) and scales[r, cols/128] hold their
 // scales (per token: the row's one scale, repeated). Padding rows of local blocks become zeros; rows of
 // non-local blocks and rows past the padded total are left alone (no GEMM reads them).
-template <class CT>
+// CODES: store the FP8 codes themselves (bytes, for the e4m3 mma) instead of their compute-type values.
+template <class CT, bool CODES = false>
 __global__ void __launch_bounds__(kRowThreads) build_operand_kernel(RowSource src, RowPlan plan, int32_t act_quant,
-                                                                    uint16_t* out, float* scales) {
+                                                                    void* out_raw, float* scales) {
+  uint16_t* out = static_cast<uint16_t*>(out_raw);
+  uint8_t* out_codes = static_cast<uint8_t*>(out_raw);
   __shared__ float scratch[kRowThreads / 32];
   const int64_t post = *plan.post_padded;
   const int64_t groups = src.cols / kQuantBlock;
@@ -161,6 +183,7 @@ __global__ void __launch_bounds__(kRowThreads) build_operand_kernel(RowSource sr
       return h < src.hidden_cols ? load_as_f32(src.hidden, src.hidden_dtype, base + h) * row_scale : 0.0f;
     };
     uint16_t* dst = out + r * src.cols;
+    uint8_t* dst_codes = out_codes + r * src.cols;
     if (act_quant == kActQuantNone) {
       for (int64_t h = threadIdx.x; h < src.cols; h += kRowThreads) dst[h] = to_compute_bits<CT>(value(h));
       continue;
@@ -169,8 +192,11 @@ __global__ void __launch_bounds__(kRowThreads) build_operand_kernel(RowSource sr
       float amax = 0.0f;
       for (int64_t h = threadIdx.x; h < src.cols; h += kRowThreads) amax = fmaxf(amax, finite_abs(value(h)));
       const float scale = fp8_scale_from_amax(block_max(amax, scratch));
-      for (int64_t h = threadIdx.x; h < src.cols; h += kRowThreads)
-        dst[h] = to_compute_bits<CT>(e4m3_to_f32(fp8_quantize(value(h), scale)));
+      for (int64_t h = threadIdx.x; h < src.cols; h += kRowThreads) {
+        const uint8_t code = fp8_quantize(value(h), scale);
+        if constexpr (CODES) dst_codes[h] = code;
+        else dst[h] = to_compute_bits<CT>(e4m3_to_f32(code));
+      }
       for (int64_t gi = threadIdx.x; gi < groups; gi += kRowThreads) scales[r * groups + gi] = scale;
       continue;
     }
@@ -178,8 +204,69 @@ __global__ void __launch_bounds__(kRowThreads) build_operand_kernel(RowSource sr
       const int64_t h = gi * kQuantBlock + threadIdx.x;
       const float v = value(h);
       const float scale = fp8_scale_from_amax(block_max(finite_abs(v), scratch));
-      dst[h] = to_compute_bits<CT>(e4m3_to_f32(fp8_quantize(v, scale)));
+      const uint8_t code = fp8_quantize(v, scale);
+      if constexpr (CODES) dst_codes[h] = code;
+      else dst[h] = to_compute_bits<CT>(e4m3_to_f32(code));
       if (threadIdx.x == 0) scales[r * groups + gi] = scale;
+    }
+  }
+}
+
+// Split-K finish of GEMM1: act[r, c] = activation(sum_s gate partials + bg, sum_s up partials + bu), the splits
+// added in order (deterministic); padding rows of local blocks get zeros.
+struct FinishParams {
+  const float* partial;  // [splits][P][rows]
+  int32_t splits;
+  int64_t rows_total;    // P
+  int64_t n;             // weight rows per expert (2*Ip or Hp)
+  const float* bias;     // [L][n]
+  const int32_t* sorted;
+  const int32_t* block_ids;
+  const int32_t* post_padded;
+  const int32_t* local_of;
+  int32_t num_experts, num_local;
+  int64_t assignments;
+  // GEMM1
+  int64_t ip;
+  void* act;
+  int32_t act_f32, act_f16;
+  int32_t activation;
+  float alpha, limit;
+  // GEMM2
+  float* y;
+  int64_t hidden;
+};
+
+__device__ __forceinline__ float sum_splits(const FinishParams& p, int64_t r, int64_t col) {
+  float v = 0.0f;
+  for (int s = 0; s < p.splits; ++s) v += p.partial[(s * p.rows_total + r) * p.n + col];
+  return v;
+}
+
+template <bool GATED>
+__global__ void finish_splits_kernel(FinishParams p) {
+  const int64_t post = *p.post_padded;
+  for (int64_t r = blockIdx.x; r < p.rows_total && r < post; r += gridDim.x) {
+    const int32_t ge = p.block_ids[r / kBM];
+    if (ge < 0 || ge >= p.num_experts) continue;
+    const int32_t e = p.local_of[ge];
+    if (e < 0 || e >= p.num_local) continue;
+    const int64_t a = p.sorted[r];
+    const bool real = a >= 0 && a < p.assignments;
+    const float* bias = p.bias + static_cast<int64_t>(e) * p.n;
+    if constexpr (GATED) {
+      for (int64_t c = threadIdx.x; c < p.ip; c += blockDim.x) {
+        const float v = real ? gemm_detail::activate(p.activation, sum_splits(p, r, c) + bias[c],
+                                                     sum_splits(p, r, p.ip + c) + bias[p.ip + c], p.alpha, p.limit)
+                             : 0.0f;
+        const int64_t i = r * p.ip + c;
+        if (p.act_f32) static_cast<float*>(p.act)[i] = v;
+        else if (p.act_f16) static_cast<uint16_t*>(p.act)[i] = f32_to_f16(v);
+        else static_cast<uint16_t*>(p.act)[i] = f32_to_bf16(v);
+      }
+    } else {
+      if (!real) continue;
+      for (int64_t h = threadIdx.x; h < p.hidden; h += blockDim.x) p.y[a * p.hidden + h] = sum_splits(p, r, h) + bias[h];
     }
   }
 }
@@ -225,25 +312,29 @@ GemmKernel pick(bool scaled, Epilogue epi) {
                 : expert_gemm_kernel<CT, WK, false, Epilogue::Scatter>;
 }
 
-void launch_gemm(const Prepared& p, bool scaled, Epilogue epi, const GemmParams& gp, cudaStream_t stream) {
+void launch_gemm(const Prepared& p, bool scaled, bool a8, Epilogue epi, const GemmParams& gp, cudaStream_t stream) {
   GemmKernel kernel = nullptr;
   int smem = 0;
-  if (p.kind == WeightKind::Half16 && p.compute == Compute::F16) {
+  if (a8) {
+    kernel = epi == Epilogue::Gated ? expert_gemm_kernel<__nv_bfloat16, WeightKind::Fp8, true, Epilogue::Gated, true>
+                                    : expert_gemm_kernel<__nv_bfloat16, WeightKind::Fp8, true, Epilogue::Scatter, true>;
+    smem = kStages * stage_bytes<WeightKind::Fp8, true>();
+  } else if (p.kind == WeightKind::Half16 && p.compute == Compute::F16) {
     kernel = pick<__half, WeightKind::Half16>(scaled, epi);
-    smem = kStages * stage_bytes<WeightKind::Half16>();
+    smem = kStages * stage_bytes<WeightKind::Half16, false>();
   } else if (p.kind == WeightKind::Half16) {
     kernel = pick<__nv_bfloat16, WeightKind::Half16>(scaled, epi);
-    smem = kStages * stage_bytes<WeightKind::Half16>();
+    smem = kStages * stage_bytes<WeightKind::Half16, false>();
   } else if (p.kind == WeightKind::Fp8) {
     // FP8 weights always take the scaled path: their block scales multiply each K block's partial sums.
     kernel = expert_gemm_kernel<__nv_bfloat16, WeightKind::Fp8, true, Epilogue::Gated>;
     if (epi == Epilogue::Scatter) kernel = expert_gemm_kernel<__nv_bfloat16, WeightKind::Fp8, true, Epilogue::Scatter>;
-    smem = kStages * stage_bytes<WeightKind::Fp8>();
+    smem = kStages * stage_bytes<WeightKind::Fp8, false>();
   } else {
     kernel = pick<__nv_bfloat16, WeightKind::Mxfp4>(scaled, epi);
-    smem = kStages * stage_bytes<WeightKind::Mxfp4>();
+    smem = kStages * stage_bytes<WeightKind::Mxfp4, false>();
   }
-  const int64_t ctas = gp.m_blocks * gp.n_tiles;
+  const int64_t ctas = gp.m_blocks * gp.n_tiles * gp.k_splits;
   kernel<<<static_cast<unsigned>(ctas), kThreads, smem, stream>>>(gp);
   check_launch(epi == Epilogue::Gated ? "expert_gemm_kernel (GEMM1)" : "expert_gemm_kernel (GEMM2)");
 }
@@ -257,9 +348,10 @@ moekit_plugin_tensor vector_tensor(void* data, int32_t dtype, int64_t n) {
   return t;
 }
 
-const char* format_label(const Prepared& p, bool quant) {
+const char* format_label(const Prepared& p, bool quant, bool a8) {
   switch (p.kind) {
-    case WeightKind::Fp8: return quant ? "cuda-mma-fp8block-w8a8" : "cuda-mma-fp8block-w8a16";
+    case WeightKind::Fp8:
+      return a8 ? "cuda-mma-e4m3-fp8block-w8a8" : quant ? "cuda-mma-fp8block-w8a8" : "cuda-mma-fp8block-w8a16";
     case WeightKind::Mxfp4: return quant ? "cuda-mma-mxfp4-w4a8" : "cuda-mma-mxfp4-w4a16";
     default: break;
   }
@@ -276,17 +368,20 @@ void copy_text(char* dst, size_t cap, const std::string& s) {
 
 }  // namespace
 
-size_t workspace_size(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int32_t top_k) {
-  return static_cast<size_t>(layout_for(cfg, num_tokens, top_k).total);
+size_t workspace_size(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int32_t top_k, int sm_count) {
+  return static_cast<size_t>(layout_for(cfg, num_tokens, top_k, sm_count).total);
 }
 
 void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moekit_plugin_tensor& hidden,
          const moekit_plugin_routing& plan, const moekit_plugin_tensor& out, void* workspace, size_t workspace_bytes,
-         int sm_count, moekit_plugin_run_report& report, cudaStream_t stream) {
+         int sm_count, int compute_capability, moekit_plugin_run_report& report, cudaStream_t stream) {
   const int64_t T = hidden.shape[0];
   const int64_t k = plan.topk_ids.shape[1];
-  const Layout l = layout_for(cfg, T, k);
+  const Layout l = layout_for(cfg, T, k, sm_count);
   const bool quant = l.quant;
+  // FP8 activations x FP8 weights run on the native e4m3 tensor-core mma where the device has it (sm_89+);
+  // sm_80 decodes the codes to bf16 (exact) in the main loop instead.
+  const bool a8 = quant && p.kind == WeightKind::Fp8 && compute_capability >= 89;
 
   // The counts need the ids on the host, which would cost a host synchronisation per run (and break graph
   // capture): the CUDA runner leaves them unknown (-1). Skipped ids are still never used.
@@ -294,17 +389,18 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
   report.non_local_assignments = -1;
   report.invalid_assignments = -1;
   report.experts_touched = -1;
-  copy_text(report.kernel, sizeof report.kernel, format_label(p, quant));
+  copy_text(report.kernel, sizeof report.kernel, format_label(p, quant, a8));
   {
     const int64_t max_experts = l.assignments < cfg.num_local_experts ? l.assignments : cfg.num_local_experts;
     const double per_expert = max_experts > 0 ? static_cast<double>(l.assignments) / max_experts : 0.0;
     char text[192];
     std::snprintf(text, sizeof text,
-                  "BM=%d BN=%d BK=%d, %d stages, %d warps, L2 groups of %d m-blocks, mma.sync m16n8k16; "
-                  "%lld assignments, >=%.1f rows/expert (%s); %d SMs",
-                  kBM, kBN, kBK, kStages, kThreads / 32, kGroupM, static_cast<long long>(l.assignments), per_expert,
-                  per_expert < 16.0 ? "decode regime: weight streaming" : "batched regime: tensor-core bound",
-                  sm_count);
+                  "BM=%d BN=%d BK=%d, %d stages, %d warps, mma.sync %s; split-K %d/%d; %lld assignments, "
+                  ">=%.1f rows/expert: %s",
+                  kBM, kBN, a8 ? 64 : kBK, kStages, kThreads / 32, a8 ? "m16n8k32 e4m3" : "m16n8k16", l.splits1,
+                  l.splits2, static_cast<long long>(l.assignments), per_expert,
+                  l.splits1 > 1 || l.splits2 > 1 ? "decode: few CTAs, split K so every SM streams weights"
+                                                 : "enough CTAs for all SMs, no split");
     copy_text(report.detail, sizeof report.detail, text);
   }
   if (l.assignments == 0) return;
@@ -323,6 +419,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
   uint16_t* a2 = quant ? at<uint16_t>(workspace, l.a2) : nullptr;
   float* s2 = quant ? at<float>(workspace, l.s2) : nullptr;
   float* y = at<float>(workspace, l.y);
+  float* partial = at<float>(workspace, l.partial);
 
   // 1. The padded expert-sorted order (the router's plan pass; same order as the CPU plan).
   moekit_plugin_router_config rc{};
@@ -355,7 +452,8 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
   gather.top_k = k;
   gather.cols = Hp;
   gather.assignments = l.assignments;
-  if (f16) build_operand_kernel<__half><<<row_grid, kRowThreads, 0, stream>>>(gather, row_plan, cfg.act_quant, a1, s1);
+  if (a8) build_operand_kernel<__nv_bfloat16, true><<<row_grid, kRowThreads, 0, stream>>>(gather, row_plan, cfg.act_quant, a1, s1);
+  else if (f16) build_operand_kernel<__half><<<row_grid, kRowThreads, 0, stream>>>(gather, row_plan, cfg.act_quant, a1, s1);
   else build_operand_kernel<__nv_bfloat16><<<row_grid, kRowThreads, 0, stream>>>(gather, row_plan, cfg.act_quant, a1, s1);
   check_launch("build_operand_kernel (gather)");
 
@@ -387,7 +485,34 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
   g1.limit = cfg.swiglu_limit;
   g1.assignments = l.assignments;
   g1.hidden = cfg.hidden;
-  launch_gemm(p, scaled, Epilogue::Gated, g1, stream);
+  g1.k_splits = l.splits1;
+  g1.partial = partial;
+  launch_gemm(p, scaled, a8, Epilogue::Gated, g1, stream);
+  FinishParams fin{};
+  fin.rows_total = l.rows;
+  fin.sorted = sorted;
+  fin.block_ids = block_ids;
+  fin.post_padded = post;
+  fin.local_of = p.local_of;
+  fin.num_experts = cfg.num_experts;
+  fin.num_local = cfg.num_local_experts;
+  fin.assignments = l.assignments;
+  fin.partial = partial;
+  if (l.splits1 > 1) {
+    FinishParams f1 = fin;
+    f1.splits = l.splits1;
+    f1.n = 2 * Ip;
+    f1.bias = p.b13;
+    f1.ip = Ip;
+    f1.act = act;
+    f1.act_f32 = quant ? 1 : 0;
+    f1.act_f16 = f16 ? 1 : 0;
+    f1.activation = cfg.activation;
+    f1.alpha = cfg.swiglu_alpha;
+    f1.limit = cfg.swiglu_limit;
+    finish_splits_kernel<true><<<row_grid, 256, 0, stream>>>(f1);
+    check_launch("finish_splits_kernel (GEMM1)");
+  }
 
   // 4. FP8 activations: quantize the intermediate rows like GEMM1's input.
   if (quant) {
@@ -395,7 +520,8 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
     rows.rows_f32 = static_cast<const float*>(act);
     rows.cols = Ip;
     rows.assignments = l.assignments;
-    if (f16) build_operand_kernel<__half><<<row_grid, kRowThreads, 0, stream>>>(rows, row_plan, cfg.act_quant, a2, s2);
+    if (a8) build_operand_kernel<__nv_bfloat16, true><<<row_grid, kRowThreads, 0, stream>>>(rows, row_plan, cfg.act_quant, a2, s2);
+    else if (f16) build_operand_kernel<__half><<<row_grid, kRowThreads, 0, stream>>>(rows, row_plan, cfg.act_quant, a2, s2);
     else build_operand_kernel<__nv_bfloat16><<<row_grid, kRowThreads, 0, stream>>>(rows, row_plan, cfg.act_quant, a2, s2);
     check_launch("build_operand_kernel (activation quantization)");
   }
@@ -412,7 +538,18 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
   g2.rows = Hp;
   g2.n_tiles = static_cast<int32_t>(Hp / kBN);
   g2.out = y;
-  launch_gemm(p, scaled, Epilogue::Scatter, g2, stream);
+  g2.k_splits = l.splits2;
+  launch_gemm(p, scaled, a8, Epilogue::Scatter, g2, stream);
+  if (l.splits2 > 1) {
+    FinishParams f2 = fin;
+    f2.splits = l.splits2;
+    f2.n = Hp;
+    f2.bias = p.b2;
+    f2.y = y;
+    f2.hidden = cfg.hidden;
+    finish_splits_kernel<false><<<row_grid, 256, 0, stream>>>(f2);
+    check_launch("finish_splits_kernel (GEMM2)");
+  }
 
   // 6. Combine in slot order.
   CombineParams c{};

@@ -163,11 +163,12 @@ int32_t free_experts(void* context, void* prepared, char* msg, size_t cap) {
   });
 }
 
-int32_t experts_workspace_size(void*, const moekit_plugin_experts_config* cfg, int64_t num_tokens, int32_t top_k,
-                               size_t* out, char* msg, size_t cap) {
+int32_t experts_workspace_size(void* context, const moekit_plugin_experts_config* cfg, int64_t num_tokens,
+                               int32_t top_k, size_t* out, char* msg, size_t cap) {
   return guarded("experts_workspace_size", msg, cap, [&] {
     if (out == nullptr) throw PluginError(MOEKIT_PLUGIN_INVALID_ARGUMENT, "out_bytes: null");
-    *out = experts::workspace_size(*cfg, num_tokens, top_k);
+    DeviceContext& ctx = as_context(context);
+    *out = experts::workspace_size(*cfg, num_tokens, top_k, ctx.properties().multiProcessorCount);
   });
 }
 
@@ -181,7 +182,8 @@ int32_t run_experts(void* context, void* stream, const moekit_plugin_experts_con
     DeviceGuard guard(ctx.device());
     moekit_plugin_run_report local{};
     experts::run(*cfg, *static_cast<const experts::Prepared*>(prepared), *hidden, *plan, *out, workspace,
-                 workspace_bytes, ctx.properties().multiProcessorCount, report != nullptr ? *report : local,
+                 workspace_bytes, ctx.properties().multiProcessorCount,
+                 ctx.properties().major * 10 + ctx.properties().minor, report != nullptr ? *report : local,
                  as_stream(stream));
   });
 }
