@@ -25,6 +25,7 @@ if [ "$(id -u)" -ne 0 ]; then
   command -v sudo >/dev/null || die "need root or sudo to install the packages"
   sudo_cmd=(sudo)
 fi
+# Waits for the dpkg lock like scripts/apt_install.sh: another apt run may hold it for a while.
 apt_get() { DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get -o DPkg::Lock::Timeout=600 "$@"; }
 
 step "dependencies"
