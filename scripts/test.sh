@@ -7,6 +7,8 @@
 #   bindings   Python (pytest), Go (go test) and Java (JUnit 5) bindings: scripts/test_bindings.sh
 #   cuda       builds libmoekit_cuda.so and checks, without a GPU, that it loads, reports "no device" cleanly and
 #              that core's plugin loader refuses bad modules (GPU numerics: scripts/test_gpu.sh on a GPU host)
+#   hip        installs Debian's HIP toolchain, builds libmoekit_hip.so (gfx90a, gfx940; gfx942/gfx950 code objects
+#              with clang-22) and checks, without a GPU, that core loads it and it reports "no HIP device": scripts/test_hip.sh
 # Needs nvcc for the cuda stage: without it the stage fails under CI=true and is skipped, loudly, elsewhere.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -50,8 +52,12 @@ stage_cuda() {
     echo "cuda: expected 'cuda unavailable: no CUDA driver/device' from moekit info"; return 1; }
 }
 
+stage_hip() {
+  scripts/test_hip.sh
+}
+
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(core bindings cuda)
+[ ${#stages[@]} -eq 0 ] && stages=(core bindings cuda hip)
 summary=()
 failed=0
 for stage in "${stages[@]}"; do

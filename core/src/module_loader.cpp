@@ -28,10 +28,13 @@ bool try_open(const std::string& candidate, ModuleSearch& search) {
     return true;
   }
   const char* err = dlerror();
-  // "No such file" is the common case and says nothing new; any other reason (missing dependency such as
-  // libcudart, wrong architecture, unresolved symbol) is what a user needs to see.
+  // "No such file" about the candidate itself is the common case and says nothing new; any other reason is
+  // what a user needs to see: wrong architecture, unresolved symbol, or a missing dependency — which dlerror()
+  // also words "No such file", but names the dependency (libamdhip64.so.5 for the HIP module) first.
   const std::string reason = err ? err : "not loadable";
-  if (reason.find("No such file") != std::string::npos) search.tried.push_back(candidate);
+  const bool module_itself_missing =
+      reason.rfind(candidate + ":", 0) == 0 && reason.find("No such file") != std::string::npos;
+  if (module_itself_missing) search.tried.push_back(candidate);
   else search.tried.push_back(candidate + " (" + reason + ")");
   return false;
 }

@@ -1,3 +1,6 @@
+// The contract's values: pure functions with no dependency beyond inline helpers, because the device modules
+// (kernels/cuda, kernels/hip) compile this file into themselves to report the same numbers core uses.
+// Derived sizes that need core's checked arithmetic live in platform_contract_padding.cpp (core only).
 #include "moekit_core/platform_contract.h"
 
 #include "moekit_core/validate.h"
@@ -17,8 +20,10 @@ PlatformContract cuda_platform_contract() {
 }
 
 PlatformContract hip_platform_contract() {
-  // CDNA MFMA tiles are 32-row friendly; 256-value padding matches the 256-wide MXFP4 swizzle of CDNA3/4.
-  return PlatformContract{32, 256, 256, 256, 32, 128};
+  // CDNA: 256-row blocks for the padded routing buffers (the CDNA figure; not tuned on AMD hardware
+  // here), 256-value padding of hidden and intermediate for gfx950's MX scale swizzle (kMxSwizzleHiddenAlign),
+  // 256-byte buffers (a multiple of the 128-byte CDNA cache line).
+  return PlatformContract{256, 256, 256, 256, 32, 128};
 }
 
 PlatformContract platform_contract_for(BackendKind kind) {
@@ -26,6 +31,14 @@ PlatformContract platform_contract_for(BackendKind kind) {
     case BackendKind::CUDA: return cuda_platform_contract();
     case BackendKind::HIP: return hip_platform_contract();
     default: return cpu_platform_contract();
+  }
+}
+
+int32_t routing_rows_align(BackendKind kind) {
+  switch (kind) {
+    case BackendKind::CUDA: return 128;  // the tensor-core path's widest M tile: two 64-row blocks
+    case BackendKind::HIP: return 512;   // two 256-row CDNA blocks
+    default: return cpu_platform_contract().block_size_m;
   }
 }
 

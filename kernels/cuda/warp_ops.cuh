@@ -1,68 +1,22 @@
-// Warp-level reductions shared by the module's kernels (32-lane warps; see portability.h for wave64).
+// Kept as a path for the CUDA module's own files: the warp primitives and reductions now live in the device
+// code shared with the HIP module (kernels/common/device/), and are re-exported here under moekit::cuda.
 #pragma once
 
 #include <cuda_runtime.h>
 
-#include <cstdint>
-
-#include "portability.h"
-#include "route_order.h"
+#include "device/warp_ops.cuh"
 
 namespace moekit::cuda {
 
-constexpr unsigned kFullWarp = 0xFFFFFFFFu;
+constexpr unsigned kFullWarp = 0xFFFFFFFFu;  // CUDA warps are 32 lanes (static_assert below)
+static_assert(device::kWarpSize == 32, "the CUDA module is built with 32-lane warps");
 
-MOEKIT_DEVICE_INLINE float warp_max(float v) {
-  for (int offset = 16; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(kFullWarp, v, offset));
-  return v;
-}
-MOEKIT_DEVICE_INLINE int warp_sum(int v) {
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(kFullWarp, v, offset);
-  return v;
-}
-MOEKIT_DEVICE_INLINE double warp_sum(double v) {
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(kFullWarp, v, offset);
-  return v;
-}
-
-// A routing candidate: key and expert (or group) id; id < 0 is "none".
-struct Candidate {
-  float key;
-  int32_t id;
-};
-
-// The better of two candidates in the routing order. The order is total, so the butterfly below leaves the
-// same winner in every lane.
-MOEKIT_DEVICE_INLINE Candidate better(Candidate a, Candidate b) {
-  if (b.id < 0) return a;
-  if (a.id < 0) return b;
-  return device::ranks_before(b.key, b.id, a.key, a.id) ? b : a;
-}
-
-MOEKIT_DEVICE_INLINE Candidate warp_best(Candidate c) {
-  for (int offset = 16; offset > 0; offset >>= 1) {
-    const Candidate other{__shfl_xor_sync(kFullWarp, c.key, offset), __shfl_xor_sync(kFullWarp, c.id, offset)};
-    c = better(c, other);
-  }
-  return c;
-}
-
-// Element i of a row-major f32 / f16 / bf16 tensor as float (exact widening).
-MOEKIT_DEVICE_INLINE float load_as_f32(const void* data, int32_t dtype, int64_t i) {
-  switch (dtype) {
-    case 2: return bf16_to_f32(static_cast<const uint16_t*>(data)[i]);   // MOEKIT_PLUGIN_BF16
-    case 1: return f16_to_f32(static_cast<const uint16_t*>(data)[i]);    // MOEKIT_PLUGIN_F16
-    default: return static_cast<const float*>(data)[i];                  // MOEKIT_PLUGIN_F32
-  }
-}
-
-// Stores a float as f32 / f16 / bf16 with the CPU backend's rounding (nearest-even, NaN kept).
-MOEKIT_DEVICE_INLINE void store_from_f32(void* data, int32_t dtype, int64_t i, float v) {
-  switch (dtype) {
-    case 2: static_cast<uint16_t*>(data)[i] = f32_to_bf16(v); break;
-    case 1: static_cast<uint16_t*>(data)[i] = f32_to_f16(v); break;
-    default: static_cast<float*>(data)[i] = v; break;
-  }
-}
+using device::better;
+using device::Candidate;
+using device::load_as_f32;
+using device::store_from_f32;
+using device::warp_best;
+using device::warp_max;
+using device::warp_sum;
 
 }  // namespace moekit::cuda

@@ -1,0 +1,217 @@
+// The metadata half of a routing plan, from topk_ids, with no host synchronisation, for both modules:
+//  - bitmatrix: one thread per (token, 32-expert word) — words are 32 bits on every platform;
+//  - expert counts, the padded expert-sorted order (vLLM moe_align_block_size semantics) and the per-block
+//    expert ids: one block of 1024 threads. Counting uses warp-aggregated shared-memory atomics (match_any),
+//    so a skewed plan (every token on one expert) does not serialise on one counter. The scatter is STABLE,
+//    like the CPU backend's: within an expert, flat indices t*k+j stay in increasing order. Each tile of
+//    kPlanThreads ids gets, per warp, a per-expert count (shared histogram); an id's slot is its expert's
+//    cursor + the counts of the lower warps + its rank among equal ids of its own warp.
+// Ids outside [0, E) set no bit, count nothing and index nothing (index_math.h). Semantics:
+// core/src/cpu/cpu_routing_plan.cpp. Include from exactly one translation unit per module (defines kernels).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "../moekit_plugin.h"
+#include "../portability.h"
+#include "block_scan.cuh"
+#include "index_math.h"
+#include "limits.h"
+#include "warp.cuh"
+
+namespace moekit::device {
+
+// One block of 1024 threads: the plan pass is a single block (no global scratch, so nothing to allocate or to
+// share between streams), and wide tiles cut its barrier count. Per-warp tile counts are <= kWarpSize (<= 64):
+// one byte each.
+constexpr int kPlanThreads = 1024;
+constexpr int kPlanWarps = kPlanThreads / kWarpSize;
+constexpr int kScanItems = (kMaxDeviceExperts + kPlanThreads - 1) / kPlanThreads;  // experts per thread in the scan
+
+struct PlanParams {
+  const int32_t* ids;
+  long long assignments;  // T * k (<= INT32_MAX: core checked)
+  int32_t experts;
+  int32_t block_size;
+  int32_t* counts;         // [E] or null
+  int32_t* sorted;         // [sorted_len] or null (then block_ids / post_padded are null too)
+  long long sorted_len;
+  int32_t* block_ids;      // [blocks_len]
+  long long blocks_len;
+  int32_t* post_padded;    // [1]
+  uint32_t local_mask[kMaxDeviceExperts / 32];  // bit e: expert e is local (expert_map[e] >= 0)
+};
+
+// Host side: the plan kernel's parameters (the caller checked num_experts <= kMaxDeviceExperts when counts or
+// the sorted order are wanted).
+inline PlanParams make_plan_params(const moekit_plugin_router_config& cfg, const moekit_plugin_routing& plan) {
+  PlanParams p{};
+  p.ids = static_cast<const int32_t*>(plan.topk_ids.data);
+  p.assignments = plan.topk_ids.shape[0] * static_cast<long long>(cfg.top_k);
+  p.experts = cfg.num_experts;
+  p.block_size = cfg.block_size;
+  p.counts = static_cast<int32_t*>(plan.expert_counts.data);
+  if (plan.sorted_token_ids.data != nullptr) {
+    p.sorted = static_cast<int32_t*>(plan.sorted_token_ids.data);
+    p.sorted_len = plan.sorted_token_ids.shape[0];
+    p.block_ids = static_cast<int32_t*>(plan.block_expert_ids.data);
+    p.blocks_len = plan.block_expert_ids.shape[0];
+    p.post_padded = static_cast<int32_t*>(plan.num_tokens_post_padded.data);
+  }
+  const int32_t n = cfg.num_experts < kMaxDeviceExperts ? cfg.num_experts : kMaxDeviceExperts;
+  for (int32_t e = 0; e < n; ++e)
+    if (cfg.expert_map == nullptr || cfg.expert_map[e] >= 0) bitset_set(p.local_mask, n, e);
+  return p;
+}
+
+// Dynamic shared bytes of plan_metadata_kernel for E experts.
+inline size_t plan_shared_bytes(int32_t experts) {
+  return static_cast<size_t>(experts) * (3 * sizeof(int32_t) + kPlanWarps * sizeof(uint8_t)) + 16;
+}
+
+__global__ void bitmatrix_kernel(const int32_t* ids, long long tokens, int k, int32_t experts, int words,
+                                 uint32_t* bits) {
+  const long long total = tokens * words;
+  for (long long w = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; w < total;
+       w += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const long long t = w / words;
+    const int word = static_cast<int>(w - t * words);
+    bits[w] = bitmatrix_word(ids + t * k, k, experts, word);
+  }
+}
+
+__global__ void fill_i32_kernel(int32_t* data, long long n, int32_t value) {
+  for (long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<long long>(gridDim.x) * blockDim.x)
+    data[i] = value;
+}
+
+__global__ void __launch_bounds__(kPlanThreads) plan_metadata_kernel(const MOEKIT_GRID_CONSTANT PlanParams p) {
+  extern __shared__ int32_t plan_shared[];
+  const int n = p.experts;
+  int32_t* counts = plan_shared;   // [E]
+  int32_t* start = counts + n;     // [E] first slot of each expert's run
+  int32_t* cursor = start + n;     // [E] next free slot of each run
+  uint8_t* tile_hist = reinterpret_cast<uint8_t*>(cursor + n);  // [warps][E] ids per expert in this tile
+  __shared__ int32_t padded_total;
+  using Scan = BlockExclusiveSum<kPlanThreads>;
+  __shared__ typename Scan::Storage scan_storage;
+
+  const int tid = static_cast<int>(threadIdx.x), lane = lane_id(), warp = warp_id();
+  const LaneMask below = lanes_below(lane);
+  for (int e = tid; e < n; e += kPlanThreads) counts[e] = 0;
+  for (int i = tid; i < kPlanWarps * n; i += kPlanThreads) tile_hist[i] = 0;
+  __syncthreads();
+
+  // 1. Counts. Every thread runs the same number of iterations: match_any needs the whole warp.
+  const long long total_ids = p.assignments;
+  for (long long base = 0; base < total_ids; base += kPlanThreads) {
+    const long long i = base + tid;
+    const int32_t e = i < total_ids ? p.ids[i] : -1;
+    const bool valid = valid_expert(e, n);
+    const LaneMask peers = match_any(valid ? e : -1);
+    if (valid && (peers & below) == 0) atomicAdd(&counts[e], popcount(peers));
+  }
+  __syncthreads();
+
+  // 2. Runs: start[e] = sum of the padded counts of the experts before e.
+  const long long block = p.block_size;
+  long long padded[kScanItems];
+  long long thread_sum = 0;
+  for (int q = 0; q < kScanItems; ++q) {
+    const int e = tid * kScanItems + q;
+    padded[q] = e < n ? padded_to_block(counts[e], block) : 0;
+    thread_sum += padded[q];
+  }
+  long long prefix = 0, total = 0;
+  Scan::scan(scan_storage, thread_sum, prefix, total);
+  for (int q = 0; q < kScanItems; ++q) {
+    const int e = tid * kScanItems + q;
+    if (e < n) start[e] = cursor[e] = static_cast<int32_t>(prefix);  // <= max_sorted <= INT32_MAX (core)
+    prefix += padded[q];
+  }
+  if (tid == 0) padded_total = static_cast<int32_t>(total);
+  __syncthreads();
+
+  if (p.counts != nullptr)
+    for (int e = tid; e < n; e += kPlanThreads) p.counts[e] = counts[e];
+  if (p.sorted == nullptr) return;  // uniform across the block
+  if (tid == 0) p.post_padded[0] = padded_total;
+
+  // 3. Stable scatter (the padding slots were filled with T*k by fill_i32_kernel, earlier on the stream).
+  for (long long base = 0; base < total_ids; base += kPlanThreads) {
+    const long long i = base + tid;
+    const int32_t e = i < total_ids ? p.ids[i] : -1;
+    const bool valid = valid_expert(e, n);
+    const LaneMask peers = match_any(valid ? e : -1);
+    const bool leader = (peers & below) == 0;
+    if (valid && leader) tile_hist[warp * n + e] = static_cast<uint8_t>(popcount(peers));
+    __syncthreads();
+    if (valid) {
+      int before = 0;
+      for (int w = 0; w < warp; ++w) before += tile_hist[w * n + e];
+      const long long slot = static_cast<long long>(cursor[e]) + before + popcount(peers & below);
+      if (slot >= 0 && slot < p.sorted_len) p.sorted[slot] = static_cast<int32_t>(i);
+    }
+    __syncthreads();
+    if (valid && leader) {
+      tile_hist[warp * n + e] = 0;
+      atomicAdd(&cursor[e], popcount(peers));
+    }
+    __syncthreads();
+  }
+
+  // 4. Expert of each block: the last expert whose run starts at or before the block's first slot (experts
+  //    with empty runs share their start with the next one); -1 past the padded total or for non-local experts.
+  for (long long b = tid; b < p.blocks_len; b += kPlanThreads) {
+    const long long slot = b * block;
+    int32_t owner = -1;
+    if (slot < padded_total) {
+      int lo = 0, hi = n;  // first expert whose run starts after `slot`
+      while (lo < hi) {
+        const int mid = lo + (hi - lo) / 2;
+        if (start[mid] <= slot) lo = mid + 1;
+        else hi = mid;
+      }
+      const int e = lo - 1;  // >= 0: start[0] == 0 <= slot
+      if (bitset_test(p.local_mask, n, e)) owner = e;
+    }
+    p.block_ids[b] = owner;
+  }
+}
+
+// Host launcher: bitmatrix, then (if counts or the sorted order are wanted) the fill and the plan pass.
+template <class Runtime>
+void launch_plan_metadata_on(const moekit_plugin_router_config& cfg, const moekit_plugin_routing& plan,
+                             typename Runtime::Stream stream) {
+  const int32_t n = cfg.num_experts;
+  const int32_t k = cfg.top_k;
+  const int64_t tokens = plan.topk_ids.shape[0];
+  const auto* ids = static_cast<const int32_t*>(plan.topk_ids.data);
+  const bool want_counts = plan.expert_counts.data != nullptr;
+  const bool want_sorted = plan.sorted_token_ids.data != nullptr;
+  if ((want_counts || want_sorted) && n > kMaxDeviceExperts)
+    Runtime::unsupported(std::string("routing plan: the ") + Runtime::kName + " module counts and sorts at most " +
+                         std::to_string(kMaxDeviceExperts) + " experts, got num_experts " + std::to_string(n) +
+                         " (use the CPU backend)");
+
+  if (plan.bitmatrix.data != nullptr && tokens > 0) {
+    const int words = bitmatrix_words(n);
+    bitmatrix_kernel<<<grid_blocks(tokens * words, 256), 256, 0, stream>>>(
+        ids, tokens, k, n, words, static_cast<uint32_t*>(plan.bitmatrix.data));
+    Runtime::check_launch("bitmatrix_kernel");
+  }
+  if (!want_counts && !want_sorted) return;
+
+  const PlanParams p = make_plan_params(cfg, plan);
+  if (p.sorted != nullptr && p.sorted_len > 0) {
+    fill_i32_kernel<<<grid_blocks(p.sorted_len, 256), 256, 0, stream>>>(p.sorted, p.sorted_len,
+                                                                        static_cast<int32_t>(p.assignments));
+    Runtime::check_launch("fill_i32_kernel");
+  }
+  plan_metadata_kernel<<<1, kPlanThreads, plan_shared_bytes(n), stream>>>(p);
+  Runtime::check_launch("plan_metadata_kernel");
+}
+
+}  // namespace moekit::device
