@@ -9,6 +9,10 @@
 #              that core's plugin loader refuses bad modules (GPU numerics: scripts/test_gpu.sh on a GPU host)
 #   hip        installs Debian's HIP toolchain, builds libmoekit_hip.so (gfx90a, gfx940; gfx942/gfx950 code objects
 #              with clang-22) and checks, without a GPU, that core loads it and it reports "no HIP device": scripts/test_hip.sh
+#   packaging  builds the Debian packages, installs them, builds and runs pkg-config / find_package / dlopen consumers
+#              outside the tree, removes them: scripts/test_packaging.sh (needs root or sudo)
+#   abi        libmoekit.so.1 against the committed ABI baseline (abidiff + struct layouts): scripts/check_abi.sh
+#   docs       Doxygen over moekit.h and docs/*.md, warnings as errors
 # Needs nvcc for the cuda stage: without it the stage fails under CI=true and is skipped, loudly, elsewhere.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -56,8 +60,22 @@ stage_hip() {
   scripts/test_hip.sh
 }
 
+stage_packaging() {
+  scripts/test_packaging.sh
+}
+
+stage_abi() {
+  scripts/install_packaging_deps.sh && scripts/check_abi.sh
+}
+
+stage_docs() {
+  scripts/install_packaging_deps.sh || return 1
+  cmake -S . -B build/docs -G Ninja -DMOEKIT_BUILD_TESTS=OFF -DMOEKIT_BUILD_TOOLS=OFF >/dev/null || return 1
+  cmake --build build/docs --target docs && echo "docs: build/docs/docs/html/index.html"
+}
+
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(core bindings cuda hip)
+[ ${#stages[@]} -eq 0 ] && stages=(core bindings cuda hip packaging abi docs)
 summary=()
 failed=0
 for stage in "${stages[@]}"; do
