@@ -21,6 +21,9 @@ Prepared* prepare(const moekit_plugin_experts_config& cfg, const moekit_plugin_e
                   cudaStream_t stream);
 void free_prepared(Prepared* p) noexcept;
 
+// Opts the GEMM kernels into the shared memory they need, on the current device (prepare calls it).
+void configure_gemm_kernels();
+
 // `sm_count`: multiprocessors of the device (the split-K choice, hence the workspace, depends on it).
 size_t workspace_size(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int32_t top_k, int sm_count);
 

@@ -119,9 +119,13 @@ __device__ __forceinline__ void mma16832_e4m3(float (&d)[4], const uint32_t (&a)
 #endif
 }
 
-// Byte offset of 16-byte chunk `ch` (0..3) of row `row` in a [rows][32] 16-bit tile, XOR-swizzled so that the
-// 8 rows an ldmatrix reads hit 8 different bank groups.
-__device__ __forceinline__ int swz(int row, int ch) { return row * 64 + ((ch ^ ((row >> 1) & 3)) << 4); }
+// Byte offset of 16-byte chunk `ch` of row `row` in a tile of CHUNKS chunks per row (4: 64-byte rows, 8: 128-byte
+// rows), XOR-swizzled so that the 8 rows an ldmatrix reads hit 8 different bank groups.
+template <int CHUNKS>
+__device__ __forceinline__ int swz(int row, int ch) {
+  if constexpr (CHUNKS == 8) return row * 128 + ((ch ^ (row & 7)) << 4);
+  else return row * 64 + ((ch ^ ((row >> 1) & 3)) << 4);
+}
 
 // e4m3 byte -> bf16 bits, exact (e4m3 values are a subset of bf16). NaN (S.1111.111) -> quiet NaN.
 __device__ __forceinline__ uint32_t e4m3_to_bf16_bits(uint32_t b) {
@@ -155,11 +159,18 @@ __device__ __forceinline__ float activate(int activation, float gate, float up, 
 
 }  // namespace gemm_detail
 
-// Shared memory per stage: A tile + weight tile (+ MXFP4 scales). Tiles with 64-byte rows (16-bit operands with
-// K tile 32, or A8: FP8 activations x FP8 weights with K tile 64) share one swizzled layout and loader.
+// "Wide" kernels (16-bit weights, and A8: FP8 activations x FP8 weights) stream 128 contiguous bytes of every
+// weight row per stage (K tile 64 in 16-bit, 128 in FP8): long DRAM bursts, and one swizzled layout and loader
+// for A and B. FP8 weights with 16-bit activations and MXFP4 keep K tile 32 with 64-byte A rows and their own
+// weight tiles, decoded in registers.
+template <WeightKind WK, bool A8>
+__host__ __device__ constexpr bool is_wide() {
+  return WK == WeightKind::Half16 || A8;
+}
 template <WeightKind WK, bool A8>
 __host__ __device__ constexpr int stage_bytes() {
-  return kBM * 64 + (WK == WeightKind::Half16 || A8 ? kBN * 64 : WK == WeightKind::Fp8 ? kBN * kBK : kBN * kBK / 2 + kBN);
+  return is_wide<WK, A8>() ? (kBM + kBN) * 128
+                           : kBM * 64 + (WK == WeightKind::Fp8 ? kBN * kBK : kBN * kBK / 2 + kBN);
 }
 
 // A8: A holds FP8 codes (bytes) and the weights are FP8: native e4m3 mma (m16n8k32), K tile 64.
@@ -168,11 +179,15 @@ __global__ void __launch_bounds__(kThreads) expert_gemm_kernel(const __grid_cons
   using namespace gemm_detail;
   static_assert(!A8 || (WK == WeightKind::Fp8 && SCALED), "A8 is the FP8 x FP8 path");
   extern __shared__ __align__(128) uint8_t smem[];
-  constexpr int kAStage = kBM * 64;
+  constexpr bool kRows64 = is_wide<WK, A8>();  // weight tile in the A tile's swizzled layout
+  constexpr int kChunks = kRows64 ? 8 : 4;     // 16-byte chunks per tile row
+  constexpr int kAStage = kBM * kChunks * 16;
   constexpr int kStage = stage_bytes<WK, A8>();
-  constexpr int kElem = A8 ? 1 : 2;         // bytes per A element
-  constexpr int kKTile = A8 ? 64 : kBK;     // K per pipeline stage
-  constexpr bool kRows64 = WK == WeightKind::Half16 || A8;  // weight tile in the 64-byte-row layout
+  constexpr int kElem = A8 ? 1 : 2;                        // bytes per A element
+  constexpr int kKTile = kChunks * 16 / kElem;             // K per pipeline stage
+  constexpr int kKSteps = kKTile / (A8 ? 32 : 16);         // mma K steps per stage
+  constexpr int kAChunks = kBM * kChunks / kThreads;       // A chunks per thread per stage
+  constexpr int kBChunks = kBN * kChunks / kThreads;       // weight chunks per thread per stage (wide)
 
   // Rasterisation: CTAs of `group_m` consecutive m blocks walk the N tiles together, so a weight tile is
   // fetched from HBM once per group and the group's A rows stay in L2.
@@ -222,14 +237,15 @@ __global__ void __launch_bounds__(kThreads) expert_gemm_kernel(const __grid_cons
   // lies in one run). Padding rows are neither loaded (their shared-memory rows stay zero) nor multiplied
   // (a warp skips m fragments without real rows): at decode, a block carries one or two real rows.
   const int n_valid = __syncthreads_count(tid < kBM && p.sorted[row0 + (tid < kBM ? tid : 0)] < p.assignments);
-  bool a_chunk_valid[2];
+  bool a_chunk_valid[kAChunks];
 #pragma unroll
-  for (int i = 0; i < 2; ++i) {
-    const int row = (tid + i * kThreads) >> 2;
+  for (int i = 0; i < kAChunks; ++i) {
+    const int row = (tid + i * kThreads) / kChunks;
     a_chunk_valid[i] = row < n_valid;
     if (!a_chunk_valid[i])
       for (int s = 0; s < kStages; ++s)
-        *reinterpret_cast<uint4*>(smem + s * kStage + swz(row, (tid + i * kThreads) & 3)) = make_uint4(0, 0, 0, 0);
+        *reinterpret_cast<uint4*>(smem + s * kStage + swz<kChunks>(row, (tid + i * kThreads) % kChunks)) =
+            make_uint4(0, 0, 0, 0);
   }
   bool frag_valid[2];
 #pragma unroll
@@ -243,18 +259,18 @@ __global__ void __launch_bounds__(kThreads) expert_gemm_kernel(const __grid_cons
     uint8_t* sB = sA + kAStage;
     const int64_t k0 = static_cast<int64_t>(kt) * kKTile;
 #pragma unroll
-    for (int i = 0; i < 2; ++i) {
+    for (int i = 0; i < kAChunks; ++i) {
       const int c = tid + i * kThreads;
-      const int row = c >> 2, ch = c & 3;
-      if (a_chunk_valid[i]) cp_async16(sA + swz(row, ch), a_base + (row * K + k0) * kElem + ch * 16);
+      const int row = c / kChunks, ch = c % kChunks;
+      if (a_chunk_valid[i]) cp_async16(sA + swz<kChunks>(row, ch), a_base + (row * K + k0) * kElem + ch * 16);
     }
     if constexpr (kRows64) {
       const uint8_t* w = static_cast<const uint8_t*>(p.w);
 #pragma unroll
-      for (int i = 0; i < 4; ++i) {
+      for (int i = 0; i < kBChunks; ++i) {
         const int c = tid + i * kThreads;
-        const int row = c >> 2, ch = c & 3;
-        cp_async16(sB + swz(row, ch), w + ((expert_w + weight_row(row)) * K + k0) * kElem + ch * 16);
+        const int row = c / kChunks, ch = c % kChunks;
+        cp_async16(sB + swz<kChunks>(row, ch), w + ((expert_w + weight_row(row)) * K + k0) * kElem + ch * 16);
       }
     } else if constexpr (WK == WeightKind::Fp8) {
       const uint8_t* w = static_cast<const uint8_t*>(p.w);
@@ -333,17 +349,17 @@ __global__ void __launch_bounds__(kThreads) expert_gemm_kernel(const __grid_cons
     const uint8_t* sA = smem + (i % kStages) * kStage;
     const uint8_t* sB = sA + kAStage;
 #pragma unroll
-    for (int kk = 0; kk < 2; ++kk) {  // two mma K steps per tile (k16 x 2, or k32 x 2 for A8)
+    for (int kk = 0; kk < kKSteps; ++kk) {
       uint32_t af[2][4];
 #pragma unroll
       for (int mi = 0; mi < 2; ++mi)
-        ldmatrix_x4(af[mi], sA + swz(wm * 32 + mi * 16 + (lane & 15), kk * 2 + (lane >> 4)));
+        ldmatrix_x4(af[mi], sA + swz<kChunks>(wm * 32 + mi * 16 + (lane & 15), kk * 2 + (lane >> 4)));
       uint32_t bf[8][2];
       if constexpr (kRows64) {
 #pragma unroll
         for (int f = 0; f < 8; f += 2) {
           uint32_t r[4];
-          ldmatrix_x4(r, sB + swz(frag_row(f) + ((lane >> 4) << 3) + (lane & 7), kk * 2 + ((lane >> 3) & 1)));
+          ldmatrix_x4(r, sB + swz<kChunks>(frag_row(f) + ((lane >> 4) << 3) + (lane & 7), kk * 2 + ((lane >> 3) & 1)));
           bf[f][0] = r[0];
           bf[f][1] = r[1];
           bf[f + 1][0] = r[2];

@@ -120,6 +120,7 @@ void check(const char* what) { check_launch(what); }
 
 Prepared* prepare(const moekit_plugin_experts_config& cfg, const moekit_plugin_expert_weights& w,
                   cudaStream_t stream) {
+  configure_gemm_kernels();
   auto* p = new Prepared();
   try {
     p->weight_format = cfg.weight_format;

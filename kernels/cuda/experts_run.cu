@@ -17,6 +17,7 @@
 
 #include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "experts.h"
@@ -339,6 +340,17 @@ void launch_gemm(const Prepared& p, bool scaled, bool a8, Epilogue epi, const Ge
   check_launch(epi == Epilogue::Gated ? "expert_gemm_kernel (GEMM1)" : "expert_gemm_kernel (GEMM2)");
 }
 
+template <class CT, WeightKind WK, bool SCALED, bool A8 = false>
+void allow_smem() {
+  constexpr int bytes = kStages * stage_bytes<WK, A8>();
+  check_cuda(cudaFuncSetAttribute(expert_gemm_kernel<CT, WK, SCALED, Epilogue::Gated, A8>,
+                                  cudaFuncAttributeMaxDynamicSharedMemorySize, bytes),
+             "cudaFuncSetAttribute (expert GEMM shared memory)");
+  check_cuda(cudaFuncSetAttribute(expert_gemm_kernel<CT, WK, SCALED, Epilogue::Scatter, A8>,
+                                  cudaFuncAttributeMaxDynamicSharedMemorySize, bytes),
+             "cudaFuncSetAttribute (expert GEMM shared memory)");
+}
+
 moekit_plugin_tensor vector_tensor(void* data, int32_t dtype, int64_t n) {
   moekit_plugin_tensor t{};
   t.data = data;
@@ -368,6 +380,19 @@ void copy_text(char* dst, size_t cap, const std::string& s) {
 
 }  // namespace
 
+void configure_gemm_kernels() {
+  // The wide kernels take 96 KiB of shared memory (4 stages x 24 KiB): above the 48 KiB default, so they opt in
+  // once per device, outside any run (runs may be captured into a graph).
+  allow_smem<__nv_bfloat16, WeightKind::Half16, false>();
+  allow_smem<__nv_bfloat16, WeightKind::Half16, true>();
+  allow_smem<__half, WeightKind::Half16, false>();
+  allow_smem<__half, WeightKind::Half16, true>();
+  allow_smem<__nv_bfloat16, WeightKind::Fp8, true, true>();
+  allow_smem<__nv_bfloat16, WeightKind::Fp8, true>();
+  allow_smem<__nv_bfloat16, WeightKind::Mxfp4, false>();
+  allow_smem<__nv_bfloat16, WeightKind::Mxfp4, true>();
+}
+
 size_t workspace_size(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int32_t top_k, int sm_count) {
   return static_cast<size_t>(layout_for(cfg, num_tokens, top_k, sm_count).total);
 }
@@ -381,7 +406,10 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
   const bool quant = l.quant;
   // FP8 activations x FP8 weights run on the native e4m3 tensor-core mma where the device has it (sm_89+);
   // sm_80 decodes the codes to bf16 (exact) in the main loop instead.
-  const bool a8 = quant && p.kind == WeightKind::Fp8 && compute_capability >= 89;
+  // MOEKIT_CUDA_NO_E4M3_MMA=1 forces the sm_80 path on newer devices (the GPU tests use it to cover that path).
+  const char* no_e4m3 = std::getenv("MOEKIT_CUDA_NO_E4M3_MMA");
+  const bool a8 = quant && p.kind == WeightKind::Fp8 && compute_capability >= 89 &&
+                  !(no_e4m3 != nullptr && no_e4m3[0] == '1');
 
   // The counts need the ids on the host, which would cost a host synchronisation per run (and break graph
   // capture): the CUDA runner leaves them unknown (-1). Skipped ids are still never used.
@@ -397,7 +425,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
     std::snprintf(text, sizeof text,
                   "BM=%d BN=%d BK=%d, %d stages, %d warps, mma.sync %s; split-K %d/%d; %lld assignments, "
                   ">=%.1f rows/expert: %s",
-                  kBM, kBN, a8 ? 64 : kBK, kStages, kThreads / 32, a8 ? "m16n8k32 e4m3" : "m16n8k16", l.splits1,
+                  kBM, kBN, p.kind == WeightKind::Half16 ? 64 : a8 ? 128 : kBK, kStages, kThreads / 32, a8 ? "m16n8k32 e4m3" : "m16n8k16", l.splits1,
                   l.splits2, static_cast<long long>(l.assignments), per_expert,
                   l.splits1 > 1 || l.splits2 > 1 ? "decode: few CTAs, split K so every SM streams weights"
                                                  : "enough CTAs for all SMs, no split");

@@ -188,5 +188,14 @@ const ExpertsCase kPresetCases[] = {
 INSTANTIATE_TEST_SUITE_P(Presets, ExpertsVsCpu, ::testing::ValuesIn(kPresetCases),
                          [](const auto& info) { return std::string(info.param.name); });
 
+// FP8 activations x FP8 weights without the e4m3 mma: the path sm_80 devices take (codes decoded to bf16 in
+// the main loop), forced on this device through MOEKIT_CUDA_NO_E4M3_MMA.
+TEST_F(GpuTest, Fp8W8a8WithoutE4m3MmaMatchesTheCpuBackend) {
+  ASSERT_EQ(setenv("MOEKIT_CUDA_NO_E4M3_MMA", "1", 1), 0);
+  const ExpertsCase c{"fp8_w8a8_sm80_path", MOEKIT_WEIGHTS_FP8_BLOCK, kSwiglu, kBF16, kGrpQ, true, 10, 10, 384, 320, 70, 4};
+  check_case(cpu_, gpu_, c, 4321);
+  unsetenv("MOEKIT_CUDA_NO_E4M3_MMA");
+}
+
 }  // namespace
 }  // namespace moekit_gpu_test
