@@ -6,6 +6,7 @@
 # listed). The rules are docs/abi.md; the allowed exceptions are packaging/abi/moekit.abignore.
 #
 # Usage: scripts/check_abi.sh [LIB [HEADERS_DIR]]
+#        scripts/check_abi.sh --self-test     (the check against edited copies of the baseline; no build)
 #   LIB          a libmoekit.so.1.x.y built with -g (default: builds one in build/abi: Release flags plus -g)
 #   HEADERS_DIR  the public header directory LIB was built from (default: capi/include/moekit)
 # To accept a deliberate change (a new major version, i.e. a new SONAME): scripts/update_abi_baseline.sh.
@@ -13,6 +14,42 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 suppressions=$root/packaging/abi/moekit.abignore
+
+# compare BASELINE.abi CANDIDATE.abi: 0 if every difference is allowed, 1 (with the report) otherwise.
+compare() {
+  local report rc failed=0
+  # 1. Functions, enums and non-growable types: abidiff. Additions are not reported (--no-added-syms) and
+  #    --redundant keeps every change visible (2.2 otherwise filters some type changes), so any report is a break.
+  set +e
+  report=$(abidiff --no-added-syms --redundant --suppressions "$suppressions" "$1" "$2" 2>&1)
+  rc=$?
+  set -e
+  if [ $rc -ne 0 ]; then
+    echo "$report"
+    if (( rc & 3 )); then echo "abi: abidiff could not compare (status $rc)"
+    else echo "abi: abidiff: incompatible change (status $rc)"; fi
+    failed=1
+  fi
+  # 2. Struct layouts, field by field: struct_size structs may only grow at their end, the others never change.
+  python3 "$root/packaging/abi/check_struct_layout.py" "$1" "$2" || failed=1
+  return $failed
+}
+
+# --self-test: the check must pass or fail each edited copy of the baseline as its name says (about a second).
+if [ "${1:-}" = --self-test ]; then
+  scratch=$(mktemp -d)
+  trap 'rm -rf "$scratch"' EXIT
+  baseline=$root/packaging/abi/libmoekit.so.1.abi
+  python3 "$root/packaging/abi/make_mutants.py" "$baseline" "$scratch"
+  wrong=0
+  for mutant in "$scratch"/*.abi; do
+    name=$(basename "$mutant" .abi)
+    if compare "$baseline" "$mutant" >"$scratch/$name.log" 2>&1; then verdict=pass; else verdict=fail; fi
+    if [ "$verdict" = "${name##*.}" ]; then echo "abi self-test: ok    ${name%.*}: $verdict"
+    else echo "abi self-test: WRONG ${name%.*}: $verdict"; cat "$scratch/$name.log"; wrong=1; fi
+  done
+  exit $wrong
+fi
 
 lib=${1:-}
 headers=${2:-$root/capi/include/moekit}
@@ -36,33 +73,17 @@ if [ ! -f "$baseline" ]; then
   exit 1
 fi
 
-echo "abi: $lib ($soname) against ${baseline#"$root"/}"
 candidate=$(mktemp)
 trap 'rm -f "$candidate"' EXIT
+echo "abi: $lib ($soname) against ${baseline#"$root"/}"
 # The candidate's ABI as the baseline was recorded (scripts/update_abi_baseline.sh uses the same options).
 abidw --headers-dir "$headers" --drop-private-types --exported-interfaces-only --no-show-locs --no-corpus-path \
       --no-comp-dir-path --no-elf-needed --type-id-style hash --out-file "$candidate" "$lib"
-
-# 1. Functions, enums and non-growable types: abidiff. Additions are not reported (--no-added-syms) and
-#    --redundant keeps every change visible (2.2 otherwise filters some type changes), so any report is a break.
-set +e
-report=$(abidiff --no-added-syms --redundant --suppressions "$suppressions" "$baseline" "$candidate" 2>&1)
-rc=$?
-set -e
-failed=0
-if [ $rc -ne 0 ]; then
-  echo "$report"
-  if (( rc & 3 )); then echo "abi: abidiff could not compare (status $rc)" >&2
-  else echo "abi: abidiff: incompatible change (status $rc)" >&2; fi
-  failed=1
-fi
-# 2. Struct layouts, field by field: struct_size structs may only grow at their end, the others never change.
-python3 "$root/packaging/abi/check_struct_layout.py" "$baseline" "$candidate" || failed=1
-if [ $failed -ne 0 ]; then
+if ! compare "$baseline" "$candidate"; then
   echo "abi: FAILED: incompatible change to the $soname ABI (see docs/abi.md)" >&2
   exit 1
 fi
 # What was added since the baseline (allowed in a minor release), for the log.
 added=$(abidiff --suppressions "$suppressions" "$baseline" "$candidate" 2>&1 || true)
-grep -q "[1-9][0-9]* Added" <<<"$added" && { echo "abi: compatible additions since the baseline:"; echo "$added"; }
+if grep -q "[1-9][0-9]* Added" <<<"$added"; then echo "abi: compatible additions since the baseline:"; echo "$added"; fi
 echo "abi: OK, no incompatible change"

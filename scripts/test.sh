@@ -65,7 +65,7 @@ stage_packaging() {
 }
 
 stage_abi() {
-  scripts/install_packaging_deps.sh && scripts/check_abi.sh
+  scripts/install_packaging_deps.sh && scripts/check_abi.sh --self-test && scripts/check_abi.sh
 }
 
 stage_docs() {
