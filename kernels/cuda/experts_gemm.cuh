@@ -40,7 +40,7 @@ enum class Epilogue { Gated, Scatter };
 
 struct GemmParams {
   const void* a;             // [P, K] compute type
-  const float* a_scale;      // [P, K/128] or null (SCALED only)
+  const float* a_scale;      // [K/128][P] (transposed: a block's rows are contiguous) or null (SCALED only)
   const void* w;             // [L][rows][K] (MXFP4: [L][rows][K/2])
   const float* w_col_scale;  // FP8: [L][K/128][rows]
   const uint8_t* w_mx;       // MXFP4: [L][K/32][rows]
@@ -167,9 +167,12 @@ template <WeightKind WK, bool A8>
 __host__ __device__ constexpr bool is_wide() {
   return WK == WeightKind::Half16 || A8;
 }
+// Wide stages also carry the FP8 scales of their K block (kBN column scales, then kBM row scales, f32), so the
+// scaled kernels read them from shared memory at the fold instead of waiting on global loads.
+constexpr int kScaleBytes = (kBN + kBM) * 4;
 template <WeightKind WK, bool A8>
 __host__ __device__ constexpr int stage_bytes() {
-  return is_wide<WK, A8>() ? (kBM + kBN) * 128
+  return is_wide<WK, A8>() ? (kBM + kBN) * 128 + kScaleBytes
                            : kBM * 64 + (WK == WeightKind::Fp8 ? kBN * kBK : kBN * kBK / 2 + kBN);
 }
 
@@ -272,6 +275,19 @@ __global__ void __launch_bounds__(kThreads) expert_gemm_kernel(const __grid_cons
         const int row = c / kChunks, ch = c % kChunks;
         cp_async16(sB + swz<kChunks>(row, ch), w + ((expert_w + weight_row(row)) * K + k0) * kElem + ch * 16);
       }
+      if constexpr (SCALED) {
+        const int kb = kt / kTilesPerQuant;
+        float* s_col = reinterpret_cast<float*>(sB + kBN * 128);
+        float* s_row = s_col + kBN;
+        if (tid < kBN / 4) {  // 4 column scales per chunk; 4 consecutive CTA rows are consecutive weight rows
+          if (p.w_col_scale != nullptr)
+            cp_async16(s_col + tid * 4,
+                       p.w_col_scale + (static_cast<int64_t>(e) * kb_count + kb) * p.rows + weight_row(tid * 4));
+        } else if (tid < kBN / 4 + kBM / 4) {
+          const int r = (tid - kBN / 4) * 4;
+          if (p.a_scale != nullptr) cp_async16(s_row + r, p.a_scale + kb * p.m_blocks * kBM + row0 + r);
+        }
+      }
     } else if constexpr (WK == WeightKind::Fp8) {
       const uint8_t* w = static_cast<const uint8_t*>(p.w);
 #pragma unroll
@@ -326,7 +342,7 @@ __global__ void __launch_bounds__(kThreads) expert_gemm_kernel(const __grid_cons
       if (nk < KT) load_stage(nk % kStages, kt_begin + nk);
       cp_async_commit();
     }
-    if constexpr (SCALED) {
+    if constexpr (SCALED && !kRows64) {
       if (kt % (kQuantBlock / kKTile) == 0) {  // this K block's scales, consumed at its end (latency hidden)
         const int kb = kt / (kQuantBlock / kKTile);
 #pragma unroll
@@ -334,7 +350,7 @@ __global__ void __launch_bounds__(kThreads) expert_gemm_kernel(const __grid_cons
 #pragma unroll
           for (int h = 0; h < 2; ++h)
             row_scale[mi][h] = p.a_scale != nullptr
-                                   ? p.a_scale[(row0 + wm * 32 + mi * 16 + g + h * 8) * kb_count + kb]
+                                   ? p.a_scale[kb * p.m_blocks * kBM + row0 + wm * 32 + mi * 16 + g + h * 8]
                                    : 1.0f;
 #pragma unroll
         for (int f = 0; f < 8; ++f)
@@ -397,6 +413,19 @@ __global__ void __launch_bounds__(kThreads) expert_gemm_kernel(const __grid_cons
 
     if constexpr (SCALED) {
       if (kt % (kQuantBlock / kKTile) == kQuantBlock / kKTile - 1) {
+        if constexpr (kRows64) {  // this stage's copy of the K block's scales
+          const float* s_col = reinterpret_cast<const float*>(sB + kBN * 128);
+          const float* s_row = s_col + kBN;
+#pragma unroll
+          for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+            for (int h = 0; h < 2; ++h)
+              row_scale[mi][h] = p.a_scale != nullptr ? s_row[wm * 32 + mi * 16 + g + h * 8] : 1.0f;
+#pragma unroll
+          for (int f = 0; f < 8; ++f)
+            col_scale[f] = p.w_col_scale != nullptr ? *reinterpret_cast<const float2*>(s_col + frag_row(f) + q * 2)
+                                                    : make_float2(1.0f, 1.0f);
+        }
 #pragma unroll
         for (int mi = 0; mi < 2; ++mi)
 #pragma unroll

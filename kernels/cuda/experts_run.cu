@@ -152,7 +152,8 @@ struct RowPlan {
 };
 
 // One block per row r of the padded order: writes out[r, 0..cols) in the compute type and, with FP8
-// activations, the values are FP8 codes (as exact compute-type numbers) and scales[r, cols/128] hold their
+// activations, the values are FP8 codes (as exact compute-type numbers, or bytes with CODES) and
+// scales[cols/128][P] (transposed, so that a 64-row block's scales of one K block are contiguous) hold their
 // scales (per token: the row's one scale, repeated). Padding rows of local blocks become zeros; rows of
 // non-local blocks and rows past the padded total are left alone (no GEMM reads them).
 // CODES: store the FP8 codes themselves (bytes, for the e4m3 mma) instead of their compute-type values.
@@ -198,7 +199,7 @@ __global__ void __launch_bounds__(kRowThreads) build_operand_kernel(RowSource sr
         if constexpr (CODES) dst_codes[h] = code;
         else dst[h] = to_compute_bits<CT>(e4m3_to_f32(code));
       }
-      for (int64_t gi = threadIdx.x; gi < groups; gi += kRowThreads) scales[r * groups + gi] = scale;
+      for (int64_t gi = threadIdx.x; gi < groups; gi += kRowThreads) scales[gi * plan.rows + r] = scale;
       continue;
     }
     for (int64_t gi = 0; gi < groups; ++gi) {  // per 1 x 128 group: one value per thread
@@ -208,7 +209,7 @@ __global__ void __launch_bounds__(kRowThreads) build_operand_kernel(RowSource sr
       const uint8_t code = fp8_quantize(v, scale);
       if constexpr (CODES) dst_codes[h] = code;
       else dst[h] = to_compute_bits<CT>(e4m3_to_f32(code));
-      if (threadIdx.x == 0) scales[r * groups + gi] = scale;
+      if (threadIdx.x == 0) scales[gi * plan.rows + r] = scale;
     }
   }
 }
