@@ -13,7 +13,7 @@ src=$scratch/src
 header=$src/capi/include/moekit/moekit.h
 cp "$header" "$scratch/moekit.h.orig"
 cp "$src/capi/src/version_api.cpp" "$scratch/version_api.cpp.orig"
-cp "$src/capi/src/api_common.cpp" "$scratch/api_common.cpp.orig"
+cp "$src/capi/src/context_api.cpp" "$scratch/context_api.cpp.orig"
 cmake -S "$src" -B "$scratch/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS=-g -DCMAKE_CXX_FLAGS=-g \
       -DMOEKIT_BUILD_TESTS=OFF -DMOEKIT_BUILD_TOOLS=OFF >/dev/null
 
@@ -21,7 +21,7 @@ cmake -S "$src" -B "$scratch/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_
 apply_change() {
   cp "$scratch/moekit.h.orig" "$header"
   cp "$scratch/version_api.cpp.orig" "$src/capi/src/version_api.cpp"
-  cp "$scratch/api_common.cpp.orig" "$src/capi/src/api_common.cpp"
+  cp "$scratch/context_api.cpp.orig" "$src/capi/src/context_api.cpp"
   python3 - "$1" "$src" <<'EOF'
 import sys
 change, src = sys.argv[1], sys.argv[2]
@@ -43,7 +43,7 @@ elif change == "append_field_to_report":
     i = text.index(report_end); j = text.index("\n", i) + 1
     open(H, "w").write(text[:j] + "  int64_t new_counter;\n" + text[j:])
 elif change == "add_enum_value":
-    edit(H, "  MOEKIT_DTYPE_U32 = 10\n", "  MOEKIT_DTYPE_U32 = 10,\n  MOEKIT_DTYPE_I8 = 11\n")
+    edit(H, "MOEKIT_DTYPE_U32 = 10", "MOEKIT_DTYPE_U32 = 10,\n  MOEKIT_DTYPE_I8 = 11")
 elif change == "change_field_type":
     edit(H, "  int32_t top_k; ", "  int64_t top_k; ")
 elif change == "insert_field_in_middle":
@@ -52,9 +52,9 @@ elif change == "append_and_change_field":
     edit(H, "  int32_t block_size;", "  int32_t block_size;\n  int32_t new_option;")
     edit(H, "  int32_t renormalize; ", "  int64_t renormalize; ")
 elif change == "grow_tensor":
-    edit(H, "  int32_t device_id;\n} moekit_tensor;", "  int32_t device_id;\n  int64_t byte_offset;\n} moekit_tensor;")
+    edit(H, "\n} moekit_tensor;", "\n  int64_t byte_offset;\n} moekit_tensor;")
 elif change == "change_enum_value":
-    edit(H, "  MOEKIT_DTYPE_U32 = 10\n", "  MOEKIT_DTYPE_U32 = 12\n")
+    edit(H, "MOEKIT_DTYPE_U32 = 10", "MOEKIT_DTYPE_U32 = 12")
 elif change == "change_parameter_type":
     edit(H, "MOEKIT_API moekit_status moekit_context_set_num_threads(moekit_context ctx, int32_t n);",
          "MOEKIT_API moekit_status moekit_context_set_num_threads(moekit_context ctx, int64_t n);")
@@ -66,7 +66,7 @@ elif change == "change_parameter_type":
                                                "moekit_context_set_num_threads(moekit_context ctx, int64_t n)"))
 elif change == "remove_function":
     edit(H, "MOEKIT_API void moekit_clear_error(void);", "")
-    edit(src + "/capi/src/api_common.cpp", "MOEKIT_API void moekit_clear_error", "static void moekit_clear_error_removed")
+    edit(src + "/capi/src/version_api.cpp", "MOEKIT_API void moekit_clear_error", "static void moekit_clear_error_removed")
 else:
     sys.exit("unknown change " + change)
 EOF
