@@ -349,9 +349,10 @@ __global__ void __launch_bounds__(kThreads) expert_gemm_kernel(const __grid_cons
         for (int mi = 0; mi < 2; ++mi)
 #pragma unroll
           for (int h = 0; h < 2; ++h)
-            row_scale[mi][h] = p.a_scale != nullptr
+            row_scale[mi][h] = p.a_scale == nullptr ? 1.0f
+                               : wm * 32 + mi * 16 + g + h * 8 < n_valid
                                    ? p.a_scale[kb * p.m_blocks * kBM + row0 + wm * 32 + mi * 16 + g + h * 8]
-                                   : 1.0f;
+                                   : 0.0f;  // padding rows' scales are never written
 #pragma unroll
         for (int f = 0; f < 8; ++f)
           col_scale[f] = p.w_col_scale != nullptr
@@ -420,7 +421,9 @@ __global__ void __launch_bounds__(kThreads) expert_gemm_kernel(const __grid_cons
           for (int mi = 0; mi < 2; ++mi)
 #pragma unroll
             for (int h = 0; h < 2; ++h)
-              row_scale[mi][h] = p.a_scale != nullptr ? s_row[wm * 32 + mi * 16 + g + h * 8] : 1.0f;
+              row_scale[mi][h] = p.a_scale == nullptr                     ? 1.0f
+                                 : wm * 32 + mi * 16 + g + h * 8 < n_valid ? s_row[wm * 32 + mi * 16 + g + h * 8]
+                                                                           : 0.0f;  // padding: never written
 #pragma unroll
           for (int f = 0; f < 8; ++f)
             col_scale[f] = p.w_col_scale != nullptr ? *reinterpret_cast<const float2*>(s_col + frag_row(f) + q * 2)

@@ -151,11 +151,11 @@ struct RowPlan {
   int64_t rows;  // P
 };
 
-// One block per row r of the padded order: writes out[r, 0..cols) in the compute type and, with FP8
+// One block per real row r of the padded order: writes out[r, 0..cols) in the compute type and, with FP8
 // activations, the values are FP8 codes (as exact compute-type numbers, or bytes with CODES) and
 // scales[cols/128][P] (transposed, so that a 64-row block's scales of one K block are contiguous) hold their
-// scales (per token: the row's one scale, repeated). Padding rows of local blocks become zeros; rows of
-// non-local blocks and rows past the padded total are left alone (no GEMM reads them).
+// scales (per token: the row's one scale, repeated). Padding rows, rows of non-local blocks and rows past the
+// padded total are left alone (no GEMM reads them).
 // CODES: store the FP8 codes themselves (bytes, for the e4m3 mma) instead of their compute-type values.
 template <class CT, bool CODES = false>
 __global__ void __launch_bounds__(kRowThreads) build_operand_kernel(RowSource src, RowPlan plan, int32_t act_quant,
@@ -167,19 +167,18 @@ __global__ void __launch_bounds__(kRowThreads) build_operand_kernel(RowSource sr
   const int64_t groups = src.cols / kQuantBlock;
   for (int64_t r = blockIdx.x; r < plan.rows && r < post; r += gridDim.x) {
     if (plan.block_ids[r / kBM] < 0) continue;  // uniform over the block
-    int64_t base = -1;  // element offset of the source row, -1 = padding (zeros)
+    // Padding rows are skipped: the GEMMs neither load nor multiply them (experts_gemm.cuh, n_valid).
+    const int64_t a = plan.sorted[r];
+    if (a < 0 || a >= src.assignments) continue;  // uniform over the block
+    int64_t base;  // element offset of the source row
     float row_scale = 1.0f;
     if (src.rows_f32 != nullptr) {
       base = r * src.cols;
     } else {
-      const int64_t a = plan.sorted[r];
-      if (a >= 0 && a < src.assignments) {
-        base = (a / src.top_k) * src.hidden_cols;
-        if (src.weight_on_input) row_scale = src.topk_weights[a];
-      }
+      base = (a / src.top_k) * src.hidden_cols;
+      if (src.weight_on_input) row_scale = src.topk_weights[a];
     }
     auto value = [&](int64_t h) -> float {
-      if (base < 0) return 0.0f;
       if (src.rows_f32 != nullptr) return src.rows_f32[base + h];
       // The CPU backend's x[h] = load(hidden) * scale (one f32 multiply; scale 1 leaves it unchanged).
       return h < src.hidden_cols ? load_as_f32(src.hidden, src.hidden_dtype, base + h) * row_scale : 0.0f;
