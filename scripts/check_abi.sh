@@ -31,7 +31,7 @@ compare() {
     failed=1
   fi
   # 2. Struct layouts, field by field: struct_size structs may only grow at their end, the others never change.
-  python3 "$root/packaging/abi/check_struct_layout.py" "$1" "$2" || failed=1
+  python3 "$root/packaging/abi/check_abi_rules.py" "$1" "$2" || failed=1
   return $failed
 }
 

@@ -2,7 +2,7 @@
 """Writes edited copies of the ABI baseline, each one ABI change, for `scripts/check_abi.sh --self-test`.
 
 Every file is named <change>.<pass|fail>.abi: the verdict the check must reach comparing the baseline with it.
-A quick guard (about a second) that the check's two halves (abidiff, check_struct_layout.py) still catch what
+A quick guard (about a second) that the check's two halves (abidiff, check_abi_rules.py) still catch what
 they should; packaging/abi/verify_abi_check.sh does the same through real rebuilt libraries.
 Usage: make_mutants.py BASELINE.abi OUT_DIR
 """
@@ -39,6 +39,14 @@ def member_type(text, struct, member):
     return re.search(r"<var-decl name='%s' type-id='([^']+)'" % member, block).group(1)
 
 
+def add_function(text, node):
+    """A copy of moekit_clear_error named moekit_clear_error2, exported in version node `node`."""
+    def copy(m):
+        return m.group(1) + m.group(1).replace("moekit_clear_error", "moekit_clear_error2").replace("MOEKIT_1.0", node)
+    text = edit(text, r"(    <elf-symbol name='moekit_clear_error'[^\n]*\n)", copy, "add function")
+    return edit(text, r"(    <function-decl name='moekit_clear_error'.*?</function-decl>\n)", copy, "add function")
+
+
 def main(baseline_path, out_dir):
     base = open(baseline_path).read()
     i32 = member_type(base, "moekit_router_desc", "num_experts")
@@ -47,11 +55,8 @@ def main(baseline_path, out_dir):
         "unchanged.pass": base,
         "append_field_to_router_desc.pass": append_member(base, "moekit_router_desc", "new_option", i32, 64),
         "append_field_to_run_report.pass": append_member(base, "moekit_run_report", "new_counter", i64, 64),
-        "add_function.pass": edit(
-            edit(base, r"(    <elf-symbol name='moekit_clear_error'[^\n]*\n)",
-                 lambda m: m.group(1) + m.group(1).replace("moekit_clear_error", "moekit_clear_error2"), "add"),
-            r"(    <function-decl name='moekit_clear_error'.*?</function-decl>\n)",
-            lambda m: m.group(1) + m.group(1).replace("moekit_clear_error", "moekit_clear_error2"), "add"),
+        "add_function_in_new_node.pass": add_function(base, "MOEKIT_1.1"),
+        "add_function_to_released_node.fail": add_function(base, "MOEKIT_1.0"),
         "remove_function.fail": edit(
             edit(base, r"    <elf-symbol name='moekit_clear_error'[^\n]*\n", "", "remove"),
             r"    <function-decl name='moekit_clear_error'.*?</function-decl>\n", "", "remove"),

@@ -2,7 +2,7 @@
 # Verifies scripts/check_abi.sh itself: builds libmoekit from a copy of the committed tree (git archive HEAD,
 # in a scratch directory), once per deliberate change to the public header, and checks that the ABI check
 # passes the compatible ones and fails the incompatible ones. Not part of CI (about 3 minutes on 2 cores, one
-# incremental build per change); run it after changing check_abi.sh, moekit.abignore or check_struct_layout.py.
+# incremental build per change); run it after changing check_abi.sh, moekit.abignore or check_abi_rules.py.
 # Usage: packaging/abi/verify_abi_check.sh        exit 0 = every change judged as expected
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -14,6 +14,7 @@ header=$src/capi/include/moekit/moekit.h
 cp "$header" "$scratch/moekit.h.orig"
 cp "$src/capi/src/version_api.cpp" "$scratch/version_api.cpp.orig"
 cp "$src/capi/src/context_api.cpp" "$scratch/context_api.cpp.orig"
+cp "$src/capi/moekit.map" "$scratch/moekit.map.orig"
 cmake -S "$src" -B "$scratch/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS=-g -DCMAKE_CXX_FLAGS=-g \
       -DMOEKIT_BUILD_TESTS=OFF -DMOEKIT_BUILD_TOOLS=OFF >/dev/null
 
@@ -22,6 +23,7 @@ apply_change() {
   cp "$scratch/moekit.h.orig" "$header"
   cp "$scratch/version_api.cpp.orig" "$src/capi/src/version_api.cpp"
   cp "$scratch/context_api.cpp.orig" "$src/capi/src/context_api.cpp"
+  cp "$scratch/moekit.map.orig" "$src/capi/moekit.map"
   python3 - "$1" "$src" <<'EOF'
 import sys
 change, src = sys.argv[1], sys.argv[2]
@@ -31,11 +33,13 @@ def edit(path, old, new):
     assert old in text, (change, old)
     open(path, "w").write(text.replace(old, new, 1))
 report_end = "  char detail[192];"
-if change == "add_function":
+if change.startswith("add_function"):
     edit(H, "MOEKIT_API int32_t moekit_abi_version(void);",
          "MOEKIT_API int32_t moekit_abi_version(void);\nMOEKIT_API int32_t moekit_abi_minor(void);")
     open(src + "/capi/src/version_api.cpp", "a").write(
         '\nextern "C" MOEKIT_API int32_t moekit_abi_minor(void) { return 0; }\n')
+    if change == "add_function":  # the documented way: a new version node
+        open(src + "/capi/moekit.map", "a").write("\nMOEKIT_1.1 {\n  global:\n    moekit_abi_minor;\n} MOEKIT_1.0;\n")
 elif change == "append_field_to_descriptor":
     edit(H, "  int32_t block_size;", "  int32_t block_size;\n  int32_t new_option;")
 elif change == "append_field_to_report":
@@ -85,6 +89,7 @@ while read -r change expected; do
   else echo "WRONG $change: $verdict, expected $expected"; cat "$scratch/check-$change.log"; wrong=1; fi
 done <<'EOF'
 add_function pass
+add_function_without_new_node fail
 append_field_to_descriptor pass
 append_field_to_report pass
 add_enum_value pass

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Struct layout rules of the moekit ABI, checked on two abidw outputs (baseline and candidate).
+"""The moekit ABI rules abidiff does not check, on two abidw outputs (baseline and candidate).
 
+1. Struct layouts.
 abidiff (libabigail 2.2) neither tells "a field appended to a struct_size-tagged descriptor" (allowed in a
 minor release) from "a field inserted in the middle" when asked to suppress the first, nor reliably reports a
 changed struct reached only through pointers. So every public struct is checked here, field by field:
@@ -8,6 +9,11 @@ changed struct reached only through pointers. So every public struct is checked 
     the baseline's fields must be an exact prefix (name, offset, type) of the candidate's;
   - every other struct (moekit_tensor: no size field, embedded in other structs) must be unchanged;
   - no public struct may disappear.
+
+2. Version nodes. A released version node never changes: the candidate exports exactly the baseline's symbols in
+each of the baseline's nodes (capi/moekit.map), so new functions must come in a new node (MOEKIT_1.1, ...). The
+Debian symbols file gives every symbol the release that introduced its node; a function slipped into MOEKIT_1.0
+would make packages built against 1.1 accept libmoekit1 1.0, which lacks it.
 Usage: check_struct_layout.py BASELINE.abi CANDIDATE.abi        exit 0 = compatible, 1 = a break (listed).
 """
 import sys
@@ -56,9 +62,29 @@ def load(path):
     return structs
 
 
+def version_nodes(path):
+    """Returns {version node: set of exported function/variable names} from an abidw file."""
+    nodes = {}
+    for el in ET.parse(path).getroot().iter("elf-symbol"):
+        if el.get("is-defined") == "yes":
+            nodes.setdefault(el.get("version") or "(none)", set()).add(el.get("name"))
+    return nodes
+
+
 def main(baseline_path, candidate_path):
     baseline, candidate = load(baseline_path), load(candidate_path)
     breaks = []
+    old_nodes, new_nodes = version_nodes(baseline_path), version_nodes(candidate_path)
+    for node, names in sorted(old_nodes.items()):
+        added = sorted(new_nodes.get(node, set()) - names)
+        removed = sorted(names - new_nodes.get(node, set()))
+        if added:
+            breaks.append(f"version node {node} is released and cannot grow: {added} need a new node in capi/moekit.map"
+                          " (and a line in packaging/debian/libmoekit1.symbols)")
+        if removed:
+            breaks.append(f"version node {node} lost {removed}")
+    for node in sorted(set(new_nodes) - set(old_nodes)):
+        print(f"abi: new version node {node}: {sorted(new_nodes[node])}")
     for name, (size, fields) in sorted(baseline.items()):
         if name not in candidate:
             breaks.append(f"{name}: removed from the public header")
@@ -80,7 +106,8 @@ def main(baseline_path, candidate_path):
             print(f"abi: {name} grew at its end (allowed): +{[f[0] for f in new_fields[len(fields):]]}")
     for b in breaks:
         print("abi: BREAK: " + b)
-    print(f"abi: {len(baseline)} public structs checked field by field, {len(breaks)} breaks")
+    print(f"abi: {len(baseline)} public structs checked field by field and {len(old_nodes)} released version "
+          f"node(s) symbol by symbol, {len(breaks)} breaks")
     return 1 if breaks else 0
 
 
