@@ -584,8 +584,7 @@ typedef struct moekit_experts_desc {
 
 /**
  * Expert weights, per local expert (L = num_local_experts). The runner copies them into its own layout and
- * padding; the caller may free them after moekit_experts_set_weights returns (on a device backend: after the
- * stream passed to it has reached that point).
+ * padding; the caller may free them after moekit_experts_set_weights returns.
  */
 typedef struct moekit_expert_weights {
   size_t struct_size;      /**< sizeof(moekit_expert_weights) */
@@ -600,7 +599,11 @@ typedef struct moekit_expert_weights {
   moekit_tensor w2_bias;   /**< [L, H] f32 when has_w2_bias, else data NULL */
 } moekit_expert_weights;
 
-/** What a run did (filled by moekit_experts_run / moekit_moe_forward when not NULL). */
+/**
+ * What a run did (filled by moekit_experts_run / moekit_moe_forward when not NULL). The counts are -1 (unknown)
+ * where a backend could only count with a host synchronisation per run: the CUDA backend leaves them -1 so a
+ * run stays asynchronous and graph-capturable; kernel and detail are always filled.
+ */
 typedef struct moekit_run_report {
   size_t struct_size;           /**< [in] sizeof(moekit_run_report) (MOEKIT_RUN_REPORT_INIT sets it) */
   int64_t assignments;          /**< (token, expert) pairs with a valid expert id */
@@ -633,7 +636,9 @@ MOEKIT_API moekit_status moekit_experts_create(moekit_context ctx, const moekit_
  */
 MOEKIT_API moekit_status moekit_experts_destroy(moekit_experts experts);
 /**
- * Copies the weights into the runner's own layout and padding (replacing earlier weights).
+ * Copies the weights into the runner's own layout and padding (replacing earlier weights). Unlike the other
+ * device calls it returns only when the copy is complete (a device backend synchronises `stream`), so the caller's
+ * weight buffers may be freed or reused at once. A one-time setup call: not meant for a captured graph.
  * \param[in] experts  the runner
  * \param[in] weights  tensors on the context's device, shaped as ::moekit_expert_weights says
  * \param[in] stream   device stream the copy is ordered on (ignored on CPU)
