@@ -32,7 +32,10 @@ namespace moekit::cuda::experts {
 constexpr int kBM = 64;       // rows per CTA = the CUDA contract's block_size_m (one expert per block)
 constexpr int kBN = 128;      // weight rows per CTA (GEMM1: 64 gate + 64 up)
 constexpr int kBK = 32;       // K per pipeline stage
-constexpr int kStages = 4;    // cp.async stages in flight
+// cp.async stages in flight: 3 for the plain kernels (3 CTAs of 4 warps fit an SM: more warps to hide the
+// mma.sync latencies when compute-bound; in flight per SM at decode stays 3 x 2 stages), 4 for the scaled ones
+// (their ~250 registers allow only 2 CTAs per SM anyway, so each keeps more stages in flight).
+__host__ __device__ constexpr int pipeline_stages(bool scaled) { return scaled ? 4 : 3; }
 constexpr int kThreads = 128; // 4 warps: 2 (M) x 2 (N), warp tile 32 x 64
 constexpr int kQuantBlock = 128;  // K block of the FP8 scales
 
@@ -182,6 +185,7 @@ __global__ void __launch_bounds__(kThreads) expert_gemm_kernel(const __grid_cons
   using namespace gemm_detail;
   static_assert(!A8 || (WK == WeightKind::Fp8 && SCALED), "A8 is the FP8 x FP8 path");
   extern __shared__ __align__(128) uint8_t smem[];
+  constexpr int kStages = pipeline_stages(SCALED);
   constexpr bool kRows64 = is_wide<WK, A8>();  // weight tile in the A tile's swizzled layout
   constexpr int kChunks = kRows64 ? 8 : 4;     // 16-byte chunks per tile row
   constexpr int kAStage = kBM * kChunks * 16;

@@ -319,21 +319,21 @@ void launch_gemm(const Prepared& p, bool scaled, bool a8, Epilogue epi, const Ge
   if (a8) {
     kernel = epi == Epilogue::Gated ? expert_gemm_kernel<__nv_bfloat16, WeightKind::Fp8, true, Epilogue::Gated, true>
                                     : expert_gemm_kernel<__nv_bfloat16, WeightKind::Fp8, true, Epilogue::Scatter, true>;
-    smem = kStages * stage_bytes<WeightKind::Fp8, true>();
+    smem = pipeline_stages(true) * stage_bytes<WeightKind::Fp8, true>();
   } else if (p.kind == WeightKind::Half16 && p.compute == Compute::F16) {
     kernel = pick<__half, WeightKind::Half16>(scaled, epi);
-    smem = kStages * stage_bytes<WeightKind::Half16, false>();
+    smem = pipeline_stages(scaled) * stage_bytes<WeightKind::Half16, false>();
   } else if (p.kind == WeightKind::Half16) {
     kernel = pick<__nv_bfloat16, WeightKind::Half16>(scaled, epi);
-    smem = kStages * stage_bytes<WeightKind::Half16, false>();
+    smem = pipeline_stages(scaled) * stage_bytes<WeightKind::Half16, false>();
   } else if (p.kind == WeightKind::Fp8) {
     // FP8 weights always take the scaled path: their block scales multiply each K block's partial sums.
     kernel = expert_gemm_kernel<__nv_bfloat16, WeightKind::Fp8, true, Epilogue::Gated>;
     if (epi == Epilogue::Scatter) kernel = expert_gemm_kernel<__nv_bfloat16, WeightKind::Fp8, true, Epilogue::Scatter>;
-    smem = kStages * stage_bytes<WeightKind::Fp8, false>();
+    smem = pipeline_stages(true) * stage_bytes<WeightKind::Fp8, false>();
   } else {
     kernel = pick<__nv_bfloat16, WeightKind::Mxfp4>(scaled, epi);
-    smem = kStages * stage_bytes<WeightKind::Mxfp4, false>();
+    smem = pipeline_stages(scaled) * stage_bytes<WeightKind::Mxfp4, false>();
   }
   const int64_t ctas = gp.m_blocks * gp.n_tiles * gp.k_splits;
   kernel<<<static_cast<unsigned>(ctas), kThreads, smem, stream>>>(gp);
@@ -342,7 +342,7 @@ void launch_gemm(const Prepared& p, bool scaled, bool a8, Epilogue epi, const Ge
 
 template <class CT, WeightKind WK, bool SCALED, bool A8 = false>
 void allow_smem() {
-  constexpr int bytes = kStages * stage_bytes<WK, A8>();
+  constexpr int bytes = pipeline_stages(SCALED) * stage_bytes<WK, A8>();
   check_cuda(cudaFuncSetAttribute(expert_gemm_kernel<CT, WK, SCALED, Epilogue::Gated, A8>,
                                   cudaFuncAttributeMaxDynamicSharedMemorySize, bytes),
              "cudaFuncSetAttribute (expert GEMM shared memory)");
@@ -425,7 +425,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
     std::snprintf(text, sizeof text,
                   "BM=%d BN=%d BK=%d, %d stages, %d warps, mma.sync %s; split-K %d/%d; %lld assignments, "
                   ">=%.1f rows/expert: %s",
-                  kBM, kBN, p.kind == WeightKind::Half16 ? 64 : a8 ? 128 : kBK, kStages, kThreads / 32, a8 ? "m16n8k32 e4m3" : "m16n8k16", l.splits1,
+                  kBM, kBN, p.kind == WeightKind::Half16 ? 64 : a8 ? 128 : kBK, pipeline_stages(quant || p.kind == WeightKind::Fp8), kThreads / 32, a8 ? "m16n8k32 e4m3" : "m16n8k16", l.splits1,
                   l.splits2, static_cast<long long>(l.assignments), per_expert,
                   l.splits1 > 1 || l.splits2 > 1 ? "decode: few CTAs, split K so every SM streams weights"
                                                  : "enough CTAs for all SMs, no split");
