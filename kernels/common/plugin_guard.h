@@ -1,7 +1,6 @@
 // The C firewall of a device module's table functions, independent of the device runtime: one exception type
 // carrying a plugin status, and `guarded`, which turns any C++ exception into a status and a message so that
-// nothing crosses the plugin ABI. Used by the HIP module (the CUDA module keeps its own equivalent,
-// kernels/cuda/plugin_error.h + plugin_table.cpp, from before this header existed).
+// nothing crosses the plugin ABI. Used by both the CUDA and the HIP module.
 #pragma once
 
 #include <cstring>

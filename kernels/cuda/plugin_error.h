@@ -1,32 +1,20 @@
-// Errors inside the CUDA module: one exception type carrying a plugin status, thrown by the module's C++ code
-// and caught at the C table boundary (plugin_table.cpp), where it becomes a status and a message.
+// Errors inside the CUDA module: PluginError (kernels/common/plugin_guard.h) thrown by the module's C++ code and
+// caught at the C table boundary (plugin_table.cpp, plugin::guarded), where it becomes a status and a message.
 #pragma once
 
 #include <cuda_runtime_api.h>
 
-#include <stdexcept>
 #include <string>
 
-#include "moekit_plugin.h"
+#include "plugin_guard.h"
 
 namespace moekit::cuda {
 
-class PluginError : public std::runtime_error {
- public:
-  PluginError(moekit_plugin_status status, const std::string& message)
-      : std::runtime_error(message), status_(status) {}
-  moekit_plugin_status status() const { return status_; }
-
- private:
-  moekit_plugin_status status_;
-};
-
-[[noreturn]] inline void throw_unsupported(const std::string& message) {
-  throw PluginError(MOEKIT_PLUGIN_UNSUPPORTED, message);
-}
-[[noreturn]] inline void throw_internal(const std::string& message) {
-  throw PluginError(MOEKIT_PLUGIN_INTERNAL, message);
-}
+// The module-independent pieces (PluginError, throw_unsupported/internal, the table firewall) are shared with
+// the HIP module; this header adds what is CUDA-specific.
+using plugin::PluginError;
+using plugin::throw_internal;
+using plugin::throw_unsupported;
 
 // A failed runtime call: out-of-memory keeps its own status, everything else is a device error.
 [[noreturn]] inline void throw_cuda(cudaError_t err, const char* what) {

@@ -20,32 +20,8 @@ namespace moekit::cuda {
 
 namespace {
 
-void write_message(char* out, size_t capacity, const std::string& text) {
-  if (out == nullptr || capacity == 0) return;
-  const size_t n = text.size() < capacity - 1 ? text.size() : capacity - 1;
-  std::memcpy(out, text.data(), n);
-  out[n] = '\0';
-}
-
-template <class Fn>
-int32_t guarded(const char* op, char* msg, size_t cap, Fn&& fn) noexcept {
-  try {
-    fn();
-    return MOEKIT_PLUGIN_OK;
-  } catch (const PluginError& e) {
-    write_message(msg, cap, e.what());
-    return e.status();
-  } catch (const std::bad_alloc&) {
-    write_message(msg, cap, std::string(op) + ": host out of memory");
-    return MOEKIT_PLUGIN_OUT_OF_MEMORY;
-  } catch (const std::exception& e) {
-    write_message(msg, cap, std::string(op) + ": internal error: " + e.what());
-    return MOEKIT_PLUGIN_INTERNAL;
-  } catch (...) {
-    write_message(msg, cap, std::string(op) + ": internal error: unknown exception");
-    return MOEKIT_PLUGIN_INTERNAL;
-  }
-}
+using plugin::guarded;
+using plugin::write_message;
 
 DeviceContext& as_context(void* context) {
   if (context == nullptr) throw PluginError(MOEKIT_PLUGIN_INVALID_ARGUMENT, "context: null device context");
