@@ -5,7 +5,7 @@
 # Stages (run all by default, or name some: scripts/test.sh core bindings):
 #   core       the library, CLI and C/C++ tests, twice: release, then debug under ASan + UBSan
 #   bindings   Python (pytest), Go (go test) and Java (JUnit 5) bindings: scripts/test_bindings.sh
-#   cuda       builds libmoekit_cuda.so and checks, without a GPU, that it loads, reports "no device" cleanly and
+#   cuda       builds libmoekit_cuda.so (with the CUTLASS sm_90a tier: scripts/fetch_cutlass.sh) and checks, without a GPU, that it loads, reports "no device" cleanly and
 #              that core's plugin loader refuses bad modules (GPU numerics: scripts/test_gpu.sh on a GPU host)
 #   hip        installs Debian's HIP toolchain, builds libmoekit_hip.so (gfx90a, gfx940; gfx942/gfx950 code objects
 #              with clang-22) and checks, without a GPU, that core loads it and it reports "no HIP device": scripts/test_hip.sh
@@ -41,6 +41,8 @@ stage_cuda() {
     return 0
   fi
   scripts/install_deps.sh || return 1
+  # CUTLASS's headers for the sm_90a prefill tier (grouped_gemm_sm90.cu): the stage compiles it too.
+  scripts/fetch_cutlass.sh || return 1
   local build=build/cuda-nogpu
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMOEKIT_BUILD_CUDA=ON -DMOEKIT_BUILD_TOOLS=ON \
         >/dev/null || return 1

@@ -24,8 +24,10 @@ void free_prepared(Prepared* p) noexcept;
 // Opts the GEMM kernels into the shared memory they need, on the current device (prepare calls it).
 void configure_gemm_kernels();
 
-// `sm_count`: multiprocessors of the device (the split-K choice, hence the workspace, depends on it).
-size_t workspace_size(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int32_t top_k, int sm_count);
+// `sm_count`: multiprocessors of the device and `compute_capability` (major * 10 + minor): the split-K choice
+// and the tier (mma.sync or the sm_90a grouped GEMMs), hence the workspace, depend on them.
+size_t workspace_size(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int32_t top_k, int sm_count,
+                      int compute_capability);
 
 // `sm_count`: multiprocessors of the device; `compute_capability`: major * 10 + minor (kernel choice).
 void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moekit_plugin_tensor& hidden,

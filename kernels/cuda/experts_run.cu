@@ -9,6 +9,10 @@
 //   5. GEMM2    + b2 -> y [A, H] f32, one row per real assignment;
 //   6. combine  out[t] = sum over slots j = 0..k-1 in order of weight * y[t*k+j] for valid local experts
 //               (deterministic: no atomics), rounded once to the output dtype.
+// Prefill on Hopper (the "grouped" tier, grouped_gemm_sm90.h: bf16 weights, 16-bit activations, enough rows per
+// expert) replaces 3 and 5 with CUTLASS grouped GEMMs: GEMM1 -> h [P, 2Ip] bf16, an activation pass (+ b13)
+// -> act [P, Ip] bf16, GEMM2 -> y [P, Hp] f32 in the padded order, and the combine finds an assignment's row
+// through row_of[a] (written by the gather) and adds b2 there.
 // Semantics are the CPU backend's (core/src/cpu/cpu_experts.cpp); ids outside [0, E) and non-local experts are
 // skipped and never index memory.
 #include <cuda_bf16.h>
@@ -22,6 +26,7 @@
 
 #include "experts.h"
 #include "experts_gemm.cuh"
+#include "grouped_gemm_sm90.h"
 #include "kernel_launch.h"
 #include "plugin_error.h"
 #include "portability.h"
@@ -50,18 +55,50 @@ int splits_for(int64_t m_blocks, int64_t n_tiles, int64_t k, int sm_count) {
   return static_cast<int>(s < 1 ? 1 : s);
 }
 
+// Rows per local expert from which the grouped tier (CUTLASS sm_90a) runs instead of the mma.sync kernels: below
+// it, a 128-row wgmma tile is mostly empty and the split-K mma.sync path streams the weights better.
+// MOEKIT_CUDA_EXPERTS_TIER=mma|grouped overrides the choice wherever both tiers can run the configuration (the
+// GPU tests cover both tiers on the same inputs; the benchmark compares them).
+constexpr double kGroupedMinRowsPerExpert = 256.0;
+
+enum class Tier : int32_t { Mma = 0, Grouped = 1 };
+
+// Which tier runs, and why (for the report).
+struct TierChoice {
+  Tier tier = Tier::Mma;
+  const char* why = "";
+};
+
+TierChoice choose_tier(const moekit_plugin_experts_config& cfg, int64_t assignments, int compute_capability) {
+  const bool bf16_weights = cfg.weight_format == 0 || cfg.weight_format == 2;  // BF16, or F32 held as bf16
+  if (!sm90::compiled()) return {Tier::Mma, "grouped tier not built"};
+  if (compute_capability != 90) return {Tier::Mma, "grouped tier needs sm_90"};
+  if (!bf16_weights || cfg.act_quant != kActQuantNone)
+    return {Tier::Mma, "grouped tier takes bf16 weights and 16-bit activations only"};
+  const char* forced = std::getenv("MOEKIT_CUDA_EXPERTS_TIER");
+  if (forced != nullptr && std::string(forced) == "mma") return {Tier::Mma, "MOEKIT_CUDA_EXPERTS_TIER=mma"};
+  if (forced != nullptr && std::string(forced) == "grouped")
+    return {Tier::Grouped, "MOEKIT_CUDA_EXPERTS_TIER=grouped"};
+  const double per_expert = cfg.num_local_experts > 0 ? static_cast<double>(assignments) / cfg.num_local_experts : 0;
+  if (per_expert >= kGroupedMinRowsPerExpert) return {Tier::Grouped, "prefill: >= 256 rows per expert"};
+  return {Tier::Mma, "< 256 rows per expert"};
+}
+
 // Byte offsets of the workspace pieces.
 struct Layout {
   int64_t assignments = 0;  // A = T * k
   int64_t m_blocks = 0;     // upper bound of the padded order's 64-row blocks: ceil(A/64) + min(A, E)
   int64_t rows = 0;         // P = m_blocks * 64
   bool quant = false;
+  TierChoice tier;
   int splits1 = 1, splits2 = 1;  // split-K of GEMM1 / GEMM2
   int64_t partial = 0;
   int64_t sorted = 0, block_ids = 0, post = 0, a1 = 0, s1 = 0, act = 0, a2 = 0, s2 = 0, y = 0, total = 0;
+  int64_t h = 0, row_of = 0, grouped_scratch = 0, grouped_scratch_bytes = 0;  // grouped tier only
 };
 
-Layout layout_for(const moekit_plugin_experts_config& cfg, int64_t T, int64_t k, int sm_count) {
+Layout layout_for(const moekit_plugin_experts_config& cfg, int64_t T, int64_t k, int sm_count,
+                  int compute_capability) {
   Layout l;
   l.assignments = T * k;  // core checked T * k for overflow
   if (l.assignments > INT32_MAX)
@@ -73,6 +110,7 @@ Layout layout_for(const moekit_plugin_experts_config& cfg, int64_t T, int64_t k,
   l.rows = l.m_blocks * kBM;
   if (l.rows > INT32_MAX) throw_unsupported("num_tokens: the padded expert-sorted order exceeds 2^31 - 1 rows");
   l.quant = cfg.act_quant != kActQuantNone;
+  l.tier = choose_tier(cfg, l.assignments, compute_capability);
   const int64_t P = l.rows, Hp = cfg.hidden_pad, Ip = cfg.intermediate_pad;
   int64_t at = 0;
   auto take = [&](int64_t bytes) {
@@ -88,6 +126,15 @@ Layout layout_for(const moekit_plugin_experts_config& cfg, int64_t T, int64_t k,
   l.act = take(P * Ip * (l.quant ? 4 : 2));
   l.a2 = take(l.quant ? P * Ip * 2 : 0);
   l.s2 = take(l.quant ? P * (Ip / kQuantBlock) * 4 : 0);
+  if (l.tier.tier == Tier::Grouped) {
+    l.h = take(P * 2 * Ip * 2);
+    l.y = take(P * Hp * 4);
+    l.row_of = take(A * 4);
+    l.grouped_scratch_bytes = static_cast<int64_t>(sm90::scratch_bytes(cfg.num_local_experts, sm_count));
+    l.grouped_scratch = take(l.grouped_scratch_bytes);
+    l.total = at;
+    return l;
+  }
   l.y = take(A * cfg.hidden * 4);
   l.splits1 = splits_for(l.m_blocks, Ip / (kBN / 2), Hp, sm_count);
   l.splits2 = splits_for(l.m_blocks, Hp / kBN, Ip, sm_count);
@@ -148,7 +195,8 @@ struct RowPlan {
   const int32_t* sorted;
   const int32_t* block_ids;
   const int32_t* post_padded;
-  int64_t rows;  // P
+  int64_t rows;     // P
+  int32_t* row_of;  // optional [A]: row of each assignment in the padded order (the grouped tier's combine)
 };
 
 // One block per real row r of the padded order: writes out[r, 0..cols) in the compute type and, with FP8
@@ -170,6 +218,7 @@ __global__ void __launch_bounds__(kRowThreads) build_operand_kernel(RowSource sr
     // Padding rows are skipped: the GEMMs neither load nor multiply them (experts_gemm.cuh, n_valid).
     const int64_t a = plan.sorted[r];
     if (a < 0 || a >= src.assignments) continue;  // uniform over the block
+    if (plan.row_of != nullptr && threadIdx.x == 0) plan.row_of[a] = static_cast<int32_t>(r);
     int64_t base;  // element offset of the source row
     float row_scale = 1.0f;
     if (src.rows_f32 != nullptr) {
@@ -272,8 +321,56 @@ __global__ void finish_splits_kernel(FinishParams p) {
   }
 }
 
+// Grouped tier, between the GEMMs: act[r, c] = activation(h[r, c] + bg[c], h[r, Ip + c] + bu[c]) for the real
+// rows of local experts (the rows GEMM2 reads), 8 columns per thread with 16-byte loads and stores.
+struct GroupedActParams {
+  const uint16_t* h;  // bf16 [P, 2Ip]
+  uint16_t* act;      // bf16 [P, Ip]
+  const float* bias;  // [L][2Ip]
+  const int32_t* sorted;
+  const int32_t* block_ids;
+  const int32_t* post_padded;
+  const int32_t* local_of;
+  int32_t num_experts, num_local;
+  int64_t rows_total, assignments, ip;
+  int32_t activation;
+  float alpha, limit;
+};
+
+constexpr int kActThreads = 128;
+
+__global__ void __launch_bounds__(kActThreads) grouped_activation_kernel(GroupedActParams p) {
+  const int64_t post = *p.post_padded;
+  for (int64_t r = blockIdx.x; r < p.rows_total && r < post; r += gridDim.x) {
+    const int32_t ge = p.block_ids[r / kBM];
+    if (ge < 0 || ge >= p.num_experts) continue;
+    const int32_t e = p.local_of[ge];
+    if (e < 0 || e >= p.num_local) continue;
+    const int64_t a = p.sorted[r];
+    if (a < 0 || a >= p.assignments) continue;
+    const float* bias = p.bias + static_cast<int64_t>(e) * 2 * p.ip;
+    const uint16_t* hr = p.h + r * 2 * p.ip;
+    for (int64_t c = threadIdx.x * 8; c < p.ip; c += kActThreads * 8) {
+      const uint4 g4 = *reinterpret_cast<const uint4*>(hr + c);
+      const uint4 u4 = *reinterpret_cast<const uint4*>(hr + p.ip + c);
+      const uint16_t* g = reinterpret_cast<const uint16_t*>(&g4);
+      const uint16_t* u = reinterpret_cast<const uint16_t*>(&u4);
+      uint4 o4;
+      uint16_t* o = reinterpret_cast<uint16_t*>(&o4);
+#pragma unroll
+      for (int j = 0; j < 8; ++j)
+        o[j] = f32_to_bf16(gemm_detail::activate(p.activation, bf16_to_f32(g[j]) + bias[c + j],
+                                                 bf16_to_f32(u[j]) + bias[p.ip + c + j], p.alpha, p.limit));
+      *reinterpret_cast<uint4*>(p.act + r * p.ip + c) = o4;
+    }
+  }
+}
+
 struct CombineParams {
-  const float* y;            // [A, H]
+  const float* y;            // [A, H], or with row_of: [P, y_stride] in the padded order
+  const int32_t* row_of;     // grouped tier: [A] row of each assignment in y; null: y is indexed by assignment
+  const float* bias;         // grouped tier: b2 [L][y_stride], added here (GEMM2 has no bias epilogue)
+  int64_t y_stride;
   const int32_t* ids;        // [T, k]
   const float* topk_weights; // [T, k]
   const int32_t* local_of;   // [E]
@@ -293,7 +390,12 @@ __global__ void combine_kernel(CombineParams p) {
         const int32_t id = p.ids[a];
         if (id < 0 || id >= p.num_experts || p.local_of[id] < 0) continue;
         const float w = p.weight_on_input ? 1.0f : p.topk_weights[a];
-        acc += w * p.y[a * p.hidden + h];
+        if (p.row_of == nullptr) {
+          acc += w * p.y[a * p.hidden + h];
+        } else {  // the same value as the mma.sync tier's y: GEMM sum + b2, then weighted
+          const int64_t row = p.row_of[a];
+          acc += w * (p.y[row * p.y_stride + h] + p.bias[static_cast<int64_t>(p.local_of[id]) * p.y_stride + h]);
+        }
       }
       const int64_t i = t * p.hidden + h;
       if (p.out_dtype == MOEKIT_PLUGIN_BF16) static_cast<uint16_t*>(p.out)[i] = f32_to_bf16(acc);
@@ -393,8 +495,9 @@ void configure_gemm_kernels() {
   allow_smem<__nv_bfloat16, WeightKind::Mxfp4, true>();
 }
 
-size_t workspace_size(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int32_t top_k, int sm_count) {
-  return static_cast<size_t>(layout_for(cfg, num_tokens, top_k, sm_count).total);
+size_t workspace_size(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int32_t top_k, int sm_count,
+                      int compute_capability) {
+  return static_cast<size_t>(layout_for(cfg, num_tokens, top_k, sm_count, compute_capability).total);
 }
 
 void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moekit_plugin_tensor& hidden,
@@ -402,7 +505,8 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
          int sm_count, int compute_capability, moekit_plugin_run_report& report, cudaStream_t stream) {
   const int64_t T = hidden.shape[0];
   const int64_t k = plan.topk_ids.shape[1];
-  const Layout l = layout_for(cfg, T, k, sm_count);
+  const Layout l = layout_for(cfg, T, k, sm_count, compute_capability);
+  const bool grouped = l.tier.tier == Tier::Grouped;
   const bool quant = l.quant;
   // FP8 activations x FP8 weights run on the native e4m3 tensor-core mma where the device has it (sm_89+);
   // sm_80 decodes the codes to bf16 (exact) in the main loop instead.
@@ -417,8 +521,14 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
   report.non_local_assignments = -1;
   report.invalid_assignments = -1;
   report.experts_touched = -1;
-  copy_text(report.kernel, sizeof report.kernel, format_label(p, quant, a8));
-  {
+  if (grouped) {
+    copy_text(report.kernel, sizeof report.kernel,
+              p.weight_format == 2 ? "cuda-sm90-grouped-f32-as-bf16" : "cuda-sm90-grouped-bf16");
+    copy_text(report.detail, sizeof report.detail,
+              std::string(sm90::configuration()) + "; " + l.tier.why + "; " + std::to_string(l.assignments) +
+                  " assignments");
+  } else {
+    copy_text(report.kernel, sizeof report.kernel, format_label(p, quant, a8));
     const int64_t max_experts = l.assignments < cfg.num_local_experts ? l.assignments : cfg.num_local_experts;
     const double per_expert = max_experts > 0 ? static_cast<double>(l.assignments) / max_experts : 0.0;
     char text[192];
@@ -429,7 +539,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
                   l.splits2, static_cast<long long>(l.assignments), per_expert,
                   l.splits1 > 1 || l.splits2 > 1 ? "decode: few CTAs, split K so every SM streams weights"
                                                  : "enough CTAs for all SMs, no split");
-    copy_text(report.detail, sizeof report.detail, text);
+    copy_text(report.detail, sizeof report.detail, std::string(text) + " (" + l.tier.why + ")");
   }
   if (l.assignments == 0) return;
   if (workspace_bytes < static_cast<size_t>(l.total) || workspace == nullptr)
@@ -466,7 +576,8 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
   launch_plan_metadata(rc, order, stream);
 
   const int64_t Hp = cfg.hidden_pad, Ip = cfg.intermediate_pad;
-  const RowPlan row_plan{sorted, block_ids, post, l.rows};
+  int32_t* row_of = grouped ? at<int32_t>(workspace, l.row_of) : nullptr;
+  const RowPlan row_plan{sorted, block_ids, post, l.rows, row_of};
   const unsigned row_grid = grid_for(l.rows, 1);
   const bool f16 = p.compute == Compute::F16;
 
@@ -484,6 +595,75 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
   else if (f16) build_operand_kernel<__half><<<row_grid, kRowThreads, 0, stream>>>(gather, row_plan, cfg.act_quant, a1, s1);
   else build_operand_kernel<__nv_bfloat16><<<row_grid, kRowThreads, 0, stream>>>(gather, row_plan, cfg.act_quant, a1, s1);
   check_launch("build_operand_kernel (gather)");
+
+  CombineParams c{};
+  c.ids = static_cast<const int32_t*>(plan.topk_ids.data);
+  c.topk_weights = static_cast<const float*>(plan.topk_weights.data);
+  c.local_of = p.local_of;
+  c.num_experts = cfg.num_experts;
+  c.tokens = T;
+  c.top_k = k;
+  c.hidden = cfg.hidden;
+  c.weight_on_input = cfg.apply_router_weight_on_input;
+  c.out = out.data;
+  c.out_dtype = out.dtype;
+
+  if (grouped) {
+    // 3'-5'. CUTLASS grouped GEMM1 -> h, activation -> act, grouped GEMM2 -> y (padded order).
+    uint16_t* h = at<uint16_t>(workspace, l.h);
+    void* gscratch = at<void>(workspace, l.grouped_scratch);
+    sm90::GroupedPlan gp;
+    gp.block_ids = block_ids;
+    gp.sorted = sorted;
+    gp.post_padded = post;
+    gp.local_of = p.local_of;
+    gp.num_experts = cfg.num_experts;
+    gp.num_local = cfg.num_local_experts;
+    gp.m_blocks = l.m_blocks;
+    gp.block_rows = kBM;
+    gp.assignments = l.assignments;
+    sm90::GroupedGemm gemm1;
+    gemm1.a = a1;
+    gemm1.w = p.w13;
+    gemm1.d = h;
+    gemm1.n = 2 * Ip;
+    gemm1.k = Hp;
+    gemm1.output = sm90::Output::Bf16;
+    sm90::run(gp, gemm1, gscratch, static_cast<size_t>(l.grouped_scratch_bytes), sm_count, stream);
+    GroupedActParams ap{};
+    ap.h = h;
+    ap.act = static_cast<uint16_t*>(act);
+    ap.bias = p.b13;
+    ap.sorted = sorted;
+    ap.block_ids = block_ids;
+    ap.post_padded = post;
+    ap.local_of = p.local_of;
+    ap.num_experts = cfg.num_experts;
+    ap.num_local = cfg.num_local_experts;
+    ap.rows_total = l.rows;
+    ap.assignments = l.assignments;
+    ap.ip = Ip;
+    ap.activation = cfg.activation;
+    ap.alpha = cfg.swiglu_alpha;
+    ap.limit = cfg.swiglu_limit;
+    grouped_activation_kernel<<<row_grid, kActThreads, 0, stream>>>(ap);
+    check_launch("grouped_activation_kernel");
+    sm90::GroupedGemm gemm2;
+    gemm2.a = act;
+    gemm2.w = p.w2;
+    gemm2.d = y;
+    gemm2.n = Hp;
+    gemm2.k = Ip;
+    gemm2.output = sm90::Output::F32;
+    sm90::run(gp, gemm2, gscratch, static_cast<size_t>(l.grouped_scratch_bytes), sm_count, stream);
+    c.y = y;
+    c.row_of = row_of;
+    c.bias = p.b2;
+    c.y_stride = Hp;
+    combine_kernel<<<grid_for(T, 1), 256, 0, stream>>>(c);
+    check_launch("combine_kernel");
+    return;
+  }
 
   // 3. GEMM1 with the activation.
   const bool scaled = quant || p.kind == WeightKind::Fp8;
@@ -580,18 +760,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
   }
 
   // 6. Combine in slot order.
-  CombineParams c{};
   c.y = y;
-  c.ids = static_cast<const int32_t*>(plan.topk_ids.data);
-  c.topk_weights = static_cast<const float*>(plan.topk_weights.data);
-  c.local_of = p.local_of;
-  c.num_experts = cfg.num_experts;
-  c.tokens = T;
-  c.top_k = k;
-  c.hidden = cfg.hidden;
-  c.weight_on_input = cfg.apply_router_weight_on_input;
-  c.out = out.data;
-  c.out_dtype = out.dtype;
   combine_kernel<<<grid_for(T, 1), 256, 0, stream>>>(c);
   check_launch("combine_kernel");
 }

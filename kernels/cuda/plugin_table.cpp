@@ -144,7 +144,8 @@ int32_t experts_workspace_size(void* context, const moekit_plugin_experts_config
   return guarded("experts_workspace_size", msg, cap, [&] {
     if (out == nullptr) throw PluginError(MOEKIT_PLUGIN_INVALID_ARGUMENT, "out_bytes: null");
     DeviceContext& ctx = as_context(context);
-    *out = experts::workspace_size(*cfg, num_tokens, top_k, ctx.properties().multiProcessorCount);
+    *out = experts::workspace_size(*cfg, num_tokens, top_k, ctx.properties().multiProcessorCount,
+                                   ctx.properties().major * 10 + ctx.properties().minor);
   });
 }
 

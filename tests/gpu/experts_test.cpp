@@ -56,16 +56,22 @@ void run_backend(moekit_context ctx, bool gpu, ExpertsCaseData& d, const Experts
   }
 }
 
-// Runs the case on both backends and compares.
-void check_case(moekit_context cpu, moekit_context gpu, const ExpertsCase& c, uint64_t seed) {
+// Runs the case on both backends and compares. `expect_grouped`: the run must have taken the CUTLASS sm_90a
+// grouped tier (otherwise either tier may run, by the runner's own choice).
+void check_case(moekit_context cpu, moekit_context gpu, const ExpertsCase& c, uint64_t seed,
+                bool expect_grouped = false) {
   ExpertsCaseData d = make_case(c, seed);
   Outputs ref, got;
   ASSERT_NO_FATAL_FAILURE(run_backend(cpu, false, d, c, ref));
   ASSERT_NO_FATAL_FAILURE(run_backend(gpu, true, d, c, got));
 
   // The report: the kernel that ran and why; the CPU's counts confirm the scenario has what it claims.
-  EXPECT_EQ(std::string(got.report.kernel).rfind("cuda-mma", 0), 0u) << got.report.kernel;
-  EXPECT_NE(std::string(got.report.detail).find("BM=64"), std::string::npos) << got.report.detail;
+  const std::string kernel = got.report.kernel;
+  const bool grouped = kernel.rfind("cuda-sm90-grouped", 0) == 0;
+  EXPECT_TRUE(grouped || kernel.rfind("cuda-mma", 0) == 0) << kernel;
+  if (expect_grouped) EXPECT_TRUE(grouped) << kernel << ": " << got.report.detail;
+  EXPECT_NE(std::string(got.report.detail).find(grouped ? "CUTLASS sm90 grouped GEMM" : "BM=64"), std::string::npos)
+      << got.report.detail;
   EXPECT_EQ(ref.report.invalid_assignments, d.invalid);
   EXPECT_EQ(ref.report.non_local_assignments, d.non_local);
 
@@ -196,6 +202,49 @@ TEST_F(GpuTest, Fp8W8a8WithoutE4m3MmaMatchesTheCpuBackend) {
   check_case(cpu_, gpu_, c, 4321);
   unsetenv("MOEKIT_CUDA_NO_E4M3_MMA");
 }
+
+// The prefill tier (CUTLASS sm_90a grouped GEMMs), forced through MOEKIT_CUDA_EXPERTS_TIER=grouped on every case
+// it can run (bf16 or f32 weights, 16-bit activations) so that its results are checked at small and odd shapes
+// too, not only where the runner picks it by itself (>= 256 rows per expert, e.g. Large_qwen3_bf16_E40_T4096).
+// It exists on sm_90 only: on another device the case does not apply.
+bool device_is_sm90() {
+  cudaDeviceProp prop{};
+  return cudaGetDeviceProperties(&prop, 0) == cudaSuccess && prop.major == 9 && prop.minor == 0;
+}
+
+class GroupedTierVsCpu : public GpuTest, public ::testing::WithParamInterface<ExpertsCase> {};
+
+TEST_P(GroupedTierVsCpu, MatchesTheCpuBackend) {
+  if (!device_is_sm90()) GTEST_SKIP() << "the grouped tier runs on sm_90 devices only";
+  const ExpertsCase& c = GetParam();
+  ASSERT_EQ(setenv("MOEKIT_CUDA_EXPERTS_TIER", "grouped", 1), 0);
+  check_case(cpu_, gpu_, c, 977 + static_cast<uint64_t>(c.T) * 17 + static_cast<uint64_t>(c.E), true);
+  unsetenv("MOEKIT_CUDA_EXPERTS_TIER");
+}
+
+const ExpertsCase kGroupedCases[] = {
+    // name                        format                    act      hidden q      bias  E   L   H    I    T   k
+    {"bf16_silu_bf16", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 8, 8, 200, 320, 37, 2},
+    {"bf16_gelu_f32", MOEKIT_WEIGHTS_BF16, kGelu, kF32, kNoQ, false, 13, 13, 256, 96, 64, 3},
+    {"bf16_swiglu_bias_f16", MOEKIT_WEIGHTS_BF16, kSwiglu, kF16, kNoQ, true, 10, 10, 160, 200, 41, 4},
+    {"f32_swiglu_bias_f32", MOEKIT_WEIGHTS_F32, kSwiglu, kF32, kNoQ, true, 6, 6, 128, 200, 50, 2},
+    {"f32_gelu_bf16", MOEKIT_WEIGHTS_F32, kGelu, kBF16, kNoQ, false, 7, 7, 96, 64, 20, 3},
+    with(kBase, "expert_map_minus1", Routing::Random, 7),
+    with(kBase, "invalid_ids", Routing::WithInvalidIds),
+    with(kBase, "expert_map_and_invalid_ids", Routing::WithInvalidIds, 9),
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSwiglu, kBF16, kNoQ, true, 20, 20, 192, 160, 2000, 2},
+         "one_expert_2000", Routing::OneExpert),
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSilu, kF32, kNoQ, true, 20, 20, 192, 160, 40, 1}, "weight_on_input",
+         Routing::Random, 0, true),
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 20, 20, 192, 160, 0, 4}, "no_tokens",
+         Routing::Random),
+    {"qwen3_bf16_E40_T1", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 40, 40, 2048, 768, 1, 8},
+    {"qwen3_bf16_E40_T1024", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 40, 40, 2048, 768, 1024, 8},
+    {"mixtral_bf16_I3584_T256", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 8, 8, 4096, 3584, 256, 2},
+    {"gptoss_bf16_swiglu_bias_E6_T700", MOEKIT_WEIGHTS_BF16, kSwiglu, kBF16, kNoQ, true, 6, 6, 2880, 2880, 700, 4},
+};
+INSTANTIATE_TEST_SUITE_P(Grouped, GroupedTierVsCpu, ::testing::ValuesIn(kGroupedCases),
+                         [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace
 }  // namespace moekit_gpu_test

@@ -1,0 +1,255 @@
+// CUTLASS 3.x grouped GEMMs for the prefill tier (see grouped_gemm_sm90.h). Compiled for sm_90a only.
+#include <cuda_runtime.h>
+
+#include <string>
+
+#include "cute/tensor.hpp"
+#include "cutlass/cutlass.h"
+#include "cutlass/epilogue/collective/collective_builder.hpp"
+#include "cutlass/gemm/collective/collective_builder.hpp"
+#include "cutlass/gemm/device/gemm_universal_adapter.h"
+#include "cutlass/gemm/dispatch_policy.hpp"
+#include "cutlass/gemm/group_array_problem_shape.hpp"
+#include "cutlass/gemm/kernel/gemm_universal.hpp"
+#include "cutlass/util/packed_stride.hpp"
+
+#include "grouped_gemm_sm90.h"
+#include "plugin_error.h"
+
+namespace moekit::cuda::experts::sm90 {
+
+namespace {
+
+using namespace cute;
+
+using ProblemShape = cutlass::gemm::GroupProblemShape<Shape<int, int, int>>;  // per group <M, N, K>
+using ElementAB = cutlass::bfloat16_t;
+using LayoutA = cutlass::layout::RowMajor;     // gathered rows [P, K]
+using LayoutB = cutlass::layout::ColumnMajor;  // W[e] stored [N, K] row-major = K x N column-major
+using LayoutD = cutlass::layout::RowMajor;     // [P, N]
+constexpr int kAlignAB = 128 / cutlass::sizeof_bits<ElementAB>::value;
+
+// Cooperative (two consumer warpgroups share a 128 x 256 tile, one producer warp feeds them through TMA), the
+// configuration CUTLASS's own profiler favours for large bf16 GEMMs on H100-class parts. One CTA per cluster:
+// groups are short along M (a few hundred rows per expert at prefill sizes), so multicast would save little.
+using TileShape = Shape<_128, _256, _64>;
+using ClusterShape = Shape<_1, _1, _1>;
+using KernelSchedule = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedCooperative;
+using EpilogueSchedule = cutlass::epilogue::PtrArrayTmaWarpSpecializedCooperative;
+constexpr const char* kConfiguration =
+    "CUTLASS sm90 grouped GEMM: TMA + wgmma, cooperative warp-specialised, tile 128x256x64, cluster 1x1";
+
+template <class ElementD>
+struct GroupedKernel {
+  static constexpr int kAlignD = 128 / cutlass::sizeof_bits<ElementD>::value;
+  // No C operand (void): D = A @ B, nothing read back.
+  using CollectiveEpilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
+      cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, TileShape, ClusterShape,
+      cutlass::epilogue::collective::EpilogueTileAuto, float, float, void, LayoutD*, kAlignD, ElementD, LayoutD*,
+      kAlignD, EpilogueSchedule, cutlass::epilogue::fusion::LinearCombination<ElementD, float>>::CollectiveOp;
+  using CollectiveMainloop = typename cutlass::gemm::collective::CollectiveBuilder<
+      cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, ElementAB, LayoutA*, kAlignAB, ElementAB, LayoutB*,
+      kAlignAB, float, TileShape, ClusterShape,
+      cutlass::gemm::collective::StageCountAutoCarveout<static_cast<int>(
+          sizeof(typename CollectiveEpilogue::SharedStorage))>,
+      KernelSchedule>::CollectiveOp;
+  using Kernel = cutlass::gemm::kernel::GemmUniversal<ProblemShape, CollectiveMainloop, CollectiveEpilogue>;
+  using Gemm = cutlass::gemm::device::GemmUniversalAdapter<Kernel>;
+  using StrideA = typename Kernel::InternalStrideA;
+  using StrideB = typename Kernel::InternalStrideB;
+  using StrideD = typename Kernel::InternalStrideD;
+};
+
+using Bf16Out = GroupedKernel<cutlass::bfloat16_t>;
+using F32Out = GroupedKernel<float>;
+
+// The per-group arrays CUTLASS reads: problem shapes, operand pointers and strides. The stride types of both
+// kernels are the same cute types (row-major A, column-major B, row-major D); static_asserts below keep it so.
+struct GroupArrays {
+  ProblemShape::UnderlyingProblemShape* shapes;
+  const ElementAB** a;
+  const ElementAB** b;
+  void** d;
+  Bf16Out::StrideA* stride_a;
+  Bf16Out::StrideB* stride_b;
+  Bf16Out::StrideD* stride_d;
+};
+static_assert(std::is_same<Bf16Out::StrideA, F32Out::StrideA>::value, "one stride array layout for both GEMMs");
+static_assert(std::is_same<Bf16Out::StrideB, F32Out::StrideB>::value, "one stride array layout for both GEMMs");
+static_assert(std::is_same<Bf16Out::StrideD, F32Out::StrideD>::value, "one stride array layout for both GEMMs");
+
+constexpr size_t kAlign = 256;
+size_t round_up(size_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
+
+struct ScratchLayout {
+  size_t shapes = 0, a = 0, b = 0, d = 0, stride_a = 0, stride_b = 0, stride_d = 0, cutlass = 0, total = 0;
+};
+
+ScratchLayout scratch_layout(int32_t groups) {
+  ScratchLayout l;
+  size_t at = 0;
+  auto take = [&](size_t bytes) {
+    const size_t start = at;
+    at = round_up(at + bytes);
+    return start;
+  };
+  const size_t g = static_cast<size_t>(groups);
+  l.shapes = take(g * sizeof(ProblemShape::UnderlyingProblemShape));
+  l.a = take(g * sizeof(void*));
+  l.b = take(g * sizeof(void*));
+  l.d = take(g * sizeof(void*));
+  l.stride_a = take(g * sizeof(Bf16Out::StrideA));
+  l.stride_b = take(g * sizeof(Bf16Out::StrideB));
+  l.stride_d = take(g * sizeof(Bf16Out::StrideD));
+  l.cutlass = at;
+  l.total = at;
+  return l;
+}
+
+GroupArrays arrays_at(void* scratch, const ScratchLayout& l) {
+  char* base = static_cast<char*>(scratch);
+  GroupArrays g;
+  g.shapes = reinterpret_cast<ProblemShape::UnderlyingProblemShape*>(base + l.shapes);
+  g.a = reinterpret_cast<const ElementAB**>(base + l.a);
+  g.b = reinterpret_cast<const ElementAB**>(base + l.b);
+  g.d = reinterpret_cast<void**>(base + l.d);
+  g.stride_a = reinterpret_cast<Bf16Out::StrideA*>(base + l.stride_a);
+  g.stride_b = reinterpret_cast<Bf16Out::StrideB*>(base + l.stride_b);
+  g.stride_d = reinterpret_cast<Bf16Out::StrideD*>(base + l.stride_d);
+  return g;
+}
+
+struct SetupParams {
+  GroupedPlan plan;
+  GroupArrays out;
+  const ElementAB* a;
+  const ElementAB* w;
+  char* d;
+  int64_t d_elem_bytes;
+  int32_t n, k;
+};
+
+constexpr int kSetupThreads = 256;
+
+// One block: every group first gets M = 0 (an expert with no rows, or not in the plan at all), then the thread
+// that owns the first block of an expert's run of blocks measures the run: M = its full blocks * 64 + the real
+// rows of its last block (padding sits at the end of an expert's last block). Every index is checked before use:
+// block ids outside [0, E), local ids outside [0, L) and assignments outside [0, A) never address memory.
+__global__ void __launch_bounds__(kSetupThreads) grouped_setup_kernel(SetupParams p) {
+  const GroupedPlan& plan = p.plan;
+  const int64_t bm = plan.block_rows;
+  for (int32_t e = threadIdx.x; e < plan.num_local; e += blockDim.x) {
+    p.out.shapes[e] = make_shape(0, p.n, p.k);
+    p.out.a[e] = p.a;
+    p.out.b[e] = p.w + static_cast<int64_t>(e) * p.n * p.k;
+    p.out.d[e] = p.d;
+    p.out.stride_a[e] = cutlass::make_cute_packed_stride(Bf16Out::StrideA{}, make_shape(1, p.k, 1));
+    p.out.stride_b[e] = cutlass::make_cute_packed_stride(Bf16Out::StrideB{}, make_shape(p.n, p.k, 1));
+    p.out.stride_d[e] = cutlass::make_cute_packed_stride(Bf16Out::StrideD{}, make_shape(1, p.n, 1));
+  }
+  __syncthreads();
+  const int64_t post = *plan.post_padded;
+  int64_t blocks = post / bm;
+  if (blocks > plan.m_blocks) blocks = plan.m_blocks;
+  for (int64_t b = threadIdx.x; b < blocks; b += blockDim.x) {
+    const int32_t ge = plan.block_ids[b];
+    if (ge < 0 || ge >= plan.num_experts) continue;
+    if (b > 0 && plan.block_ids[b - 1] == ge) continue;  // not the first block of its expert
+    const int32_t e = plan.local_of[ge];
+    if (e < 0 || e >= plan.num_local) continue;
+    int64_t last = b;
+    while (last + 1 < blocks && plan.block_ids[last + 1] == ge) ++last;
+    int64_t real = 0;
+    for (int64_t i = 0; i < bm; ++i) {
+      const int32_t a = plan.sorted[last * bm + i];
+      if (a >= 0 && a < plan.assignments) real = i + 1;
+    }
+    const int64_t m = (last - b) * bm + real;
+    p.out.shapes[e] = make_shape(static_cast<int>(m), p.n, p.k);
+    p.out.a[e] = p.a + b * bm * p.k;
+    p.out.d[e] = p.d + b * bm * p.n * p.d_elem_bytes;
+  }
+}
+
+template <class K>
+typename K::Gemm::Arguments arguments_for(const GroupArrays& g, int32_t groups, int sm_count, int device) {
+  typename K::Gemm::Arguments args;
+  decltype(args.epilogue.thread) fusion{};
+  fusion.alpha = 1.0f;
+  fusion.beta = 0.0f;
+  cutlass::KernelHardwareInfo hw;
+  hw.device_id = device;
+  hw.sm_count = sm_count;
+  using ElementD = typename K::Gemm::ElementD;
+  args = typename K::Gemm::Arguments{
+      cutlass::gemm::GemmUniversalMode::kGrouped,
+      {groups, g.shapes, nullptr},  // no host copy of the shapes: the device computed them
+      {g.a, g.stride_a, g.b, g.stride_b},
+      {fusion, nullptr, g.stride_d, reinterpret_cast<ElementD**>(g.d), g.stride_d},
+      hw};
+  return args;
+}
+
+template <class K>
+size_t cutlass_workspace(int32_t groups, int sm_count) {
+  GroupArrays none{};
+  return K::Gemm::get_workspace_size(arguments_for<K>(none, groups, sm_count, 0));
+}
+
+template <class K>
+void run_cutlass(const GroupArrays& g, int32_t groups, int sm_count, void* workspace, cudaStream_t stream) {
+  int device = 0;
+  check_cuda(cudaGetDevice(&device), "cudaGetDevice");
+  typename K::Gemm gemm;
+  const auto args = arguments_for<K>(g, groups, sm_count, device);
+  cutlass::Status s = gemm.can_implement(args);
+  if (s != cutlass::Status::kSuccess)
+    throw_unsupported(std::string("CUTLASS grouped GEMM refused the problem: ") + cutlassGetStatusString(s));
+  s = gemm.initialize(args, workspace, stream);
+  if (s != cutlass::Status::kSuccess)
+    throw PluginError(MOEKIT_PLUGIN_DEVICE_ERROR,
+                      std::string("CUTLASS grouped GEMM initialize failed: ") + cutlassGetStatusString(s));
+  s = gemm.run(stream);
+  if (s != cutlass::Status::kSuccess)
+    throw PluginError(MOEKIT_PLUGIN_DEVICE_ERROR,
+                      std::string("CUTLASS grouped GEMM launch failed: ") + cutlassGetStatusString(s));
+  check_cuda(cudaGetLastError(), "CUTLASS grouped GEMM launch");
+}
+
+}  // namespace
+
+bool compiled() { return true; }
+
+const char* configuration() { return kConfiguration; }
+
+size_t scratch_bytes(int32_t num_local, int sm_count) {
+  const size_t w1 = cutlass_workspace<Bf16Out>(num_local, sm_count);
+  const size_t w2 = cutlass_workspace<F32Out>(num_local, sm_count);
+  return scratch_layout(num_local).total + round_up(w1 > w2 ? w1 : w2);
+}
+
+void run(const GroupedPlan& plan, const GroupedGemm& gemm, void* scratch, size_t scratch_bytes_available,
+         int sm_count, cudaStream_t stream) {
+  if (scratch_bytes_available < scratch_bytes(plan.num_local, sm_count))
+    throw PluginError(MOEKIT_PLUGIN_INTERNAL, "grouped GEMM scratch smaller than sm90::scratch_bytes");
+  if (gemm.n % kAlignAB != 0 || gemm.k % kAlignAB != 0 || gemm.n > INT32_MAX || gemm.k > INT32_MAX)
+    throw_unsupported("CUTLASS grouped GEMM: n and k must be multiples of 8 below 2^31");
+  const ScratchLayout l = scratch_layout(plan.num_local);
+  const GroupArrays g = arrays_at(scratch, l);
+  SetupParams sp{};
+  sp.plan = plan;
+  sp.out = g;
+  sp.a = static_cast<const ElementAB*>(gemm.a);
+  sp.w = static_cast<const ElementAB*>(gemm.w);
+  sp.d = static_cast<char*>(gemm.d);
+  sp.d_elem_bytes = gemm.output == Output::F32 ? 4 : 2;
+  sp.n = static_cast<int32_t>(gemm.n);
+  sp.k = static_cast<int32_t>(gemm.k);
+  grouped_setup_kernel<<<1, kSetupThreads, 0, stream>>>(sp);
+  check_cuda(cudaGetLastError(), "grouped_setup_kernel launch");
+  void* workspace = static_cast<char*>(scratch) + l.cutlass;
+  if (gemm.output == Output::F32) run_cutlass<F32Out>(g, plan.num_local, sm_count, workspace, stream);
+  else run_cutlass<Bf16Out>(g, plan.num_local, sm_count, workspace, stream);
+}
+
+}  // namespace moekit::cuda::experts::sm90

@@ -1,0 +1,63 @@
+// The prefill tier of the CUDA expert runner on Hopper: CUTLASS 3.x grouped GEMMs (sm_90a: TMA loads,
+// warp-specialised wgmma main loop, persistent group tile scheduler), one group per local expert, over the
+// padded expert-sorted order that the plan pass builds (experts_run.cu).
+//
+// This header carries no CUTLASS type: grouped_gemm_sm90.cu is the only translation unit that includes CUTLASS,
+// and it is compiled for sm_90a alone (kernels/cuda/CMakeLists.txt). When the module is built without CUTLASS,
+// or without an sm_90a target, grouped_gemm_sm90_stub.cpp answers compiled() == false and the runner keeps its
+// mma.sync kernels (the run report says which tier ran and why).
+//
+// Each grouped GEMM is two launches, both stream-ordered and capturable in a CUDA graph:
+//   1. a one-block setup kernel derives each group's problem (M = the expert's real rows, N, K) and its operand
+//      pointers from the plan on the device (no host synchronisation: the host never learns the counts);
+//   2. the CUTLASS kernel, D[rows of e] = A[rows of e] @ W[e]^T, with A row-major [P, K] (the gathered
+//      operand), W[e] row-major [N, K] (the prepared weights: w13 or w2) and D row-major [P, N].
+// Rows of an expert are contiguous in the padded order (its blocks follow each other), so one group is one dense
+// GEMM; padding rows and non-local experts' blocks are neither read nor written.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace moekit::cuda::experts::sm90 {
+
+// The device-side description of the padded expert-sorted order (experts_run.cu's workspace).
+struct GroupedPlan {
+  const int32_t* block_ids;    // [m_blocks]: global expert of each 64-row block, -1 = not local
+  const int32_t* sorted;       // [m_blocks * 64]: assignment of each row; outside [0, assignments) = padding
+  const int32_t* post_padded;  // [1]: rows in use
+  const int32_t* local_of;     // [num_experts]: global -> local expert id, -1 = not local
+  int32_t num_experts = 0;
+  int32_t num_local = 0;       // groups
+  int64_t m_blocks = 0;
+  int64_t block_rows = 0;      // 64 (the contract's block_size_m)
+  int64_t assignments = 0;
+};
+
+enum class Output : int32_t {
+  Bf16 = 0,  // GEMM1: gate/up pre-activations, rounded once to bf16 (the activation pass reads them)
+  F32 = 1,   // GEMM2: expert outputs kept in f32 for the combine
+};
+
+struct GroupedGemm {
+  const void* a = nullptr;       // bf16 [P, k]
+  const void* w = nullptr;       // bf16 [num_local][n, k]
+  void* d = nullptr;             // [P, n], bf16 or f32 by `output`
+  int64_t n = 0, k = 0;          // k % 8 == 0 and n % 8 == 0 (TMA: 16-byte aligned rows); both are padded to 128
+  Output output = Output::Bf16;
+};
+
+// True when this build carries the CUTLASS sm_90a kernels.
+bool compiled();
+// A short description of the tile configuration, for the run report.
+const char* configuration();
+// Device scratch one grouped GEMM needs (per-group arrays + CUTLASS's own workspace), 256-byte multiple.
+size_t scratch_bytes(int32_t num_local, int sm_count);
+// Runs one grouped GEMM on `stream`. Throws PluginError (UNSUPPORTED when not compiled(), DEVICE_ERROR when
+// CUTLASS refuses the arguments or the launch fails).
+void run(const GroupedPlan& plan, const GroupedGemm& gemm, void* scratch, size_t scratch_bytes_available,
+         int sm_count, cudaStream_t stream);
+
+}  // namespace moekit::cuda::experts::sm90
