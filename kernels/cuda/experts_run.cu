@@ -11,7 +11,7 @@
 //               (deterministic: no atomics), rounded once to the output dtype.
 // Prefill on Hopper (the "grouped" tier, grouped_gemm_sm90.h: bf16 weights, 16-bit activations, enough rows per
 // expert) replaces 3 and 5 with CUTLASS grouped GEMMs: GEMM1 -> h [P, 2Ip] bf16, an activation pass (+ b13)
-// -> act [P, Ip] bf16, GEMM2 -> y [P, Hp] f32 in the padded order, and the combine finds an assignment's row
+// -> act [P, Ip] bf16, GEMM2 -> y [P, Hp] bf16 in the padded order, and the combine finds an assignment's row
 // through row_of[a] (written by the gather) and adds b2 there.
 // Semantics are the CPU backend's (core/src/cpu/cpu_experts.cpp); ids outside [0, E) and non-local experts are
 // skipped and never index memory.
@@ -25,6 +25,7 @@
 #include <string>
 
 #include "experts.h"
+#include "experts_decode.h"
 #include "experts_gemm.cuh"
 #include "grouped_gemm_sm90.h"
 #include "kernel_launch.h"
@@ -55,13 +56,15 @@ int splits_for(int64_t m_blocks, int64_t n_tiles, int64_t k, int sm_count) {
   return static_cast<int>(s < 1 ? 1 : s);
 }
 
-// Rows per local expert from which the grouped tier (CUTLASS sm_90a) runs instead of the mma.sync kernels: below
-// it, a 128-row wgmma tile is mostly empty and the split-K mma.sync path streams the weights better.
-// MOEKIT_CUDA_EXPERTS_TIER=mma|grouped overrides the choice wherever both tiers can run the configuration (the
-// GPU tests cover both tiers on the same inputs; the benchmark compares them).
-constexpr double kGroupedMinRowsPerExpert = 256.0;
+// Rows per local expert (assignments / local experts) from which the grouped tier (CUTLASS sm_90a) runs instead of
+// the mma.sync kernels. Measured on the H200 (both tiers, bf16, same run): at 32+ rows the grouped tier was as
+// fast or faster on every preset (Mixtral T=1024: 1447 vs 2822 us), at 16 rows the split-K mma.sync path won
+// (Mixtral T=64: 802 vs 854 us).
+// MOEKIT_CUDA_EXPERTS_TIER=mma|grouped|decode overrides the choice wherever the named tier can run the
+// configuration (the GPU tests cover every tier on the same inputs; the benchmark compares them).
+constexpr double kGroupedMinRowsPerExpert = 32.0;
 
-enum class Tier : int32_t { Mma = 0, Grouped = 1 };
+enum class Tier : int32_t { Mma = 0, Grouped = 1, Decode = 2 };
 
 // Which tier runs, and why (for the report).
 struct TierChoice {
@@ -69,19 +72,25 @@ struct TierChoice {
   const char* why = "";
 };
 
-TierChoice choose_tier(const moekit_plugin_experts_config& cfg, int64_t assignments, int compute_capability) {
+TierChoice choose_tier(const moekit_plugin_experts_config& cfg, int64_t tokens, int64_t top_k,
+                       int compute_capability) {
+  const int64_t assignments = tokens * top_k;
   const bool bf16_weights = cfg.weight_format == 0 || cfg.weight_format == 2;  // BF16, or F32 held as bf16
+  const bool decode_ok = tokens <= decode::kMaxTokens && decode::supports(cfg);
+  const bool grouped_ok =
+      sm90::compiled() && compute_capability == 90 && bf16_weights && cfg.act_quant == kActQuantNone;
+  const char* forced_env = std::getenv("MOEKIT_CUDA_EXPERTS_TIER");
+  const std::string forced = forced_env != nullptr ? forced_env : "";
+  if (forced == "mma") return {Tier::Mma, "MOEKIT_CUDA_EXPERTS_TIER=mma"};
+  if (forced == "grouped" && grouped_ok) return {Tier::Grouped, "MOEKIT_CUDA_EXPERTS_TIER=grouped"};
+  if (forced == "decode" && decode_ok) return {Tier::Decode, "MOEKIT_CUDA_EXPERTS_TIER=decode"};
+  if (decode_ok) return {Tier::Decode, "decode: T <= 4 with 16-bit weights, weight streaming without a plan"};
   if (!sm90::compiled()) return {Tier::Mma, "grouped tier not built"};
   if (compute_capability != 90) return {Tier::Mma, "grouped tier needs sm_90"};
-  if (!bf16_weights || cfg.act_quant != kActQuantNone)
-    return {Tier::Mma, "grouped tier takes bf16 weights and 16-bit activations only"};
-  const char* forced = std::getenv("MOEKIT_CUDA_EXPERTS_TIER");
-  if (forced != nullptr && std::string(forced) == "mma") return {Tier::Mma, "MOEKIT_CUDA_EXPERTS_TIER=mma"};
-  if (forced != nullptr && std::string(forced) == "grouped")
-    return {Tier::Grouped, "MOEKIT_CUDA_EXPERTS_TIER=grouped"};
+  if (!grouped_ok) return {Tier::Mma, "grouped tier takes bf16 weights and 16-bit activations only"};
   const double per_expert = cfg.num_local_experts > 0 ? static_cast<double>(assignments) / cfg.num_local_experts : 0;
-  if (per_expert >= kGroupedMinRowsPerExpert) return {Tier::Grouped, "prefill: >= 256 rows per expert"};
-  return {Tier::Mma, "< 256 rows per expert"};
+  if (per_expert >= kGroupedMinRowsPerExpert) return {Tier::Grouped, "prefill: >= 32 rows per expert"};
+  return {Tier::Mma, "< 32 rows per expert"};
 }
 
 // Byte offsets of the workspace pieces.
@@ -104,13 +113,18 @@ Layout layout_for(const moekit_plugin_experts_config& cfg, int64_t T, int64_t k,
   if (l.assignments > INT32_MAX)
     throw_unsupported("num_tokens: num_tokens * top_k = " + std::to_string(l.assignments) +
                       " exceeds the 2^31 - 1 assignments the CUDA runner indexes");
+  l.tier = choose_tier(cfg, T, k, compute_capability);
   if (l.assignments == 0) return l;
+  if (l.tier.tier == Tier::Decode) {
+    l.act = 0;
+    l.total = static_cast<int64_t>(decode::workspace_bytes(cfg, T, k));
+    return l;
+  }
   const int64_t A = l.assignments, E = cfg.num_experts;
   l.m_blocks = (A + kBM - 1) / kBM + (A < E ? A : E);
   l.rows = l.m_blocks * kBM;
   if (l.rows > INT32_MAX) throw_unsupported("num_tokens: the padded expert-sorted order exceeds 2^31 - 1 rows");
   l.quant = cfg.act_quant != kActQuantNone;
-  l.tier = choose_tier(cfg, l.assignments, compute_capability);
   const int64_t P = l.rows, Hp = cfg.hidden_pad, Ip = cfg.intermediate_pad;
   int64_t at = 0;
   auto take = [&](int64_t bytes) {
@@ -128,7 +142,7 @@ Layout layout_for(const moekit_plugin_experts_config& cfg, int64_t T, int64_t k,
   l.s2 = take(l.quant ? P * (Ip / kQuantBlock) * 4 : 0);
   if (l.tier.tier == Tier::Grouped) {
     l.h = take(P * 2 * Ip * 2);
-    l.y = take(P * Hp * 4);
+    l.y = take(P * Hp * 2);
     l.row_of = take(A * 4);
     l.grouped_scratch_bytes = static_cast<int64_t>(sm90::scratch_bytes(cfg.num_local_experts, sm_count));
     l.grouped_scratch = take(l.grouped_scratch_bytes);
@@ -367,8 +381,9 @@ __global__ void __launch_bounds__(kActThreads) grouped_activation_kernel(Grouped
 }
 
 struct CombineParams {
-  const float* y;            // [A, H], or with row_of: [P, y_stride] in the padded order
-  const int32_t* row_of;     // grouped tier: [A] row of each assignment in y; null: y is indexed by assignment
+  const float* y;            // [A, H] (mma.sync tier)
+  const uint16_t* y_bf16;    // grouped tier: bf16 [P, y_stride] in the padded order, read through row_of
+  const int32_t* row_of;     // grouped tier: [A] row of each assignment in y_bf16; null: y is indexed by assignment
   const float* bias;         // grouped tier: b2 [L][y_stride], added here (GEMM2 has no bias epilogue)
   int64_t y_stride;
   const int32_t* ids;        // [T, k]
@@ -390,17 +405,43 @@ __global__ void combine_kernel(CombineParams p) {
         const int32_t id = p.ids[a];
         if (id < 0 || id >= p.num_experts || p.local_of[id] < 0) continue;
         const float w = p.weight_on_input ? 1.0f : p.topk_weights[a];
-        if (p.row_of == nullptr) {
-          acc += w * p.y[a * p.hidden + h];
-        } else {  // the same value as the mma.sync tier's y: GEMM sum + b2, then weighted
-          const int64_t row = p.row_of[a];
-          acc += w * (p.y[row * p.y_stride + h] + p.bias[static_cast<int64_t>(p.local_of[id]) * p.y_stride + h]);
-        }
+        acc += w * p.y[a * p.hidden + h];
       }
       const int64_t i = t * p.hidden + h;
       if (p.out_dtype == MOEKIT_PLUGIN_BF16) static_cast<uint16_t*>(p.out)[i] = f32_to_bf16(acc);
       else if (p.out_dtype == MOEKIT_PLUGIN_F16) static_cast<uint16_t*>(p.out)[i] = f32_to_f16(acc);
       else static_cast<float*>(p.out)[i] = acc;
+    }
+  }
+}
+
+// The grouped tier's combine: the same sums as combine_kernel (slot order, b2 added to each expert output before
+// it is weighted), reading y_bf16 through row_of, 8 columns per thread with 16-byte loads (rows of y and b2 are
+// Hp long, a multiple of 128; columns past H are never stored).
+__device__ __forceinline__ void store_out(const CombineParams& p, int64_t i, float v) {
+  if (p.out_dtype == MOEKIT_PLUGIN_BF16) static_cast<uint16_t*>(p.out)[i] = f32_to_bf16(v);
+  else if (p.out_dtype == MOEKIT_PLUGIN_F16) static_cast<uint16_t*>(p.out)[i] = f32_to_f16(v);
+  else static_cast<float*>(p.out)[i] = v;
+}
+
+__global__ void combine_rows_kernel(CombineParams p) {
+  for (int64_t t = blockIdx.x; t < p.tokens; t += gridDim.x) {
+    for (int64_t h0 = threadIdx.x * 8; h0 < p.hidden; h0 += blockDim.x * 8) {
+      float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      for (int64_t j = 0; j < p.top_k; ++j) {
+        const int64_t a = t * p.top_k + j;
+        const int32_t id = p.ids[a];
+        if (id < 0 || id >= p.num_experts || p.local_of[id] < 0) continue;
+        const float w = p.weight_on_input ? 1.0f : p.topk_weights[a];
+        const uint4 y4 = *reinterpret_cast<const uint4*>(p.y_bf16 + static_cast<int64_t>(p.row_of[a]) * p.y_stride + h0);
+        const uint16_t* y = reinterpret_cast<const uint16_t*>(&y4);
+        const float* b = p.bias + static_cast<int64_t>(p.local_of[id]) * p.y_stride + h0;
+        const float4 b0 = *reinterpret_cast<const float4*>(b), b1 = *reinterpret_cast<const float4*>(b + 4);
+        const float bias[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
+#pragma unroll
+        for (int i = 0; i < 8; ++i) acc[i] += w * (bf16_to_f32(y[i]) + bias[i]);
+      }
+      for (int i = 0; i < 8 && h0 + i < p.hidden; ++i) store_out(p, t * p.hidden + h0 + i, acc[i]);
     }
   }
 }
@@ -521,7 +562,14 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
   report.non_local_assignments = -1;
   report.invalid_assignments = -1;
   report.experts_touched = -1;
-  if (grouped) {
+  if (l.tier.tier == Tier::Decode) {
+    copy_text(report.kernel, sizeof report.kernel,
+              p.compute == Compute::F16 ? "cuda-decode-f16" : p.weight_format == 2 ? "cuda-decode-f32-as-bf16"
+                                                                                 : "cuda-decode-bf16");
+    copy_text(report.detail, sizeof report.detail,
+              std::string("decode GEMV: warp per (assignment, column) over w13 with the activation fused, warp per "
+                          "(token, column) over w2 with the combine fused; ") + l.tier.why);
+  } else if (grouped) {
     copy_text(report.kernel, sizeof report.kernel,
               p.weight_format == 2 ? "cuda-sm90-grouped-f32-as-bf16" : "cuda-sm90-grouped-bf16");
     copy_text(report.detail, sizeof report.detail,
@@ -544,6 +592,10 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
   if (l.assignments == 0) return;
   if (workspace_bytes < static_cast<size_t>(l.total) || workspace == nullptr)
     throw PluginError(MOEKIT_PLUGIN_INVALID_ARGUMENT, "workspace_bytes: smaller than experts_workspace_size");
+  if (l.tier.tier == Tier::Decode) {
+    decode::run(cfg, p, hidden, plan, out, workspace, stream);
+    return;
+  }
   if (cfg.num_experts > kMaxDeviceExperts)
     throw_unsupported("experts: the CUDA runner sorts at most " + std::to_string(kMaxDeviceExperts) +
                       " experts, got num_experts " + std::to_string(cfg.num_experts));
@@ -628,7 +680,6 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
     gemm1.d = h;
     gemm1.n = 2 * Ip;
     gemm1.k = Hp;
-    gemm1.output = sm90::Output::Bf16;
     sm90::run(gp, gemm1, gscratch, static_cast<size_t>(l.grouped_scratch_bytes), sm_count, stream);
     GroupedActParams ap{};
     ap.h = h;
@@ -654,14 +705,13 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
     gemm2.d = y;
     gemm2.n = Hp;
     gemm2.k = Ip;
-    gemm2.output = sm90::Output::F32;
     sm90::run(gp, gemm2, gscratch, static_cast<size_t>(l.grouped_scratch_bytes), sm_count, stream);
-    c.y = y;
+    c.y_bf16 = reinterpret_cast<const uint16_t*>(y);
     c.row_of = row_of;
     c.bias = p.b2;
     c.y_stride = Hp;
-    combine_kernel<<<grid_for(T, 1), 256, 0, stream>>>(c);
-    check_launch("combine_kernel");
+    combine_rows_kernel<<<grid_for(T, 1), 128, 0, stream>>>(c);
+    check_launch("combine_rows_kernel");
     return;
   }
 

@@ -11,7 +11,7 @@
 //   1. a one-block setup kernel derives each group's problem (M = the expert's real rows, N, K) and its operand
 //      pointers from the plan on the device (no host synchronisation: the host never learns the counts);
 //   2. the CUTLASS kernel, D[rows of e] = A[rows of e] @ W[e]^T, with A row-major [P, K] (the gathered
-//      operand), W[e] row-major [N, K] (the prepared weights: w13 or w2) and D row-major [P, N].
+//      operand), W[e] row-major [N, K] (the prepared weights: w13 or w2) and D row-major [P, N], bf16.
 // Rows of an expert are contiguous in the padded order (its blocks follow each other), so one group is one dense
 // GEMM; padding rows and non-local experts' blocks are neither read nor written.
 #pragma once
@@ -36,17 +36,11 @@ struct GroupedPlan {
   int64_t assignments = 0;
 };
 
-enum class Output : int32_t {
-  Bf16 = 0,  // GEMM1: gate/up pre-activations, rounded once to bf16 (the activation pass reads them)
-  F32 = 1,   // GEMM2: expert outputs kept in f32 for the combine
-};
-
 struct GroupedGemm {
   const void* a = nullptr;       // bf16 [P, k]
   const void* w = nullptr;       // bf16 [num_local][n, k]
-  void* d = nullptr;             // [P, n], bf16 or f32 by `output`
+  void* d = nullptr;             // bf16 [P, n]
   int64_t n = 0, k = 0;          // k % 8 == 0 and n % 8 == 0 (TMA: 16-byte aligned rows); both are padded to 128
-  Output output = Output::Bf16;
 };
 
 // True when this build carries the CUTLASS sm_90a kernels.

@@ -56,22 +56,24 @@ void run_backend(moekit_context ctx, bool gpu, ExpertsCaseData& d, const Experts
   }
 }
 
-// Runs the case on both backends and compares. `expect_grouped`: the run must have taken the CUTLASS sm_90a
-// grouped tier (otherwise either tier may run, by the runner's own choice).
+// Runs the case on both backends and compares. `expect_kernel`: the report's kernel must start with it (the
+// tier a test forces); null: any tier, by the runner's own choice.
 void check_case(moekit_context cpu, moekit_context gpu, const ExpertsCase& c, uint64_t seed,
-                bool expect_grouped = false) {
+                const char* expect_kernel = nullptr) {
   ExpertsCaseData d = make_case(c, seed);
   Outputs ref, got;
   ASSERT_NO_FATAL_FAILURE(run_backend(cpu, false, d, c, ref));
   ASSERT_NO_FATAL_FAILURE(run_backend(gpu, true, d, c, got));
 
   // The report: the kernel that ran and why; the CPU's counts confirm the scenario has what it claims.
-  const std::string kernel = got.report.kernel;
-  const bool grouped = kernel.rfind("cuda-sm90-grouped", 0) == 0;
-  EXPECT_TRUE(grouped || kernel.rfind("cuda-mma", 0) == 0) << kernel;
-  if (expect_grouped) EXPECT_TRUE(grouped) << kernel << ": " << got.report.detail;
-  EXPECT_NE(std::string(got.report.detail).find(grouped ? "CUTLASS sm90 grouped GEMM" : "BM=64"), std::string::npos)
-      << got.report.detail;
+  const std::string kernel = got.report.kernel, detail = got.report.detail;
+  const bool grouped = kernel.rfind("cuda-sm90-grouped", 0) == 0, decode = kernel.rfind("cuda-decode", 0) == 0;
+  EXPECT_TRUE(grouped || decode || kernel.rfind("cuda-mma", 0) == 0) << kernel;
+  if (expect_kernel != nullptr) {
+    EXPECT_EQ(kernel.rfind(expect_kernel, 0), 0u) << kernel << ": " << detail;
+  }
+  EXPECT_NE(detail.find(grouped ? "CUTLASS sm90 grouped GEMM" : decode ? "decode GEMV" : "BM=64"), std::string::npos)
+      << detail;
   EXPECT_EQ(ref.report.invalid_assignments, d.invalid);
   EXPECT_EQ(ref.report.non_local_assignments, d.non_local);
 
@@ -218,7 +220,7 @@ TEST_P(GroupedTierVsCpu, MatchesTheCpuBackend) {
   if (!device_is_sm90()) GTEST_SKIP() << "the grouped tier runs on sm_90 devices only";
   const ExpertsCase& c = GetParam();
   ASSERT_EQ(setenv("MOEKIT_CUDA_EXPERTS_TIER", "grouped", 1), 0);
-  check_case(cpu_, gpu_, c, 977 + static_cast<uint64_t>(c.T) * 17 + static_cast<uint64_t>(c.E), true);
+  check_case(cpu_, gpu_, c, 977 + static_cast<uint64_t>(c.T) * 17 + static_cast<uint64_t>(c.E), "cuda-sm90-grouped");
   unsetenv("MOEKIT_CUDA_EXPERTS_TIER");
 }
 
@@ -244,6 +246,49 @@ const ExpertsCase kGroupedCases[] = {
     {"gptoss_bf16_swiglu_bias_E6_T700", MOEKIT_WEIGHTS_BF16, kSwiglu, kBF16, kNoQ, true, 6, 6, 2880, 2880, 700, 4},
 };
 INSTANTIATE_TEST_SUITE_P(Grouped, GroupedTierVsCpu, ::testing::ValuesIn(kGroupedCases),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+// The decode tier (T <= 4, 16-bit weights: weight-streaming GEMVs with the activation and the combine fused),
+// forced through MOEKIT_CUDA_EXPERTS_TIER=decode so that odd shapes, every activation and hidden dtype, biases,
+// skipped ids and full-size presets are checked against the CPU backend. It runs on every CUDA device.
+class DecodeTierVsCpu : public GpuTest, public ::testing::WithParamInterface<ExpertsCase> {};
+
+TEST_P(DecodeTierVsCpu, MatchesTheCpuBackend) {
+  const ExpertsCase& c = GetParam();
+  ASSERT_EQ(setenv("MOEKIT_CUDA_EXPERTS_TIER", "decode", 1), 0);
+  check_case(cpu_, gpu_, c, 555 + static_cast<uint64_t>(c.T) * 13 + static_cast<uint64_t>(c.E),
+             c.T > 0 ? "cuda-decode" : nullptr);
+  unsetenv("MOEKIT_CUDA_EXPERTS_TIER");
+}
+
+const ExpertsCase kDecodeCases[] = {
+    // name                        format                    act      hidden q      bias  E   L   H    I    T   k
+    {"bf16_silu_bf16", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 8, 8, 200, 320, 3, 2},
+    {"bf16_gelu_f32", MOEKIT_WEIGHTS_BF16, kGelu, kF32, kNoQ, false, 13, 13, 256, 96, 4, 3},
+    {"bf16_swiglu_bias_f16", MOEKIT_WEIGHTS_BF16, kSwiglu, kF16, kNoQ, true, 10, 10, 160, 200, 1, 4},
+    {"f16_silu_f16", MOEKIT_WEIGHTS_F16, kSilu, kF16, kNoQ, false, 13, 13, 160, 96, 2, 3},
+    {"f16_swiglu_bias_bf16", MOEKIT_WEIGHTS_F16, kSwiglu, kBF16, kNoQ, true, 6, 6, 128, 256, 4, 2},
+    {"f32_swiglu_bias_f32", MOEKIT_WEIGHTS_F32, kSwiglu, kF32, kNoQ, true, 6, 6, 128, 200, 3, 2},
+    {"f32_gelu_bf16", MOEKIT_WEIGHTS_F32, kGelu, kBF16, kNoQ, false, 7, 7, 96, 64, 1, 3},
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, true, 20, 20, 192, 160, 4, 4}, "expert_map_minus1",
+         Routing::Random, 7),
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, true, 20, 20, 192, 160, 4, 4}, "invalid_ids",
+         Routing::WithInvalidIds),
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, true, 20, 20, 192, 160, 4, 4},
+         "expert_map_and_invalid_ids", Routing::WithInvalidIds, 9),
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSwiglu, kBF16, kNoQ, true, 20, 20, 192, 160, 4, 2}, "one_expert_4",
+         Routing::OneExpert),
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSilu, kF32, kNoQ, true, 20, 20, 192, 160, 3, 1}, "weight_on_input",
+         Routing::Random, 0, true),
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 20, 20, 192, 160, 0, 4}, "no_tokens",
+         Routing::Random),
+    {"qwen3_bf16_E40_T1", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 40, 40, 2048, 768, 1, 8},
+    {"qwen3_bf16_E40_T4", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 40, 40, 2048, 768, 4, 8},
+    {"mixtral_bf16_I3584_T1", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 8, 8, 4096, 3584, 1, 2},
+    {"gptoss_bf16_swiglu_bias_E6_T2", MOEKIT_WEIGHTS_BF16, kSwiglu, kBF16, kNoQ, true, 6, 6, 2880, 2880, 2, 4},
+    {"deepseek_bf16_I512_E12_T1", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 12, 12, 7168, 512, 1, 8},
+};
+INSTANTIATE_TEST_SUITE_P(Decode, DecodeTierVsCpu, ::testing::ValuesIn(kDecodeCases),
                          [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace

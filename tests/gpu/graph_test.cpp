@@ -151,7 +151,7 @@ TEST_F(GpuTest, RoutingLayerCapturesInACudaGraphAndReplaysCorrectly) {
 // graph on a fresh stream and replayed: each replay must equal an eager run on the same inputs bit for bit
 // (the runner is deterministic: no atomics, fixed combine order), and match the CPU backend within the format
 // tolerance of experts_case.h. Inputs change between replays (new hidden states and logits in the same buffers).
-void whole_layer_graph(moekit_context cpu_, moekit_context gpu_, int64_t T, bool expect_grouped) {
+void whole_layer_graph(moekit_context cpu_, moekit_context gpu_, int64_t T, const char* expect_kernel) {
   ExpertsCase c{"graph_layer", MOEKIT_WEIGHTS_BF16, MOEKIT_ACTIVATION_SILU_MUL, MOEKIT_DTYPE_BF16,
                 MOEKIT_ACT_QUANT_NONE, true, 40, 40, 512, 384, T, 8};
   ExpertsCaseData d = make_case(c, 77);
@@ -188,7 +188,7 @@ void whole_layer_graph(moekit_context cpu_, moekit_context gpu_, int64_t T, bool
   const std::string capture_error = moekit_last_error();
   CUDA_OK(cudaStreamEndCapture(stream, &graph));
   ASSERT_EQ(captured, MOEKIT_OK) << "moe_forward during capture: " << capture_error;
-  if (expect_grouped) EXPECT_EQ(std::string(report.kernel).rfind("cuda-sm90-grouped", 0), 0u) << report.kernel;
+  EXPECT_EQ(std::string(report.kernel).rfind(expect_kernel, 0), 0u) << report.kernel;
   cudaGraphExec_t exec = nullptr;
   CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
   size_t nodes = 0;
@@ -236,7 +236,10 @@ void whole_layer_graph(moekit_context cpu_, moekit_context gpu_, int64_t T, bool
   moekit_router_destroy(rc);
 }
 
-TEST_F(GpuTest, WholeLayerCapturesInACudaGraphAndMatchesEagerBitForBit) { whole_layer_graph(cpu_, gpu_, 96, false); }
+TEST_F(GpuTest, WholeLayerCapturesInACudaGraphAndMatchesEagerBitForBit) { whole_layer_graph(cpu_, gpu_, 96, "cuda-mma"); }
+
+// The decode tier (T <= 4): two launches after routing, no plan.
+TEST_F(GpuTest, WholeLayerOnTheDecodeTierCapturesInACudaGraph) { whole_layer_graph(cpu_, gpu_, 2, "cuda-decode"); }
 
 // The same with the prefill tier (CUTLASS sm_90a grouped GEMMs, forced; sm_90 only): its setup kernels read the
 // plan on the device, so the capture must hold no host-side problem sizes.
@@ -245,7 +248,7 @@ TEST_F(GpuTest, WholeLayerOnTheGroupedTierCapturesInACudaGraph) {
   CUDA_OK(cudaGetDeviceProperties(&prop, 0));
   if (prop.major != 9 || prop.minor != 0) GTEST_SKIP() << "the grouped tier runs on sm_90 devices only";
   ASSERT_EQ(setenv("MOEKIT_CUDA_EXPERTS_TIER", "grouped", 1), 0);
-  whole_layer_graph(cpu_, gpu_, 700, true);
+  whole_layer_graph(cpu_, gpu_, 700, "cuda-sm90-grouped");
   unsetenv("MOEKIT_CUDA_EXPERTS_TIER");
 }
 

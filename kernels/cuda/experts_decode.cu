@@ -1,0 +1,209 @@
+// The decode tier (experts_decode.h): two weight-streaming launches for T <= kMaxTokens.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <string>
+
+#include "experts_decode.h"
+#include "experts_gemm.cuh"
+#include "kernel_launch.h"
+#include "plugin_error.h"
+#include "warp_ops.cuh"
+
+namespace moekit::cuda::experts::decode {
+
+namespace {
+
+constexpr int kWarps = 8;  // rows (columns of the output) per block: one per warp
+constexpr int kThreads = kWarps * 32;
+constexpr int kVec = 8;    // 16-bit elements per 16-byte load
+// The hidden row lives in shared memory as 16-bit values: up to 48 KiB, the default limit.
+constexpr int64_t kMaxHiddenPad = 24576;
+
+int64_t round_up(int64_t v, int64_t a) { return (v + a - 1) / a * a; }
+
+struct Params {
+  const void* x;        // hidden states [T, H] in x_dtype
+  int32_t x_dtype;
+  const int32_t* ids;  // [T, k]
+  const float* weights;
+  const int32_t* local_of;
+  const uint16_t* w13;  // [L][2Ip][Hp]
+  const float* b13;     // [L][2Ip]
+  const uint16_t* w2;   // [L][Hp][Ip]
+  const float* b2;      // [L][Hp]
+  uint16_t* act;        // [T*k][Ip]
+  void* out;            // [T, H]
+  int32_t out_dtype;
+  int32_t num_experts, num_local;
+  int64_t tokens, top_k, hidden, inter, hp, ip;
+  int64_t hidden_vec, inter_vec;  // H and I rounded up to kVec: past them, weights and inputs are zero padding
+  int32_t weight_on_input;
+  int32_t activation;
+  float alpha, limit;
+};
+
+template <class CT>
+__device__ __forceinline__ float to_f32(uint16_t bits) {
+  if constexpr (std::is_same<CT, __half>::value) return f16_to_f32(bits);
+  else return bf16_to_f32(bits);
+}
+
+template <class CT>
+__device__ __forceinline__ uint16_t from_f32(float v) {
+  if constexpr (std::is_same<CT, __half>::value) return f32_to_f16(v);
+  else return f32_to_bf16(v);
+}
+
+// Streaming load of 8 weights: read once, so kept out of L1.
+__device__ __forceinline__ uint4 load_stream(const uint16_t* p) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(p));
+  return v;
+}
+
+template <class CT>
+__device__ __forceinline__ float dot8(uint4 a, uint4 b) {
+  const uint16_t* x = reinterpret_cast<const uint16_t*>(&a);
+  const uint16_t* y = reinterpret_cast<const uint16_t*>(&b);
+  float s = 0.0f;
+#pragma unroll
+  for (int i = 0; i < kVec; ++i) s = fmaf(to_f32<CT>(x[i]), to_f32<CT>(y[i]), s);
+  return s;
+}
+
+// The expert of assignment a, as a local id, or -1 when the assignment is skipped (invalid id, not local).
+__device__ __forceinline__ int32_t local_expert(const Params& p, int64_t a) {
+  const int32_t id = p.ids[a];
+  if (id < 0 || id >= p.num_experts) return -1;
+  const int32_t e = p.local_of[id];
+  return e >= 0 && e < p.num_local ? e : -1;
+}
+
+// grid (ceil(Ip / kWarps), T * k); dynamic shared memory: Hp 16-bit values.
+template <class CT>
+__global__ void __launch_bounds__(kThreads) gate_up_kernel(Params p) {
+  extern __shared__ uint4 smem_x[];
+  uint16_t* x = reinterpret_cast<uint16_t*>(smem_x);
+  const int64_t a = blockIdx.y;
+  const int32_t e = local_expert(p, a);
+  if (e < 0) return;  // uniform over the block; act of a skipped assignment is never read
+  const int64_t t = a / p.top_k;
+  // The token's row in the compute type, zero-padded: the GEMM tiers' gather (x the router weight when it is
+  // applied on the input).
+  const float scale = p.weight_on_input ? p.weights[a] : 1.0f;
+  for (int64_t h = threadIdx.x; h < p.hidden_vec; h += kThreads)
+    x[h] = from_f32<CT>(h < p.hidden ? load_as_f32(p.x, p.x_dtype, t * p.hidden + h) * scale : 0.0f);
+  __syncthreads();
+  const int lane = threadIdx.x & 31;
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32;
+  if (c >= p.ip) return;
+  uint16_t* dst = p.act + a * p.ip + c;
+  if (c >= p.inter) {  // padding column: zero weights and bias, activation(0, 0) = 0 for every activation
+    if (lane == 0) *dst = 0;
+    return;
+  }
+  const uint16_t* gate = p.w13 + (static_cast<int64_t>(e) * 2 * p.ip + c) * p.hp;
+  const uint16_t* up = gate + p.ip * p.hp;
+  float g = 0.0f, u = 0.0f;
+#pragma unroll 4
+  for (int64_t k0 = lane * kVec; k0 < p.hidden_vec; k0 += 32 * kVec) {
+    const uint4 xv = *reinterpret_cast<const uint4*>(x + k0);
+    g += dot8<CT>(load_stream(gate + k0), xv);
+    u += dot8<CT>(load_stream(up + k0), xv);
+  }
+  g = warp_sum(g);
+  u = warp_sum(u);
+  if (lane == 0) {
+    const float* bias = p.b13 + static_cast<int64_t>(e) * 2 * p.ip;
+    *dst = from_f32<CT>(gemm_detail::activate(p.activation, g + bias[c], u + bias[p.ip + c], p.alpha, p.limit));
+  }
+}
+
+// grid (ceil(H / kWarps), T).
+template <class CT>
+__global__ void __launch_bounds__(kThreads) down_combine_kernel(Params p) {
+  const int lane = threadIdx.x & 31;
+  const int64_t h = static_cast<int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32;
+  const int64_t t = blockIdx.y;
+  if (h >= p.hidden) return;
+  float acc = 0.0f;
+  for (int64_t j = 0; j < p.top_k; ++j) {
+    const int64_t a = t * p.top_k + j;
+    const int32_t e = local_expert(p, a);
+    if (e < 0) continue;  // uniform over the warp
+    const uint16_t* row = p.w2 + (static_cast<int64_t>(e) * p.hp + h) * p.ip;
+    const uint16_t* act = p.act + a * p.ip;
+    float y = 0.0f;
+#pragma unroll 4
+    for (int64_t k0 = lane * kVec; k0 < p.inter_vec; k0 += 32 * kVec)
+      y += dot8<CT>(load_stream(row + k0), *reinterpret_cast<const uint4*>(act + k0));
+    y = warp_sum(y);
+    const float w = p.weight_on_input ? 1.0f : p.weights[a];
+    acc += w * (y + p.b2[static_cast<int64_t>(e) * p.hp + h]);
+  }
+  if (lane == 0) store_from_f32(p.out, p.out_dtype, t * p.hidden + h, acc);
+}
+
+}  // namespace
+
+bool supports(const moekit_plugin_experts_config& cfg) {
+  const bool sixteen_bit = cfg.weight_format == 0 || cfg.weight_format == 1 || cfg.weight_format == 2;
+  return sixteen_bit && cfg.act_quant == 0 && cfg.hidden_pad <= kMaxHiddenPad;
+}
+
+size_t workspace_bytes(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int64_t top_k) {
+  return static_cast<size_t>(num_tokens * top_k * cfg.intermediate_pad * 2);
+}
+
+void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const moekit_plugin_tensor& hidden,
+         const moekit_plugin_routing& plan, const moekit_plugin_tensor& out, void* workspace, cudaStream_t stream) {
+  const int64_t T = hidden.shape[0], k = plan.topk_ids.shape[1];
+  if (T > kMaxTokens || prep.kind != WeightKind::Half16 || !supports(cfg))
+    throw_internal("decode tier chosen for a configuration it does not take");
+  Params p{};
+  p.x = hidden.data;
+  p.x_dtype = hidden.dtype;
+  p.ids = static_cast<const int32_t*>(plan.topk_ids.data);
+  p.weights = static_cast<const float*>(plan.topk_weights.data);
+  p.local_of = prep.local_of;
+  p.w13 = static_cast<const uint16_t*>(prep.w13);
+  p.b13 = prep.b13;
+  p.w2 = static_cast<const uint16_t*>(prep.w2);
+  p.b2 = prep.b2;
+  p.act = static_cast<uint16_t*>(workspace);
+  p.out = out.data;
+  p.out_dtype = out.dtype;
+  p.num_experts = cfg.num_experts;
+  p.num_local = cfg.num_local_experts;
+  p.tokens = T;
+  p.top_k = k;
+  p.hidden = cfg.hidden;
+  p.inter = cfg.intermediate;
+  p.hp = cfg.hidden_pad;
+  p.ip = cfg.intermediate_pad;
+  p.hidden_vec = round_up(cfg.hidden, kVec);
+  p.inter_vec = round_up(cfg.intermediate, kVec);
+  p.weight_on_input = cfg.apply_router_weight_on_input;
+  p.activation = cfg.activation;
+  p.alpha = cfg.swiglu_alpha;
+  p.limit = cfg.swiglu_limit;
+  const dim3 grid1(static_cast<unsigned>((p.ip + kWarps - 1) / kWarps), static_cast<unsigned>(T * k));
+  const size_t smem = static_cast<size_t>(p.hidden_vec) * 2;
+  const dim3 grid2(static_cast<unsigned>((p.hidden + kWarps - 1) / kWarps), static_cast<unsigned>(T));
+  if (prep.compute == Compute::F16) {
+    gate_up_kernel<__half><<<grid1, kThreads, smem, stream>>>(p);
+    check_launch("decode gate_up_kernel");
+    down_combine_kernel<__half><<<grid2, kThreads, 0, stream>>>(p);
+  } else {
+    gate_up_kernel<__nv_bfloat16><<<grid1, kThreads, smem, stream>>>(p);
+    check_launch("decode gate_up_kernel");
+    down_combine_kernel<__nv_bfloat16><<<grid2, kThreads, 0, stream>>>(p);
+  }
+  check_launch("decode down_combine_kernel");
+}
+
+}  // namespace moekit::cuda::experts::decode

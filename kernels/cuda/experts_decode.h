@@ -1,0 +1,37 @@
+// The decode tier of the CUDA expert runner: a handful of tokens (T <= kMaxTokens), 16-bit weights. Decode is
+// weight streaming: each assignment's expert matrices are read once and multiplied by one activation vector, so
+// the tile machinery of the GEMM tiers (plan, gather, 64-row tiles, split-K partials and their finish passes)
+// is pure overhead there. Two launches, no plan:
+//   1. gate_up:  one warp per (assignment, intermediate column c) streams gate row c and up row c of the
+//                expert's w13 with 16-byte loads, dots them with the token's hidden row (rounded to the compute
+//                type in shared memory, as the GEMM tiers' gather does), adds b13, applies the activation and
+//                stores act[a, c] in the compute type;
+//   2. down:     one warp per (token, output column h) streams row h of w2 of every slot j = 0..k-1 in order,
+//                dots it with act[t*k + j], adds b2 and accumulates weight * y: the combine is fused, in slot
+//                order, without atomics (deterministic, the same sums as the other tiers' combine).
+// Ids outside [0, E) and non-local experts are skipped before any weight address is formed; tokens without a
+// valid local expert get zeros. Stream-ordered, allocation-free, capturable in a CUDA graph.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "experts_prepared.h"
+#include "moekit_plugin.h"
+
+namespace moekit::cuda::experts::decode {
+
+// Largest T the decode tier takes: up to here, reading an expert once per assignment (rather than once per
+// expert) costs less than the plan and tiles the GEMM tiers need.
+constexpr int64_t kMaxTokens = 4;
+
+// Whether the decode tier can run this configuration (16-bit weights or f32 held as bf16, 16-bit activations).
+bool supports(const moekit_plugin_experts_config& cfg);
+// Workspace bytes: act [T * k, Ip] in the compute type.
+size_t workspace_bytes(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int64_t top_k);
+void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moekit_plugin_tensor& hidden,
+         const moekit_plugin_routing& plan, const moekit_plugin_tensor& out, void* workspace, cudaStream_t stream);
+
+}  // namespace moekit::cuda::experts::decode
