@@ -123,29 +123,44 @@ __global__ void __launch_bounds__(kThreads) gate_up_kernel(Params p) {
   }
 }
 
-// grid (ceil(H / kWarps), T).
+// grid (ceil(H / cols), T) with cols = max(1, kWarps / k) output columns per block; dynamic shared memory:
+// cols * k floats. The block's warps take the (column, slot) pairs in turn, so that every warp streams one w2 row
+// at a time (k rows per column would otherwise run one after another in a warp, leaving the memory system idle
+// between them); then one thread per column adds its slots' contributions in slot order.
 template <class CT>
-__global__ void __launch_bounds__(kThreads) down_combine_kernel(Params p) {
+__global__ void __launch_bounds__(kThreads) down_combine_kernel(Params p, int cols) {
+  extern __shared__ float ydot[];
   const int lane = threadIdx.x & 31;
-  const int64_t h = static_cast<int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32;
   const int64_t t = blockIdx.y;
-  if (h >= p.hidden) return;
+  const int64_t h0 = static_cast<int64_t>(blockIdx.x) * cols;
+  const int pairs = cols * static_cast<int>(p.top_k);
+  for (int q = threadIdx.x / 32; q < pairs; q += kWarps) {
+    const int64_t h = h0 + q / p.top_k;
+    const int64_t a = t * p.top_k + q % p.top_k;
+    const int32_t e = h < p.hidden ? local_expert(p, a) : -1;
+    float y = 0.0f;
+    if (e >= 0) {  // uniform over the warp
+      const uint16_t* row = p.w2 + (static_cast<int64_t>(e) * p.hp + h) * p.ip;
+      const uint16_t* act = p.act + a * p.ip;
+#pragma unroll 4
+      for (int64_t k0 = lane * kVec; k0 < p.inter_vec; k0 += 32 * kVec)
+        y += dot8<CT>(load_stream(row + k0), *reinterpret_cast<const uint4*>(act + k0));
+      y = warp_sum(y);
+    }
+    if (lane == 0) ydot[q] = y;
+  }
+  __syncthreads();
+  const int64_t h = h0 + threadIdx.x;
+  if (threadIdx.x >= cols || h >= p.hidden) return;
   float acc = 0.0f;
   for (int64_t j = 0; j < p.top_k; ++j) {
     const int64_t a = t * p.top_k + j;
     const int32_t e = local_expert(p, a);
-    if (e < 0) continue;  // uniform over the warp
-    const uint16_t* row = p.w2 + (static_cast<int64_t>(e) * p.hp + h) * p.ip;
-    const uint16_t* act = p.act + a * p.ip;
-    float y = 0.0f;
-#pragma unroll 4
-    for (int64_t k0 = lane * kVec; k0 < p.inter_vec; k0 += 32 * kVec)
-      y += dot8<CT>(load_stream(row + k0), *reinterpret_cast<const uint4*>(act + k0));
-    y = warp_sum(y);
+    if (e < 0) continue;
     const float w = p.weight_on_input ? 1.0f : p.weights[a];
-    acc += w * (y + p.b2[static_cast<int64_t>(e) * p.hp + h]);
+    acc += w * (ydot[threadIdx.x * p.top_k + j] + p.b2[static_cast<int64_t>(e) * p.hp + h]);
   }
-  if (lane == 0) store_from_f32(p.out, p.out_dtype, t * p.hidden + h, acc);
+  store_from_f32(p.out, p.out_dtype, t * p.hidden + h, acc);
 }
 
 }  // namespace
@@ -193,15 +208,17 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   p.limit = cfg.swiglu_limit;
   const dim3 grid1(static_cast<unsigned>((p.ip + kWarps - 1) / kWarps), static_cast<unsigned>(T * k));
   const size_t smem = static_cast<size_t>(p.hidden_vec) * 2;
-  const dim3 grid2(static_cast<unsigned>((p.hidden + kWarps - 1) / kWarps), static_cast<unsigned>(T));
+  const int cols = k < kWarps ? static_cast<int>(kWarps / k) : 1;
+  const dim3 grid2(static_cast<unsigned>((p.hidden + cols - 1) / cols), static_cast<unsigned>(T));
+  const size_t smem2 = static_cast<size_t>(cols * k) * sizeof(float);
   if (prep.compute == Compute::F16) {
     gate_up_kernel<__half><<<grid1, kThreads, smem, stream>>>(p);
     check_launch("decode gate_up_kernel");
-    down_combine_kernel<__half><<<grid2, kThreads, 0, stream>>>(p);
+    down_combine_kernel<__half><<<grid2, kThreads, smem2, stream>>>(p, cols);
   } else {
     gate_up_kernel<__nv_bfloat16><<<grid1, kThreads, smem, stream>>>(p);
     check_launch("decode gate_up_kernel");
-    down_combine_kernel<__nv_bfloat16><<<grid2, kThreads, 0, stream>>>(p);
+    down_combine_kernel<__nv_bfloat16><<<grid2, kThreads, smem2, stream>>>(p, cols);
   }
   check_launch("decode down_combine_kernel");
 }

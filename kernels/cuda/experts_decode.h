@@ -6,9 +6,10 @@
 //                expert's w13 with 16-byte loads, dots them with the token's hidden row (rounded to the compute
 //                type in shared memory, as the GEMM tiers' gather does), adds b13, applies the activation and
 //                stores act[a, c] in the compute type;
-//   2. down:     one warp per (token, output column h) streams row h of w2 of every slot j = 0..k-1 in order,
-//                dots it with act[t*k + j], adds b2 and accumulates weight * y: the combine is fused, in slot
-//                order, without atomics (deterministic, the same sums as the other tiers' combine).
+//   2. down:     one warp per (token, output column h, slot j) streams row h of the slot's w2 and dots it with
+//                act[t*k + j]; one thread per (token, h) then adds b2 and accumulates weight * y over j = 0..k-1
+//                in slot order: the combine is fused, without atomics (deterministic, the same sums as the
+//                other tiers' combine).
 // Ids outside [0, E) and non-local experts are skipped before any weight address is formed; tokens without a
 // valid local expert get zeros. Stream-ordered, allocation-free, capturable in a CUDA graph.
 #pragma once
