@@ -6,6 +6,8 @@
 //    like the CPU backend's: within an expert, flat indices t*k+j stay in increasing order. Each tile of
 //    kPlanThreads ids gets, per warp, a per-expert count (shared histogram); an id's slot is its expert's
 //    cursor + the counts of the lower warps + its rank among equal ids of its own warp.
+// Large inputs (more than kSingleBlockMaxIds ids) take the chunked multi-block plan instead
+// (routing_plan_chunked.cuh): same output, one block per chunk of ids.
 // Ids outside [0, E) set no bit, count nothing and index nothing (index_math.h). Semantics:
 // core/src/cpu/cpu_routing_plan.cpp. Include from exactly one translation unit per module (defines kernels).
 #pragma once
@@ -18,6 +20,8 @@
 #include "block_scan.cuh"
 #include "index_math.h"
 #include "limits.h"
+#include "routing_plan_chunked.cuh"
+#include "routing_plan_params.h"
 #include "warp.cuh"
 
 namespace moekit::device {
@@ -28,42 +32,6 @@ namespace moekit::device {
 constexpr int kPlanThreads = 1024;
 constexpr int kPlanWarps = kPlanThreads / kWarpSize;
 constexpr int kScanItems = (kMaxDeviceExperts + kPlanThreads - 1) / kPlanThreads;  // experts per thread in the scan
-
-struct PlanParams {
-  const int32_t* ids;
-  long long assignments;  // T * k (<= INT32_MAX: core checked)
-  int32_t experts;
-  int32_t block_size;
-  int32_t* counts;         // [E] or null
-  int32_t* sorted;         // [sorted_len] or null (then block_ids / post_padded are null too)
-  long long sorted_len;
-  int32_t* block_ids;      // [blocks_len]
-  long long blocks_len;
-  int32_t* post_padded;    // [1]
-  uint32_t local_mask[kMaxDeviceExperts / 32];  // bit e: expert e is local (expert_map[e] >= 0)
-};
-
-// Host side: the plan kernel's parameters (the caller checked num_experts <= kMaxDeviceExperts when counts or
-// the sorted order are wanted).
-inline PlanParams make_plan_params(const moekit_plugin_router_config& cfg, const moekit_plugin_routing& plan) {
-  PlanParams p{};
-  p.ids = static_cast<const int32_t*>(plan.topk_ids.data);
-  p.assignments = plan.topk_ids.shape[0] * static_cast<long long>(cfg.top_k);
-  p.experts = cfg.num_experts;
-  p.block_size = cfg.block_size;
-  p.counts = static_cast<int32_t*>(plan.expert_counts.data);
-  if (plan.sorted_token_ids.data != nullptr) {
-    p.sorted = static_cast<int32_t*>(plan.sorted_token_ids.data);
-    p.sorted_len = plan.sorted_token_ids.shape[0];
-    p.block_ids = static_cast<int32_t*>(plan.block_expert_ids.data);
-    p.blocks_len = plan.block_expert_ids.shape[0];
-    p.post_padded = static_cast<int32_t*>(plan.num_tokens_post_padded.data);
-  }
-  const int32_t n = cfg.num_experts < kMaxDeviceExperts ? cfg.num_experts : kMaxDeviceExperts;
-  for (int32_t e = 0; e < n; ++e)
-    if (cfg.expert_map == nullptr || cfg.expert_map[e] >= 0) bitset_set(p.local_mask, n, e);
-  return p;
-}
 
 // Dynamic shared bytes of plan_metadata_kernel for E experts.
 inline size_t plan_shared_bytes(int32_t experts) {
@@ -162,29 +130,16 @@ __global__ void __launch_bounds__(kPlanThreads) plan_metadata_kernel(const MOEKI
     __syncthreads();
   }
 
-  // 4. Expert of each block: the last expert whose run starts at or before the block's first slot (experts
-  //    with empty runs share their start with the next one); -1 past the padded total or for non-local experts.
-  for (long long b = tid; b < p.blocks_len; b += kPlanThreads) {
-    const long long slot = b * block;
-    int32_t owner = -1;
-    if (slot < padded_total) {
-      int lo = 0, hi = n;  // first expert whose run starts after `slot`
-      while (lo < hi) {
-        const int mid = lo + (hi - lo) / 2;
-        if (start[mid] <= slot) lo = mid + 1;
-        else hi = mid;
-      }
-      const int e = lo - 1;  // >= 0: start[0] == 0 <= slot
-      if (bitset_test(p.local_mask, n, e)) owner = e;
-    }
-    p.block_ids[b] = owner;
-  }
+  // 4. Expert of each block (block_owner: the expert whose run holds the block's first slot, if local).
+  for (long long b = tid; b < p.blocks_len; b += kPlanThreads)
+    p.block_ids[b] = block_owner(start, n, b * block, padded_total, p.local_mask);
 }
 
-// Host launcher: bitmatrix, then (if counts or the sorted order are wanted) the fill and the plan pass.
+// Host launcher: bitmatrix, then (if counts or the sorted order are wanted) either the chunked plan or the
+// fill and the single-block pass. `policy` chooses between them (the GPU tests force either one).
 template <class Runtime>
 void launch_plan_metadata_on(const moekit_plugin_router_config& cfg, const moekit_plugin_routing& plan,
-                             typename Runtime::Stream stream) {
+                             typename Runtime::Stream stream, PlanChunkPolicy policy = {}) {
   const int32_t n = cfg.num_experts;
   const int32_t k = cfg.top_k;
   const int64_t tokens = plan.topk_ids.shape[0];
@@ -205,6 +160,12 @@ void launch_plan_metadata_on(const moekit_plugin_router_config& cfg, const moeki
   if (!want_counts && !want_sorted) return;
 
   const PlanParams p = make_plan_params(cfg, plan);
+  const PlanChunks chunks =
+      plan_chunks(p.assignments, n, p.sorted != nullptr ? 2 * p.blocks_len : -1, policy);
+  if (chunks.chunks > 0) {
+    launch_chunked_plan<Runtime>(p, chunks, stream);
+    return;
+  }
   if (p.sorted != nullptr && p.sorted_len > 0) {
     fill_i32_kernel<<<grid_blocks(p.sorted_len, 256), 256, 0, stream>>>(p.sorted, p.sorted_len,
                                                                         static_cast<int32_t>(p.assignments));
