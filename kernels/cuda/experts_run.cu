@@ -72,13 +72,21 @@ struct TierChoice {
   const char* why = "";
 };
 
+// MOEKIT_CUDA_NO_E4M3_MMA=1 forces the sm_80 path of FP8 activations x FP8 weights (codes decoded to bf16 in
+// the main loop) on newer devices: the GPU tests use it to cover that path.
+bool e4m3_mma_disabled() {
+  const char* v = std::getenv("MOEKIT_CUDA_NO_E4M3_MMA");
+  return v != nullptr && v[0] == '1';
+}
+
 TierChoice choose_tier(const moekit_plugin_experts_config& cfg, int64_t tokens, int64_t top_k,
                        int compute_capability) {
   const int64_t assignments = tokens * top_k;
   const bool bf16_weights = cfg.weight_format == 0 || cfg.weight_format == 2;  // BF16, or F32 held as bf16
+  const bool fp8_w8a8 = cfg.weight_format == 3 && cfg.act_quant != kActQuantNone && !e4m3_mma_disabled();
   const bool decode_ok = tokens <= decode::kMaxTokens && decode::supports(cfg);
-  const bool grouped_ok =
-      sm90::compiled() && compute_capability == 90 && bf16_weights && cfg.act_quant == kActQuantNone;
+  const bool grouped_ok = sm90::compiled() && compute_capability == 90 &&
+                          ((bf16_weights && cfg.act_quant == kActQuantNone) || fp8_w8a8);
   const char* forced_env = std::getenv("MOEKIT_CUDA_EXPERTS_TIER");
   const std::string forced = forced_env != nullptr ? forced_env : "";
   if (forced == "mma") return {Tier::Mma, "MOEKIT_CUDA_EXPERTS_TIER=mma"};
@@ -87,7 +95,7 @@ TierChoice choose_tier(const moekit_plugin_experts_config& cfg, int64_t tokens, 
   if (decode_ok) return {Tier::Decode, "decode: T <= 4 with 16-bit weights, weight streaming without a plan"};
   if (!sm90::compiled()) return {Tier::Mma, "grouped tier not built"};
   if (compute_capability != 90) return {Tier::Mma, "grouped tier needs sm_90"};
-  if (!grouped_ok) return {Tier::Mma, "grouped tier takes bf16 weights and 16-bit activations only"};
+  if (!grouped_ok) return {Tier::Mma, "grouped tier takes bf16 weights (w16a16) or FP8 blocks (w8a8) only"};
   const double per_expert = cfg.num_local_experts > 0 ? static_cast<double>(assignments) / cfg.num_local_experts : 0;
   if (per_expert >= kGroupedMinRowsPerExpert) return {Tier::Grouped, "prefill: >= 32 rows per expert"};
   return {Tier::Mma, "< 32 rows per expert"};
@@ -339,7 +347,8 @@ __global__ void finish_splits_kernel(FinishParams p) {
 // rows of local experts (the rows GEMM2 reads), 8 columns per thread with 16-byte loads and stores.
 struct GroupedActParams {
   const uint16_t* h;  // bf16 [P, 2Ip]
-  uint16_t* act;      // bf16 [P, Ip]
+  void* act;          // [P, Ip]: bf16, or f32 with act_f32 (the FP8 activation quantizer's input)
+  int32_t act_f32;
   const float* bias;  // [L][2Ip]
   const int32_t* sorted;
   const int32_t* block_ids;
@@ -369,13 +378,22 @@ __global__ void __launch_bounds__(kActThreads) grouped_activation_kernel(Grouped
       const uint4 u4 = *reinterpret_cast<const uint4*>(hr + p.ip + c);
       const uint16_t* g = reinterpret_cast<const uint16_t*>(&g4);
       const uint16_t* u = reinterpret_cast<const uint16_t*>(&u4);
-      uint4 o4;
-      uint16_t* o = reinterpret_cast<uint16_t*>(&o4);
+      float v[8];
 #pragma unroll
       for (int j = 0; j < 8; ++j)
-        o[j] = f32_to_bf16(gemm_detail::activate(p.activation, bf16_to_f32(g[j]) + bias[c + j],
-                                                 bf16_to_f32(u[j]) + bias[p.ip + c + j], p.alpha, p.limit));
-      *reinterpret_cast<uint4*>(p.act + r * p.ip + c) = o4;
+        v[j] = gemm_detail::activate(p.activation, bf16_to_f32(g[j]) + bias[c + j],
+                                     bf16_to_f32(u[j]) + bias[p.ip + c + j], p.alpha, p.limit);
+      if (p.act_f32) {
+        float4* dst = reinterpret_cast<float4*>(static_cast<float*>(p.act) + r * p.ip + c);
+        dst[0] = make_float4(v[0], v[1], v[2], v[3]);
+        dst[1] = make_float4(v[4], v[5], v[6], v[7]);
+      } else {
+        uint4 o4;
+        uint16_t* o = reinterpret_cast<uint16_t*>(&o4);
+#pragma unroll
+        for (int j = 0; j < 8; ++j) o[j] = f32_to_bf16(v[j]);
+        *reinterpret_cast<uint4*>(static_cast<uint16_t*>(p.act) + r * p.ip + c) = o4;
+      }
     }
   }
 }
@@ -552,9 +570,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
   // FP8 activations x FP8 weights run on the native e4m3 tensor-core mma where the device has it (sm_89+);
   // sm_80 decodes the codes to bf16 (exact) in the main loop instead.
   // MOEKIT_CUDA_NO_E4M3_MMA=1 forces the sm_80 path on newer devices (the GPU tests use it to cover that path).
-  const char* no_e4m3 = std::getenv("MOEKIT_CUDA_NO_E4M3_MMA");
-  const bool a8 = quant && p.kind == WeightKind::Fp8 && compute_capability >= 89 &&
-                  !(no_e4m3 != nullptr && no_e4m3[0] == '1');
+  const bool a8 = quant && p.kind == WeightKind::Fp8 && compute_capability >= 89 && !e4m3_mma_disabled();
 
   // The counts need the ids on the host, which would cost a host synchronisation per run (and break graph
   // capture): the CUDA runner leaves them unknown (-1). Skipped ids are still never used.
@@ -571,9 +587,10 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
                           "(token, column) over w2 with the combine fused; ") + l.tier.why);
   } else if (grouped) {
     copy_text(report.kernel, sizeof report.kernel,
-              p.weight_format == 2 ? "cuda-sm90-grouped-f32-as-bf16" : "cuda-sm90-grouped-bf16");
+              a8 ? "cuda-sm90-grouped-fp8block-w8a8"
+                 : p.weight_format == 2 ? "cuda-sm90-grouped-f32-as-bf16" : "cuda-sm90-grouped-bf16");
     copy_text(report.detail, sizeof report.detail,
-              std::string(sm90::configuration()) + "; " + l.tier.why + "; " + std::to_string(l.assignments) +
+              std::string(sm90::configuration(a8)) + "; " + l.tier.why + "; " + std::to_string(l.assignments) +
                   " assignments");
   } else {
     copy_text(report.kernel, sizeof report.kernel, format_label(p, quant, a8));
@@ -680,10 +697,16 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
     gemm1.d = h;
     gemm1.n = 2 * Ip;
     gemm1.k = Hp;
+    if (a8) {  // e4m3 codes of the gathered rows and of the weights, with their block scales
+      gemm1.a_scale = s1;
+      gemm1.a_scale_rows = l.rows;
+      gemm1.w_scale = p.w13_col_scale;
+    }
     sm90::run(gp, gemm1, gscratch, static_cast<size_t>(l.grouped_scratch_bytes), sm_count, stream);
     GroupedActParams ap{};
     ap.h = h;
-    ap.act = static_cast<uint16_t*>(act);
+    ap.act = act;
+    ap.act_f32 = a8 ? 1 : 0;
     ap.bias = p.b13;
     ap.sorted = sorted;
     ap.block_ids = block_ids;
@@ -705,6 +728,20 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
     gemm2.d = y;
     gemm2.n = Hp;
     gemm2.k = Ip;
+    if (a8) {  // the activation rows quantized exactly as the mma.sync tier does (step 4 below)
+      RowSource rows{};
+      rows.rows_f32 = static_cast<const float*>(act);
+      rows.cols = Ip;
+      rows.assignments = l.assignments;
+      const RowPlan act_plan{sorted, block_ids, post, l.rows, nullptr};
+      build_operand_kernel<__nv_bfloat16, true><<<row_grid, kRowThreads, 0, stream>>>(rows, act_plan, cfg.act_quant,
+                                                                                     a2, s2);
+      check_launch("build_operand_kernel (activation quantization)");
+      gemm2.a = a2;
+      gemm2.a_scale = s2;
+      gemm2.a_scale_rows = l.rows;
+      gemm2.w_scale = p.w2_col_scale;
+    }
     sm90::run(gp, gemm2, gscratch, static_cast<size_t>(l.grouped_scratch_bytes), sm_count, stream);
     c.y_bf16 = reinterpret_cast<const uint16_t*>(y);
     c.row_of = row_of;

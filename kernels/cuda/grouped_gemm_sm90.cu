@@ -5,6 +5,7 @@
 
 #include "cute/tensor.hpp"
 #include "cutlass/cutlass.h"
+#include "cutlass/detail/blockwise_scale_layout.hpp"
 #include "cutlass/epilogue/collective/collective_builder.hpp"
 #include "cutlass/gemm/collective/collective_builder.hpp"
 #include "cutlass/gemm/device/gemm_universal_adapter.h"
@@ -38,6 +39,9 @@ using KernelSchedule = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedCooperativ
 using EpilogueSchedule = cutlass::epilogue::PtrArrayTmaWarpSpecializedCooperative;
 constexpr const char* kConfiguration =
     "CUTLASS sm90 grouped GEMM: TMA + wgmma, cooperative warp-specialised, tile 128x256x64, cluster 1x1";
+constexpr const char* kConfigurationFp8 =
+    "CUTLASS sm90 grouped GEMM: TMA + e4m3 wgmma, blockwise scales per row x 128 K, cooperative, tile "
+    "128x128x128, cluster 1x1";
 
 // D is bf16 for both GEMMs: GEMM1's gate/up pre-activations and GEMM2's expert outputs are each rounded once,
 // as vLLM's and the mma.sync tier's bf16 intermediates are; f32 outputs would double the largest memory streams
@@ -65,12 +69,52 @@ struct GroupedKernel {
 
 using Bf16Out = GroupedKernel<cutlass::bfloat16_t>;
 
+// FP8 e4m3 x e4m3 with block scales applied to the f32 accumulators after every 128-wide K block (CUTLASS's
+// blockwise-scaled grouped GEMM): A's scales per row and K block (the FP8 activation quantizer's 1 x 128 groups,
+// or one per token repeated along K), W's per weight row and K block (the prepared per-row copy of the 128 x 128
+// block scales, experts_prepared.h: a block that straddles the gate/up seam keeps each row's own scale). Both are
+// MN-major (rows contiguous), the only major-ness CUTLASS's sm90 blockwise mainloop takes. 128 x 128 x 128
+// tiles: one scale promotion per K tile.
+struct Fp8Kernel {
+  using Element = cutlass::float_e4m3_t;
+  static constexpr int kAlign = 128 / cutlass::sizeof_bits<Element>::value;
+  using Tile = Shape<_128, _128, _128>;
+  using ScaleConfig = cutlass::detail::Sm90BlockwiseScaleConfig<1, 1, 128>;
+  using LayoutSFA = decltype(ScaleConfig::deduce_layoutSFA());
+  using LayoutSFB = decltype(ScaleConfig::deduce_layoutSFB());
+  static constexpr int kAlignD = 128 / cutlass::sizeof_bits<cutlass::bfloat16_t>::value;
+  using CollectiveEpilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
+      cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, Tile, ClusterShape,
+      cutlass::epilogue::collective::EpilogueTileAuto, float, float, void, LayoutD*, kAlignD, cutlass::bfloat16_t,
+      LayoutD*, kAlignD, EpilogueSchedule,
+      cutlass::epilogue::fusion::LinearCombination<cutlass::bfloat16_t, float>>::CollectiveOp;
+  using CollectiveMainloop = typename cutlass::gemm::collective::CollectiveBuilder<
+      cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, Element, cute::tuple<LayoutA*, LayoutSFA*>, kAlign,
+      Element, cute::tuple<LayoutB*, LayoutSFB*>, kAlign, float, Tile, ClusterShape,
+      cutlass::gemm::collective::StageCountAutoCarveout<static_cast<int>(
+          sizeof(typename CollectiveEpilogue::SharedStorage))>,
+      cutlass::gemm::KernelPtrArrayTmaWarpSpecializedCooperativeFP8Blockwise>::CollectiveOp;
+  using Kernel = cutlass::gemm::kernel::GemmUniversal<ProblemShape, CollectiveMainloop, CollectiveEpilogue>;
+  using Gemm = cutlass::gemm::device::GemmUniversalAdapter<Kernel>;
+  using StrideA = typename Kernel::InternalStrideA;
+  using StrideB = typename Kernel::InternalStrideB;
+  using StrideD = typename Kernel::InternalStrideD;
+};
+// One set of stride arrays serves both kernels.
+static_assert(std::is_same<Bf16Out::StrideA, Fp8Kernel::StrideA>::value, "stride types differ");
+static_assert(std::is_same<Bf16Out::StrideB, Fp8Kernel::StrideB>::value, "stride types differ");
+static_assert(std::is_same<Bf16Out::StrideD, Fp8Kernel::StrideD>::value, "stride types differ");
+
 // The per-group arrays CUTLASS reads: problem shapes, operand pointers and strides.
 struct GroupArrays {
   ProblemShape::UnderlyingProblemShape* shapes;
-  const ElementAB** a;
-  const ElementAB** b;
+  const void** a;
+  const void** b;
   void** d;
+  const float** sfa;  // FP8 only
+  const float** sfb;
+  Fp8Kernel::LayoutSFA* layout_sfa;
+  Fp8Kernel::LayoutSFB* layout_sfb;
   Bf16Out::StrideA* stride_a;
   Bf16Out::StrideB* stride_b;
   Bf16Out::StrideD* stride_d;
@@ -80,7 +124,8 @@ constexpr size_t kAlign = 256;
 size_t round_up(size_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
 
 struct ScratchLayout {
-  size_t shapes = 0, a = 0, b = 0, d = 0, stride_a = 0, stride_b = 0, stride_d = 0, cutlass = 0, total = 0;
+  size_t shapes = 0, a = 0, b = 0, d = 0, stride_a = 0, stride_b = 0, stride_d = 0, sfa = 0, sfb = 0, layout_sfa = 0,
+         layout_sfb = 0, cutlass = 0, total = 0;
 };
 
 ScratchLayout scratch_layout(int32_t groups) {
@@ -99,6 +144,10 @@ ScratchLayout scratch_layout(int32_t groups) {
   l.stride_a = take(g * sizeof(Bf16Out::StrideA));
   l.stride_b = take(g * sizeof(Bf16Out::StrideB));
   l.stride_d = take(g * sizeof(Bf16Out::StrideD));
+  l.sfa = take(g * sizeof(void*));
+  l.sfb = take(g * sizeof(void*));
+  l.layout_sfa = take(g * sizeof(Fp8Kernel::LayoutSFA));
+  l.layout_sfb = take(g * sizeof(Fp8Kernel::LayoutSFB));
   l.cutlass = at;
   l.total = at;
   return l;
@@ -108,24 +157,40 @@ GroupArrays arrays_at(void* scratch, const ScratchLayout& l) {
   char* base = static_cast<char*>(scratch);
   GroupArrays g;
   g.shapes = reinterpret_cast<ProblemShape::UnderlyingProblemShape*>(base + l.shapes);
-  g.a = reinterpret_cast<const ElementAB**>(base + l.a);
-  g.b = reinterpret_cast<const ElementAB**>(base + l.b);
+  g.a = reinterpret_cast<const void**>(base + l.a);
+  g.b = reinterpret_cast<const void**>(base + l.b);
   g.d = reinterpret_cast<void**>(base + l.d);
   g.stride_a = reinterpret_cast<Bf16Out::StrideA*>(base + l.stride_a);
   g.stride_b = reinterpret_cast<Bf16Out::StrideB*>(base + l.stride_b);
   g.stride_d = reinterpret_cast<Bf16Out::StrideD*>(base + l.stride_d);
+  g.sfa = reinterpret_cast<const float**>(base + l.sfa);
+  g.sfb = reinterpret_cast<const float**>(base + l.sfb);
+  g.layout_sfa = reinterpret_cast<Fp8Kernel::LayoutSFA*>(base + l.layout_sfa);
+  g.layout_sfb = reinterpret_cast<Fp8Kernel::LayoutSFB*>(base + l.layout_sfb);
   return g;
 }
 
 struct SetupParams {
   GroupedPlan plan;
   GroupArrays out;
-  const ElementAB* a;
-  const ElementAB* w;
+  const char* a;
+  const char* w;
   char* d;
-  int64_t d_elem_bytes;
+  int64_t ab_elem_bytes;  // 2 (bf16) or 1 (e4m3)
   int32_t n, k;
+  const float* a_scale;   // FP8: [k/128][a_scale_rows]
+  int32_t a_scale_rows;
+  const float* w_scale;   // FP8: [L][k/128][n]
 };
+
+// W's scales of one group: [k/128][n], rows contiguous (compact). A's: rows [start, start + m) of the
+// [k/128][P] array, so the K stride is P rather than m: the layout CUTLASS would build for a compact array,
+// with that one stride replaced.
+__device__ Fp8Kernel::LayoutSFA sfa_layout(int m, int n, int k, int rows_total) {
+  const auto compact = Fp8Kernel::ScaleConfig::tile_atom_to_shape_SFA(make_shape(m, n, k, 1));
+  return make_layout(shape(compact), make_stride(make_stride(_0{}, _1{}), make_stride(_0{}, rows_total),
+                                                 get<2>(stride(compact))));
+}
 
 constexpr int kSetupThreads = 256;
 
@@ -139,8 +204,14 @@ __global__ void __launch_bounds__(kSetupThreads) grouped_setup_kernel(SetupParam
   for (int32_t e = threadIdx.x; e < plan.num_local; e += blockDim.x) {
     p.out.shapes[e] = make_shape(0, p.n, p.k);
     p.out.a[e] = p.a;
-    p.out.b[e] = p.w + static_cast<int64_t>(e) * p.n * p.k;
+    p.out.b[e] = p.w + static_cast<int64_t>(e) * p.n * p.k * p.ab_elem_bytes;
     p.out.d[e] = p.d;
+    if (p.a_scale != nullptr) {
+      p.out.sfa[e] = p.a_scale;
+      p.out.sfb[e] = p.w_scale + static_cast<int64_t>(e) * (p.k / 128) * p.n;
+      p.out.layout_sfa[e] = sfa_layout(0, p.n, p.k, p.a_scale_rows);
+      p.out.layout_sfb[e] = Fp8Kernel::ScaleConfig::tile_atom_to_shape_SFB(make_shape(0, p.n, p.k, 1));
+    }
     p.out.stride_a[e] = cutlass::make_cute_packed_stride(Bf16Out::StrideA{}, make_shape(1, p.k, 1));
     p.out.stride_b[e] = cutlass::make_cute_packed_stride(Bf16Out::StrideB{}, make_shape(p.n, p.k, 1));
     p.out.stride_d[e] = cutlass::make_cute_packed_stride(Bf16Out::StrideD{}, make_shape(1, p.n, 1));
@@ -164,8 +235,13 @@ __global__ void __launch_bounds__(kSetupThreads) grouped_setup_kernel(SetupParam
     }
     const int64_t m = (last - b) * bm + real;
     p.out.shapes[e] = make_shape(static_cast<int>(m), p.n, p.k);
-    p.out.a[e] = p.a + b * bm * p.k;
-    p.out.d[e] = p.d + b * bm * p.n * p.d_elem_bytes;
+    p.out.a[e] = p.a + b * bm * p.k * p.ab_elem_bytes;
+    p.out.d[e] = p.d + b * bm * p.n * 2;
+    if (p.a_scale != nullptr) {
+      p.out.sfa[e] = p.a_scale + b * bm;
+      p.out.layout_sfa[e] = sfa_layout(static_cast<int>(m), p.n, p.k, p.a_scale_rows);
+      p.out.layout_sfb[e] = Fp8Kernel::ScaleConfig::tile_atom_to_shape_SFB(make_shape(static_cast<int>(m), p.n, p.k, 1));
+    }
   }
 }
 
@@ -178,11 +254,21 @@ typename K::Gemm::Arguments arguments_for(const GroupArrays& g, int32_t groups, 
   cutlass::KernelHardwareInfo hw;
   hw.device_id = device;
   hw.sm_count = sm_count;
+  using ElementA = typename K::Gemm::ElementA;
+  using ElementB = typename K::Gemm::ElementB;
   using ElementD = typename K::Gemm::ElementD;
+  typename K::Gemm::GemmKernel::MainloopArguments mainloop;
+  if constexpr (std::is_same<K, Fp8Kernel>::value) {
+    mainloop = {reinterpret_cast<const ElementA**>(g.a), g.stride_a, reinterpret_cast<const ElementB**>(g.b),
+                g.stride_b, g.sfa, g.layout_sfa, g.sfb, g.layout_sfb};
+  } else {
+    mainloop = {reinterpret_cast<const ElementA**>(g.a), g.stride_a, reinterpret_cast<const ElementB**>(g.b),
+                g.stride_b};
+  }
   args = typename K::Gemm::Arguments{
       cutlass::gemm::GemmUniversalMode::kGrouped,
       {groups, g.shapes, nullptr},  // no host copy of the shapes: the device computed them
-      {g.a, g.stride_a, g.b, g.stride_b},
+      mainloop,
       {fusion, nullptr, g.stride_d, reinterpret_cast<ElementD**>(g.d), g.stride_d},
       hw};
   return args;
@@ -218,33 +304,42 @@ void run_cutlass(const GroupArrays& g, int32_t groups, int sm_count, void* works
 
 bool compiled() { return true; }
 
-const char* configuration() { return kConfiguration; }
+const char* configuration(bool fp8) { return fp8 ? kConfigurationFp8 : kConfiguration; }
 
 size_t scratch_bytes(int32_t num_local, int sm_count) {
-  return scratch_layout(num_local).total + round_up(cutlass_workspace<Bf16Out>(num_local, sm_count));
+  const size_t w16 = cutlass_workspace<Bf16Out>(num_local, sm_count);
+  const size_t w8 = cutlass_workspace<Fp8Kernel>(num_local, sm_count);
+  return scratch_layout(num_local).total + round_up(w16 > w8 ? w16 : w8);
 }
 
 void run(const GroupedPlan& plan, const GroupedGemm& gemm, void* scratch, size_t scratch_bytes_available,
          int sm_count, cudaStream_t stream) {
   if (scratch_bytes_available < scratch_bytes(plan.num_local, sm_count))
     throw PluginError(MOEKIT_PLUGIN_INTERNAL, "grouped GEMM scratch smaller than sm90::scratch_bytes");
-  if (gemm.n % kAlignAB != 0 || gemm.k % kAlignAB != 0 || gemm.n > INT32_MAX || gemm.k > INT32_MAX)
-    throw_unsupported("CUTLASS grouped GEMM: n and k must be multiples of 8 below 2^31");
+  const bool fp8 = gemm.a_scale != nullptr;
+  if (gemm.n % 16 != 0 || gemm.k % 128 != 0 || gemm.n > INT32_MAX || gemm.k > INT32_MAX ||
+      gemm.a_scale_rows > INT32_MAX)
+    throw_unsupported("CUTLASS grouped GEMM: n must be a multiple of 16 and k of 128, below 2^31");
+  if (fp8 && gemm.w_scale == nullptr) throw_internal("CUTLASS FP8 grouped GEMM without weight scales");
   const ScratchLayout l = scratch_layout(plan.num_local);
   const GroupArrays g = arrays_at(scratch, l);
   SetupParams sp{};
   sp.plan = plan;
   sp.out = g;
-  sp.a = static_cast<const ElementAB*>(gemm.a);
-  sp.w = static_cast<const ElementAB*>(gemm.w);
+  sp.a = static_cast<const char*>(gemm.a);
+  sp.w = static_cast<const char*>(gemm.w);
   sp.d = static_cast<char*>(gemm.d);
-  sp.d_elem_bytes = 2;
+  sp.ab_elem_bytes = fp8 ? 1 : 2;
+  sp.a_scale = gemm.a_scale;
+  sp.a_scale_rows = static_cast<int32_t>(gemm.a_scale_rows);
+  sp.w_scale = gemm.w_scale;
   sp.n = static_cast<int32_t>(gemm.n);
   sp.k = static_cast<int32_t>(gemm.k);
   grouped_setup_kernel<<<1, kSetupThreads, 0, stream>>>(sp);
   check_cuda(cudaGetLastError(), "grouped_setup_kernel launch");
   void* workspace = static_cast<char*>(scratch) + l.cutlass;
-  run_cutlass<Bf16Out>(g, plan.num_local, sm_count, workspace, stream);
+  if (fp8) run_cutlass<Fp8Kernel>(g, plan.num_local, sm_count, workspace, stream);
+  else run_cutlass<Bf16Out>(g, plan.num_local, sm_count, workspace, stream);
 }
 
 }  // namespace moekit::cuda::experts::sm90

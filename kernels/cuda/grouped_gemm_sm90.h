@@ -37,16 +37,20 @@ struct GroupedPlan {
 };
 
 struct GroupedGemm {
-  const void* a = nullptr;       // bf16 [P, k]
-  const void* w = nullptr;       // bf16 [num_local][n, k]
+  const void* a = nullptr;       // bf16 or e4m3 [P, k]
+  const void* w = nullptr;       // bf16 or e4m3 [num_local][n, k]
   void* d = nullptr;             // bf16 [P, n]
-  int64_t n = 0, k = 0;          // k % 8 == 0 and n % 8 == 0 (TMA: 16-byte aligned rows); both are padded to 128
+  int64_t n = 0, k = 0;          // k % 128 == 0 and n % 16 == 0 (the padded sizes are multiples of 128)
+  // FP8 (e4m3 x e4m3, w8a8): non-null a_scale selects the blockwise-scaled kernel.
+  const float* a_scale = nullptr;  // [k/128][a_scale_rows]: per row and 128-wide K block (rows contiguous)
+  int64_t a_scale_rows = 0;        // P
+  const float* w_scale = nullptr;  // [num_local][k/128][n]: per weight row and K block
 };
 
 // True when this build carries the CUTLASS sm_90a kernels.
 bool compiled();
-// A short description of the tile configuration, for the run report.
-const char* configuration();
+// A short description of the tile configuration (of the FP8 or the bf16 kernel), for the run report.
+const char* configuration(bool fp8);
 // Device scratch one grouped GEMM needs (per-group arrays + CUTLASS's own workspace), 256-byte multiple.
 size_t scratch_bytes(int32_t num_local, int sm_count);
 // Runs one grouped GEMM on `stream`. Throws PluginError (UNSUPPORTED when not compiled(), DEVICE_ERROR when

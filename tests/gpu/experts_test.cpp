@@ -206,7 +206,7 @@ TEST_F(GpuTest, Fp8W8a8WithoutE4m3MmaMatchesTheCpuBackend) {
 }
 
 // The prefill tier (CUTLASS sm_90a grouped GEMMs), forced through MOEKIT_CUDA_EXPERTS_TIER=grouped on every case
-// it can run (bf16 or f32 weights, 16-bit activations) so that its results are checked at small and odd shapes
+// it can run (bf16 or f32 weights with 16-bit activations; FP8 blocks with FP8 activations) so that its results are checked at small and odd shapes
 // too, not only where the runner picks it by itself (>= 256 rows per expert, e.g. Large_qwen3_bf16_E40_T4096).
 // It exists on sm_90 only: on another device the case does not apply.
 bool device_is_sm90() {
@@ -244,6 +244,17 @@ const ExpertsCase kGroupedCases[] = {
     {"qwen3_bf16_E40_T1024", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 40, 40, 2048, 768, 1024, 8},
     {"mixtral_bf16_I3584_T256", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 8, 8, 4096, 3584, 256, 2},
     {"gptoss_bf16_swiglu_bias_E6_T700", MOEKIT_WEIGHTS_BF16, kSwiglu, kBF16, kNoQ, true, 6, 6, 2880, 2880, 700, 4},
+    // FP8 blocks x FP8 activations (w8a8): e4m3 wgmma with per-row x 128-K scales. I = 320 and 136 put a 128-row
+    // weight block across the gate/up seam; H = 200 and I = 136 exercise the padding.
+    {"fp8_swiglu_bias_w8a8grp_bf16", MOEKIT_WEIGHTS_FP8_BLOCK, kSwiglu, kBF16, kGrpQ, true, 10, 10, 384, 320, 33, 4},
+    {"fp8_gelu_w8a8tok_f32", MOEKIT_WEIGHTS_FP8_BLOCK, kGelu, kF32, kTokQ, false, 9, 9, 256, 192, 25, 3},
+    {"fp8_silu_w8a8grp_f16", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kF16, kGrpQ, false, 5, 5, 200, 136, 60, 2},
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, true, 20, 20, 256, 128, 45, 4},
+         "fp8_expert_map_and_invalid_ids", Routing::WithInvalidIds, 9),
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 20, 20, 256, 128, 1000, 1},
+         "fp8_one_expert_1000", Routing::OneExpert),
+    {"deepseek_fp8_w8a8_I512_E12_T512", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 12, 12, 7168, 512, 512, 8},
+    {"qwen3_fp8_w8a8_E40_T1024", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 40, 40, 2048, 768, 1024, 8},
 };
 INSTANTIATE_TEST_SUITE_P(Grouped, GroupedTierVsCpu, ::testing::ValuesIn(kGroupedCases),
                          [](const auto& info) { return std::string(info.param.name); });
