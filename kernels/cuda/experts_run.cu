@@ -111,7 +111,8 @@ struct Layout {
   int splits1 = 1, splits2 = 1;  // split-K of GEMM1 / GEMM2
   int64_t partial = 0;
   int64_t sorted = 0, block_ids = 0, post = 0, a1 = 0, s1 = 0, act = 0, a2 = 0, s2 = 0, y = 0, total = 0;
-  int64_t h = 0, row_of = 0, grouped_scratch = 0, grouped_scratch_bytes = 0;  // grouped tier only
+  int64_t h = 0, row_of = 0, group_first = 0, group_rows = 0, grouped_scratch = 0,
+          grouped_scratch_bytes = 0;  // grouped tier only
 };
 
 Layout layout_for(const moekit_plugin_experts_config& cfg, int64_t T, int64_t k, int sm_count,
@@ -152,6 +153,8 @@ Layout layout_for(const moekit_plugin_experts_config& cfg, int64_t T, int64_t k,
     l.h = take(P * 2 * Ip * 2);
     l.y = take(P * Hp * 2);
     l.row_of = take(A * 4);
+    l.group_first = take(cfg.num_local_experts * 4);
+    l.group_rows = take(cfg.num_local_experts * 4);
     l.grouped_scratch_bytes = static_cast<int64_t>(sm90::scratch_bytes(cfg.num_local_experts, sm_count));
     l.grouped_scratch = take(l.grouped_scratch_bytes);
     l.total = at;
@@ -219,7 +222,22 @@ struct RowPlan {
   const int32_t* post_padded;
   int64_t rows;     // P
   int32_t* row_of;  // optional [A]: row of each assignment in the padded order (the grouped tier's combine)
+  // Optional (the grouped tier's FP8 scales): with group_first, the scales of a row of local expert e go to the
+  // compact per-group array CUTLASS's blockwise mainloop reads, scales[group_first[e] * groups + gi *
+  // group_rows[e] + (r - group_first[e])], instead of scales[gi * P + r].
+  const int32_t* group_first;
+  const int32_t* group_rows;
+  const int32_t* local_of;
+  int32_t num_experts, num_local;
 };
+
+// Where the FP8 scale of K group gi of padded row r goes (see RowPlan); r is a real row of a local block.
+__device__ __forceinline__ int64_t scale_index(const RowPlan& plan, int64_t r, int64_t gi, int64_t groups) {
+  if (plan.group_first == nullptr) return gi * plan.rows + r;
+  const int32_t e = plan.local_of[plan.block_ids[r / kBM]];  // checked by the caller's block test
+  const int64_t first = plan.group_first[e];
+  return first * groups + gi * plan.group_rows[e] + (r - first);
+}
 
 // One block per real row r of the padded order: writes out[r, 0..cols) in the compute type and, with FP8
 // activations, the values are FP8 codes (as exact compute-type numbers, or bytes with CODES) and
@@ -236,7 +254,11 @@ __global__ void __launch_bounds__(kRowThreads) build_operand_kernel(RowSource sr
   const int64_t post = *plan.post_padded;
   const int64_t groups = src.cols / kQuantBlock;
   for (int64_t r = blockIdx.x; r < plan.rows && r < post; r += gridDim.x) {
-    if (plan.block_ids[r / kBM] < 0) continue;  // uniform over the block
+    const int32_t ge = plan.block_ids[r / kBM];
+    if (ge < 0) continue;  // uniform over the block
+    if (plan.group_first != nullptr &&
+        (ge >= plan.num_experts || plan.local_of[ge] < 0 || plan.local_of[ge] >= plan.num_local))
+      continue;
     // Padding rows are skipped: the GEMMs neither load nor multiply them (experts_gemm.cuh, n_valid).
     const int64_t a = plan.sorted[r];
     if (a < 0 || a >= src.assignments) continue;  // uniform over the block
@@ -269,7 +291,7 @@ __global__ void __launch_bounds__(kRowThreads) build_operand_kernel(RowSource sr
         if constexpr (CODES) dst_codes[h] = code;
         else dst[h] = to_compute_bits<CT>(e4m3_to_f32(code));
       }
-      for (int64_t gi = threadIdx.x; gi < groups; gi += kRowThreads) scales[gi * plan.rows + r] = scale;
+      for (int64_t gi = threadIdx.x; gi < groups; gi += kRowThreads) scales[scale_index(plan, r, gi, groups)] = scale;
       continue;
     }
     for (int64_t gi = 0; gi < groups; ++gi) {  // per 1 x 128 group: one value per thread
@@ -279,7 +301,7 @@ __global__ void __launch_bounds__(kRowThreads) build_operand_kernel(RowSource sr
       const uint8_t code = fp8_quantize(v, scale);
       if constexpr (CODES) dst_codes[h] = code;
       else dst[h] = to_compute_bits<CT>(e4m3_to_f32(code));
-      if (threadIdx.x == 0) scales[gi * plan.rows + r] = scale;
+      if (threadIdx.x == 0) scales[scale_index(plan, r, gi, groups)] = scale;
     }
   }
 }
@@ -395,6 +417,47 @@ __global__ void __launch_bounds__(kActThreads) grouped_activation_kernel(Grouped
         *reinterpret_cast<uint4*>(static_cast<uint16_t*>(p.act) + r * p.ip + c) = o4;
       }
     }
+  }
+}
+
+// Grouped tier: first row and real rows of each local expert's run of blocks in the padded order (one block;
+// the thread that owns an expert's first block measures its run). Experts without blocks keep rows = 0.
+// Every index is checked: block ids outside [0, E), local ids outside [0, L) and assignments outside [0, A)
+// never address memory.
+struct GroupExtentParams {
+  const int32_t* block_ids;
+  const int32_t* sorted;
+  const int32_t* post_padded;
+  const int32_t* local_of;
+  int32_t num_experts, num_local;
+  int64_t m_blocks, assignments;
+  int32_t* first_row;
+  int32_t* rows;
+};
+
+__global__ void __launch_bounds__(256) group_extent_kernel(GroupExtentParams p) {
+  for (int32_t e = threadIdx.x; e < p.num_local; e += blockDim.x) {
+    p.first_row[e] = 0;
+    p.rows[e] = 0;
+  }
+  __syncthreads();
+  int64_t blocks = *p.post_padded / kBM;
+  if (blocks > p.m_blocks) blocks = p.m_blocks;
+  for (int64_t b = threadIdx.x; b < blocks; b += blockDim.x) {
+    const int32_t ge = p.block_ids[b];
+    if (ge < 0 || ge >= p.num_experts) continue;
+    if (b > 0 && p.block_ids[b - 1] == ge) continue;  // not the first block of its expert
+    const int32_t e = p.local_of[ge];
+    if (e < 0 || e >= p.num_local) continue;
+    int64_t last = b;
+    while (last + 1 < blocks && p.block_ids[last + 1] == ge) ++last;
+    int64_t real = 0;  // padding sits at the end of an expert's last block
+    for (int64_t i = 0; i < kBM; ++i) {
+      const int32_t a = p.sorted[last * kBM + i];
+      if (a >= 0 && a < p.assignments) real = i + 1;
+    }
+    p.first_row[e] = static_cast<int32_t>(b * kBM);
+    p.rows[e] = static_cast<int32_t>((last - b) * kBM + real);
   }
 }
 
@@ -646,7 +709,20 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
 
   const int64_t Hp = cfg.hidden_pad, Ip = cfg.intermediate_pad;
   int32_t* row_of = grouped ? at<int32_t>(workspace, l.row_of) : nullptr;
-  const RowPlan row_plan{sorted, block_ids, post, l.rows, row_of};
+  RowPlan row_plan{sorted, block_ids, post, l.rows, row_of, nullptr, nullptr, p.local_of, cfg.num_experts,
+                   cfg.num_local_experts};
+  int32_t* group_first = grouped ? at<int32_t>(workspace, l.group_first) : nullptr;
+  int32_t* group_rows = grouped ? at<int32_t>(workspace, l.group_rows) : nullptr;
+  if (grouped) {
+    GroupExtentParams gx{block_ids, sorted, post, p.local_of, cfg.num_experts, cfg.num_local_experts,
+                         l.m_blocks, l.assignments, group_first, group_rows};
+    group_extent_kernel<<<1, 256, 0, stream>>>(gx);
+    check_launch("group_extent_kernel");
+    if (a8) {  // FP8 scales in CUTLASS's per-group layout
+      row_plan.group_first = group_first;
+      row_plan.group_rows = group_rows;
+    }
+  }
   const unsigned row_grid = grid_for(l.rows, 1);
   const bool f16 = p.compute == Compute::F16;
 
@@ -682,15 +758,9 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
     uint16_t* h = at<uint16_t>(workspace, l.h);
     void* gscratch = at<void>(workspace, l.grouped_scratch);
     sm90::GroupedPlan gp;
-    gp.block_ids = block_ids;
-    gp.sorted = sorted;
-    gp.post_padded = post;
-    gp.local_of = p.local_of;
-    gp.num_experts = cfg.num_experts;
+    gp.first_row = group_first;
+    gp.rows = group_rows;
     gp.num_local = cfg.num_local_experts;
-    gp.m_blocks = l.m_blocks;
-    gp.block_rows = kBM;
-    gp.assignments = l.assignments;
     sm90::GroupedGemm gemm1;
     gemm1.a = a1;
     gemm1.w = p.w13;
@@ -699,7 +769,6 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
     gemm1.k = Hp;
     if (a8) {  // e4m3 codes of the gathered rows and of the weights, with their block scales
       gemm1.a_scale = s1;
-      gemm1.a_scale_rows = l.rows;
       gemm1.w_scale = p.w13_col_scale;
     }
     sm90::run(gp, gemm1, gscratch, static_cast<size_t>(l.grouped_scratch_bytes), sm_count, stream);
@@ -733,13 +802,13 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
       rows.rows_f32 = static_cast<const float*>(act);
       rows.cols = Ip;
       rows.assignments = l.assignments;
-      const RowPlan act_plan{sorted, block_ids, post, l.rows, nullptr};
+      RowPlan act_plan = row_plan;
+      act_plan.row_of = nullptr;
       build_operand_kernel<__nv_bfloat16, true><<<row_grid, kRowThreads, 0, stream>>>(rows, act_plan, cfg.act_quant,
                                                                                      a2, s2);
       check_launch("build_operand_kernel (activation quantization)");
       gemm2.a = a2;
       gemm2.a_scale = s2;
-      gemm2.a_scale_rows = l.rows;
       gemm2.w_scale = p.w2_col_scale;
     }
     sm90::run(gp, gemm2, gscratch, static_cast<size_t>(l.grouped_scratch_bytes), sm_count, stream);

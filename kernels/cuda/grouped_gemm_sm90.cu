@@ -178,70 +178,34 @@ struct SetupParams {
   char* d;
   int64_t ab_elem_bytes;  // 2 (bf16) or 1 (e4m3)
   int32_t n, k;
-  const float* a_scale;   // FP8: [k/128][a_scale_rows]
-  int32_t a_scale_rows;
+  const float* a_scale;   // FP8: per group, compact [k/128][m] at first_row * (k/128)
   const float* w_scale;   // FP8: [L][k/128][n]
 };
 
-// W's scales of one group: [k/128][n], rows contiguous (compact). A's: rows [start, start + m) of the
-// [k/128][P] array, so the K stride is P rather than m: the layout CUTLASS would build for a compact array,
-// with that one stride replaced.
-__device__ Fp8Kernel::LayoutSFA sfa_layout(int m, int n, int k, int rows_total) {
-  const auto compact = Fp8Kernel::ScaleConfig::tile_atom_to_shape_SFA(make_shape(m, n, k, 1));
-  return make_layout(shape(compact), make_stride(make_stride(_0{}, _1{}), make_stride(_0{}, rows_total),
-                                                 get<2>(stride(compact))));
-}
-
 constexpr int kSetupThreads = 256;
 
-// One block: every group first gets M = 0 (an expert with no rows, or not in the plan at all), then the thread
-// that owns the first block of an expert's run of blocks measures the run: M = its full blocks * 64 + the real
-// rows of its last block (padding sits at the end of an expert's last block). Every index is checked before use:
-// block ids outside [0, E), local ids outside [0, L) and assignments outside [0, A) never address memory.
+// One thread per group: its problem (m = the expert's real rows, from the plan's group extents) and operand
+// pointers; an expert without rows gets m = 0 and pointers that are never dereferenced. FP8 scales: W's are
+// [k/128][n] per expert; A's were written per group, compact, at first_row * (k/128) (experts_run.cu's
+// gather and activation quantizer), the layout CUTLASS's blockwise mainloop derives from (m, k) itself.
 __global__ void __launch_bounds__(kSetupThreads) grouped_setup_kernel(SetupParams p) {
   const GroupedPlan& plan = p.plan;
-  const int64_t bm = plan.block_rows;
   for (int32_t e = threadIdx.x; e < plan.num_local; e += blockDim.x) {
-    p.out.shapes[e] = make_shape(0, p.n, p.k);
-    p.out.a[e] = p.a;
+    const int64_t first = plan.first_row[e];
+    const int m = plan.rows[e];
+    p.out.shapes[e] = make_shape(m, p.n, p.k);
+    p.out.a[e] = p.a + first * p.k * p.ab_elem_bytes;
     p.out.b[e] = p.w + static_cast<int64_t>(e) * p.n * p.k * p.ab_elem_bytes;
-    p.out.d[e] = p.d;
+    p.out.d[e] = p.d + first * p.n * 2;
     if (p.a_scale != nullptr) {
-      p.out.sfa[e] = p.a_scale;
+      p.out.sfa[e] = p.a_scale + first * (p.k / 128);
       p.out.sfb[e] = p.w_scale + static_cast<int64_t>(e) * (p.k / 128) * p.n;
-      p.out.layout_sfa[e] = sfa_layout(0, p.n, p.k, p.a_scale_rows);
-      p.out.layout_sfb[e] = Fp8Kernel::ScaleConfig::tile_atom_to_shape_SFB(make_shape(0, p.n, p.k, 1));
+      p.out.layout_sfa[e] = Fp8Kernel::ScaleConfig::tile_atom_to_shape_SFA(make_shape(m, p.n, p.k, 1));
+      p.out.layout_sfb[e] = Fp8Kernel::ScaleConfig::tile_atom_to_shape_SFB(make_shape(m, p.n, p.k, 1));
     }
     p.out.stride_a[e] = cutlass::make_cute_packed_stride(Bf16Out::StrideA{}, make_shape(1, p.k, 1));
     p.out.stride_b[e] = cutlass::make_cute_packed_stride(Bf16Out::StrideB{}, make_shape(p.n, p.k, 1));
     p.out.stride_d[e] = cutlass::make_cute_packed_stride(Bf16Out::StrideD{}, make_shape(1, p.n, 1));
-  }
-  __syncthreads();
-  const int64_t post = *plan.post_padded;
-  int64_t blocks = post / bm;
-  if (blocks > plan.m_blocks) blocks = plan.m_blocks;
-  for (int64_t b = threadIdx.x; b < blocks; b += blockDim.x) {
-    const int32_t ge = plan.block_ids[b];
-    if (ge < 0 || ge >= plan.num_experts) continue;
-    if (b > 0 && plan.block_ids[b - 1] == ge) continue;  // not the first block of its expert
-    const int32_t e = plan.local_of[ge];
-    if (e < 0 || e >= plan.num_local) continue;
-    int64_t last = b;
-    while (last + 1 < blocks && plan.block_ids[last + 1] == ge) ++last;
-    int64_t real = 0;
-    for (int64_t i = 0; i < bm; ++i) {
-      const int32_t a = plan.sorted[last * bm + i];
-      if (a >= 0 && a < plan.assignments) real = i + 1;
-    }
-    const int64_t m = (last - b) * bm + real;
-    p.out.shapes[e] = make_shape(static_cast<int>(m), p.n, p.k);
-    p.out.a[e] = p.a + b * bm * p.k * p.ab_elem_bytes;
-    p.out.d[e] = p.d + b * bm * p.n * 2;
-    if (p.a_scale != nullptr) {
-      p.out.sfa[e] = p.a_scale + b * bm;
-      p.out.layout_sfa[e] = sfa_layout(static_cast<int>(m), p.n, p.k, p.a_scale_rows);
-      p.out.layout_sfb[e] = Fp8Kernel::ScaleConfig::tile_atom_to_shape_SFB(make_shape(static_cast<int>(m), p.n, p.k, 1));
-    }
   }
 }
 
@@ -317,8 +281,7 @@ void run(const GroupedPlan& plan, const GroupedGemm& gemm, void* scratch, size_t
   if (scratch_bytes_available < scratch_bytes(plan.num_local, sm_count))
     throw PluginError(MOEKIT_PLUGIN_INTERNAL, "grouped GEMM scratch smaller than sm90::scratch_bytes");
   const bool fp8 = gemm.a_scale != nullptr;
-  if (gemm.n % 16 != 0 || gemm.k % 128 != 0 || gemm.n > INT32_MAX || gemm.k > INT32_MAX ||
-      gemm.a_scale_rows > INT32_MAX)
+  if (gemm.n % 16 != 0 || gemm.k % 128 != 0 || gemm.n > INT32_MAX || gemm.k > INT32_MAX)
     throw_unsupported("CUTLASS grouped GEMM: n must be a multiple of 16 and k of 128, below 2^31");
   if (fp8 && gemm.w_scale == nullptr) throw_internal("CUTLASS FP8 grouped GEMM without weight scales");
   const ScratchLayout l = scratch_layout(plan.num_local);
@@ -331,7 +294,6 @@ void run(const GroupedPlan& plan, const GroupedGemm& gemm, void* scratch, size_t
   sp.d = static_cast<char*>(gemm.d);
   sp.ab_elem_bytes = fp8 ? 1 : 2;
   sp.a_scale = gemm.a_scale;
-  sp.a_scale_rows = static_cast<int32_t>(gemm.a_scale_rows);
   sp.w_scale = gemm.w_scale;
   sp.n = static_cast<int32_t>(gemm.n);
   sp.k = static_cast<int32_t>(gemm.k);

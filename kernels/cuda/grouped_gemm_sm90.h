@@ -8,8 +8,9 @@
 // mma.sync kernels (the run report says which tier ran and why).
 //
 // Each grouped GEMM is two launches, both stream-ordered and capturable in a CUDA graph:
-//   1. a one-block setup kernel derives each group's problem (M = the expert's real rows, N, K) and its operand
-//      pointers from the plan on the device (no host synchronisation: the host never learns the counts);
+//   1. a one-block setup kernel turns the plan's group extents (first row and real rows per local expert,
+//      computed on the device by experts_run.cu: the host never learns the counts) into CUTLASS's per-group
+//      problem sizes and operand pointers;
 //   2. the CUTLASS kernel, D[rows of e] = A[rows of e] @ W[e]^T, with A row-major [P, K] (the gathered
 //      operand), W[e] row-major [N, K] (the prepared weights: w13 or w2) and D row-major [P, N], bf16.
 // Rows of an expert are contiguous in the padded order (its blocks follow each other), so one group is one dense
@@ -23,17 +24,12 @@
 
 namespace moekit::cuda::experts::sm90 {
 
-// The device-side description of the padded expert-sorted order (experts_run.cu's workspace).
+// The groups on the device (experts_run.cu's workspace): local expert e's rows are [first_row[e],
+// first_row[e] + rows[e]) of the padded expert-sorted order; rows[e] = 0 for an expert without assignments.
 struct GroupedPlan {
-  const int32_t* block_ids;    // [m_blocks]: global expert of each 64-row block, -1 = not local
-  const int32_t* sorted;       // [m_blocks * 64]: assignment of each row; outside [0, assignments) = padding
-  const int32_t* post_padded;  // [1]: rows in use
-  const int32_t* local_of;     // [num_experts]: global -> local expert id, -1 = not local
-  int32_t num_experts = 0;
-  int32_t num_local = 0;       // groups
-  int64_t m_blocks = 0;
-  int64_t block_rows = 0;      // 64 (the contract's block_size_m)
-  int64_t assignments = 0;
+  const int32_t* first_row;  // [num_local]
+  const int32_t* rows;       // [num_local]
+  int32_t num_local = 0;     // groups
 };
 
 struct GroupedGemm {
@@ -42,8 +38,8 @@ struct GroupedGemm {
   void* d = nullptr;             // bf16 [P, n]
   int64_t n = 0, k = 0;          // k % 128 == 0 and n % 16 == 0 (the padded sizes are multiples of 128)
   // FP8 (e4m3 x e4m3, w8a8): non-null a_scale selects the blockwise-scaled kernel.
-  const float* a_scale = nullptr;  // [k/128][a_scale_rows]: per row and 128-wide K block (rows contiguous)
-  int64_t a_scale_rows = 0;        // P
+  const float* a_scale = nullptr;  // per row and 128-wide K block, one compact [k/128][rows[e]] array per group
+                                   // at first_row[e] * (k/128) (CUTLASS derives the layout from m and k)
   const float* w_scale = nullptr;  // [num_local][k/128][n]: per weight row and K block
 };
 
