@@ -150,7 +150,7 @@ Layout layout_for(const moekit_plugin_experts_config& cfg, int64_t T, int64_t k,
   l.a2 = take(l.quant ? P * Ip * 2 : 0);
   l.s2 = take(l.quant ? P * (Ip / kQuantBlock) * 4 : 0);
   if (l.tier.tier == Tier::Grouped) {
-    l.h = take(P * 2 * Ip * 2);
+    l.h = take(P * 2 * Ip * (l.quant ? 4 : 2));  // f32 before the FP8 activation quantizer
     l.y = take(P * Hp * 2);
     l.row_of = take(A * 4);
     l.group_first = take(cfg.num_local_experts * 4);
@@ -368,7 +368,7 @@ __global__ void finish_splits_kernel(FinishParams p) {
 // Grouped tier, between the GEMMs: act[r, c] = activation(h[r, c] + bg[c], h[r, Ip + c] + bu[c]) for the real
 // rows of local experts (the rows GEMM2 reads), 8 columns per thread with 16-byte loads and stores.
 struct GroupedActParams {
-  const uint16_t* h;  // bf16 [P, 2Ip]
+  const void* h;      // [P, 2Ip]: bf16, or f32 with act_f32 (the FP8 GEMM1's output)
   void* act;          // [P, Ip]: bf16, or f32 with act_f32 (the FP8 activation quantizer's input)
   int32_t act_f32;
   const float* bias;  // [L][2Ip]
@@ -394,17 +394,29 @@ __global__ void __launch_bounds__(kActThreads) grouped_activation_kernel(Grouped
     const int64_t a = p.sorted[r];
     if (a < 0 || a >= p.assignments) continue;
     const float* bias = p.bias + static_cast<int64_t>(e) * 2 * p.ip;
-    const uint16_t* hr = p.h + r * 2 * p.ip;
     for (int64_t c = threadIdx.x * 8; c < p.ip; c += kActThreads * 8) {
-      const uint4 g4 = *reinterpret_cast<const uint4*>(hr + c);
-      const uint4 u4 = *reinterpret_cast<const uint4*>(hr + p.ip + c);
-      const uint16_t* g = reinterpret_cast<const uint16_t*>(&g4);
-      const uint16_t* u = reinterpret_cast<const uint16_t*>(&u4);
+      float g[8], u[8];
+      if (p.act_f32) {
+        const float* hr = static_cast<const float*>(p.h) + r * 2 * p.ip;
+        for (int j = 0; j < 8; j += 4) {
+          const float4 g4 = *reinterpret_cast<const float4*>(hr + c + j);
+          const float4 u4 = *reinterpret_cast<const float4*>(hr + p.ip + c + j);
+          g[j] = g4.x, g[j + 1] = g4.y, g[j + 2] = g4.z, g[j + 3] = g4.w;
+          u[j] = u4.x, u[j + 1] = u4.y, u[j + 2] = u4.z, u[j + 3] = u4.w;
+        }
+      } else {
+        const uint16_t* hr = static_cast<const uint16_t*>(p.h) + r * 2 * p.ip;
+        const uint4 g4 = *reinterpret_cast<const uint4*>(hr + c);
+        const uint4 u4 = *reinterpret_cast<const uint4*>(hr + p.ip + c);
+        const uint16_t* gb = reinterpret_cast<const uint16_t*>(&g4);
+        const uint16_t* ub = reinterpret_cast<const uint16_t*>(&u4);
+#pragma unroll
+        for (int j = 0; j < 8; ++j) g[j] = bf16_to_f32(gb[j]), u[j] = bf16_to_f32(ub[j]);
+      }
       float v[8];
 #pragma unroll
       for (int j = 0; j < 8; ++j)
-        v[j] = gemm_detail::activate(p.activation, bf16_to_f32(g[j]) + bias[c + j],
-                                     bf16_to_f32(u[j]) + bias[p.ip + c + j], p.alpha, p.limit);
+        v[j] = gemm_detail::activate(p.activation, g[j] + bias[c + j], u[j] + bias[p.ip + c + j], p.alpha, p.limit);
       if (p.act_f32) {
         float4* dst = reinterpret_cast<float4*>(static_cast<float*>(p.act) + r * p.ip + c);
         dst[0] = make_float4(v[0], v[1], v[2], v[3]);
@@ -769,6 +781,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
     gemm1.k = Hp;
     if (a8) {  // e4m3 codes of the gathered rows and of the weights, with their block scales
       gemm1.a_scale = s1;
+      gemm1.d_f32 = true;
       gemm1.w_scale = p.w13_col_scale;
     }
     sm90::run(gp, gemm1, gscratch, static_cast<size_t>(l.grouped_scratch_bytes), sm_count, stream);

@@ -35,7 +35,8 @@ struct GroupedPlan {
 struct GroupedGemm {
   const void* a = nullptr;       // bf16 or e4m3 [P, k]
   const void* w = nullptr;       // bf16 or e4m3 [num_local][n, k]
-  void* d = nullptr;             // bf16 [P, n]
+  void* d = nullptr;             // [P, n]: bf16, or f32 with d_f32 (FP8 kernel only)
+  bool d_f32 = false;
   int64_t n = 0, k = 0;          // k % 128 == 0 and n % 16 == 0 (the padded sizes are multiples of 128)
   // FP8 (e4m3 x e4m3, w8a8): non-null a_scale selects the blockwise-scaled kernel.
   const float* a_scale = nullptr;  // per row and 128-wide K block, one compact [k/128][rows[e]] array per group
