@@ -6,6 +6,7 @@
 #include <string>
 
 #include "experts_decode.h"
+#include "experts_decode_quant.cuh"
 #include "experts_gemm.cuh"
 #include "kernel_launch.h"
 #include "plugin_error.h"
@@ -163,22 +164,133 @@ __global__ void __launch_bounds__(kThreads) down_combine_kernel(Params p, int co
   store_from_f32(p.out, p.out_dtype, t * p.hidden + h, acc);
 }
 
+bool quantized_weights(const moekit_plugin_experts_config& cfg) {
+  return cfg.weight_format == 3 || cfg.weight_format == 4;  // FP8_BLOCK, MXFP4
+}
+
+// Workspace pieces of the quantized-weight path: act [A][Ip] bf16; with FP8 activations also its scales
+// [A][Ip/128] f32 and the f32 GEMM1 output [A][Ip].
+struct QuantLayout {
+  int64_t act = 0, scales = 0, act_f32 = 0, total = 0;
+};
+
+QuantLayout quant_layout(const moekit_plugin_experts_config& cfg, int64_t assignments) {
+  QuantLayout l;
+  const int64_t ip = cfg.intermediate_pad;
+  l.act = 0;
+  l.total = round_up(assignments * ip * 2, 256);
+  if (cfg.act_quant != quant::kActNone) {
+    l.scales = l.total;
+    l.total = round_up(l.total + assignments * (ip / kQuantBlock) * 4, 256);
+    l.act_f32 = l.total;
+    l.total += assignments * ip * 4;
+  }
+  return l;
+}
+
+template <WeightKind WK, bool A8>
+void launch_quantized(const quant::QParams& q, int64_t assignments, cudaStream_t stream) {
+  constexpr int64_t span = 32 * quant::per_chunk<WK>();
+  const int64_t x_len = round_up(q.hp, span);
+  const dim3 grid1(static_cast<unsigned>(q.ip / (quant::kWarps * quant::kCols)), static_cast<unsigned>(assignments));
+  quant::gate_up_kernel<WK, A8><<<grid1, quant::kThreads, static_cast<size_t>(x_len) * 4, stream>>>(q, x_len);
+  check_launch("decode gate_up_kernel (quantized weights)");
+  if constexpr (A8) {
+    quant::quantize_act_kernel<<<static_cast<unsigned>(assignments), quant::kQuantThreads, 0, stream>>>(q);
+    check_launch("decode quantize_act_kernel");
+  }
+  const int groups = q.top_k < quant::kWarps ? static_cast<int>(quant::kWarps / q.top_k) : 1;
+  const int64_t cols = static_cast<int64_t>(groups) * quant::kRows;
+  const dim3 grid2(static_cast<unsigned>((q.hidden + cols - 1) / cols), static_cast<unsigned>(q.tokens));
+  quant::down_kernel<WK, A8><<<grid2, quant::kThreads, static_cast<size_t>(cols * q.top_k) * sizeof(float), stream>>>(
+      q, groups);
+  check_launch("decode down_kernel (quantized weights)");
+}
+
+void run_quantized(const moekit_plugin_experts_config& cfg, const Prepared& prep, const moekit_plugin_tensor& hidden,
+                   const moekit_plugin_routing& plan, const moekit_plugin_tensor& out, void* workspace,
+                   cudaStream_t stream) {
+  const int64_t T = hidden.shape[0], k = plan.topk_ids.shape[1];
+  const QuantLayout l = quant_layout(cfg, T * k);
+  char* ws = static_cast<char*>(workspace);
+  quant::QParams q{};
+  q.x = hidden.data;
+  q.x_dtype = hidden.dtype;
+  q.ids = static_cast<const int32_t*>(plan.topk_ids.data);
+  q.weights = static_cast<const float*>(plan.topk_weights.data);
+  q.local_of = prep.local_of;
+  q.w13 = static_cast<const uint8_t*>(prep.w13);
+  q.w13_scale = prep.w13_col_scale;
+  q.w13_mx = prep.w13_mx;
+  q.b13 = prep.b13;
+  q.w2 = static_cast<const uint8_t*>(prep.w2);
+  q.w2_scale = prep.w2_col_scale;
+  q.w2_mx = prep.w2_mx;
+  q.b2 = prep.b2;
+  q.act = reinterpret_cast<uint16_t*>(ws + l.act);
+  q.act_scale = cfg.act_quant != quant::kActNone ? reinterpret_cast<float*>(ws + l.scales) : nullptr;
+  q.act_f32 = cfg.act_quant != quant::kActNone ? reinterpret_cast<float*>(ws + l.act_f32) : nullptr;
+  q.out = out.data;
+  q.out_dtype = out.dtype;
+  q.num_experts = cfg.num_experts;
+  q.num_local = cfg.num_local_experts;
+  q.tokens = T;
+  q.top_k = k;
+  q.hidden = cfg.hidden;
+  q.inter = cfg.intermediate;
+  q.hp = cfg.hidden_pad;
+  q.ip = cfg.intermediate_pad;
+  q.act_quant = cfg.act_quant;
+  q.weight_on_input = cfg.apply_router_weight_on_input;
+  q.activation = cfg.activation;
+  q.alpha = cfg.swiglu_alpha;
+  q.limit = cfg.swiglu_limit;
+  const bool a8 = cfg.act_quant != quant::kActNone;
+  if (prep.kind == WeightKind::Fp8) {
+    if (a8) launch_quantized<WeightKind::Fp8, true>(q, T * k, stream);
+    else launch_quantized<WeightKind::Fp8, false>(q, T * k, stream);
+  } else {
+    if (a8) launch_quantized<WeightKind::Mxfp4, true>(q, T * k, stream);
+    else launch_quantized<WeightKind::Mxfp4, false>(q, T * k, stream);
+  }
+}
+
 }  // namespace
 
 bool supports(const moekit_plugin_experts_config& cfg) {
   const bool sixteen_bit = cfg.weight_format == 0 || cfg.weight_format == 1 || cfg.weight_format == 2;
-  return sixteen_bit && cfg.act_quant == 0 && cfg.hidden_pad <= kMaxHiddenPad;
+  if (sixteen_bit) return cfg.act_quant == 0 && cfg.hidden_pad <= kMaxHiddenPad;
+  const bool act_ok = cfg.act_quant == quant::kActNone || cfg.act_quant == quant::kActPerToken ||
+                      cfg.act_quant == quant::kActPerGroup;
+  return quantized_weights(cfg) && act_ok && cfg.hidden_pad <= quant::kMaxHiddenPad;
 }
 
 size_t workspace_bytes(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int64_t top_k) {
+  if (quantized_weights(cfg)) return static_cast<size_t>(quant_layout(cfg, num_tokens * top_k).total);
   return static_cast<size_t>(num_tokens * top_k * cfg.intermediate_pad * 2);
+}
+
+const char* kernel_label(const moekit_plugin_experts_config& cfg, const Prepared& p) {
+  const bool a8 = cfg.act_quant != quant::kActNone;
+  switch (p.kind) {
+    case WeightKind::Fp8: return a8 ? "cuda-decode-fp8block-w8a8" : "cuda-decode-fp8block-w8a16";
+    case WeightKind::Mxfp4: return a8 ? "cuda-decode-mxfp4-w4a8" : "cuda-decode-mxfp4-w4a16";
+    default: break;
+  }
+  if (p.compute == Compute::F16) return "cuda-decode-f16";
+  return p.weight_format == 2 ? "cuda-decode-f32-as-bf16" : "cuda-decode-bf16";
 }
 
 void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const moekit_plugin_tensor& hidden,
          const moekit_plugin_routing& plan, const moekit_plugin_tensor& out, void* workspace, cudaStream_t stream) {
   const int64_t T = hidden.shape[0], k = plan.topk_ids.shape[1];
-  if (T > kMaxTokens || prep.kind != WeightKind::Half16 || !supports(cfg))
+  if (T > kMaxTokens || !supports(cfg) ||
+      (prep.kind == WeightKind::Half16) == quantized_weights(cfg))
     throw_internal("decode tier chosen for a configuration it does not take");
+  if (prep.kind != WeightKind::Half16) {
+    run_quantized(cfg, prep, hidden, plan, out, workspace, stream);
+    return;
+  }
   Params p{};
   p.x = hidden.data;
   p.x_dtype = hidden.dtype;

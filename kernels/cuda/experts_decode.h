@@ -1,4 +1,4 @@
-// The decode tier of the CUDA expert runner: a handful of tokens (T <= kMaxTokens), 16-bit weights. Decode is
+// The decode tier of the CUDA expert runner: a handful of tokens (T <= kMaxTokens). Decode is
 // weight streaming: each assignment's expert matrices are read once and multiplied by one activation vector, so
 // the tile machinery of the GEMM tiers (plan, gather, 64-row tiles, split-K partials and their finish passes)
 // is pure overhead there. Two launches, no plan:
@@ -12,6 +12,9 @@
 //                other tiers' combine).
 // Ids outside [0, E) and non-local experts are skipped before any weight address is formed; tokens without a
 // valid local expert get zeros. Stream-ordered, allocation-free, capturable in a CUDA graph.
+// FP8-block and MXFP4 weights (w8a16 / w8a8 / w4a16 / w4a8) take the same two passes with their own kernels
+// (experts_decode_quant.cuh: weights decoded in registers, block scales folded per 128-wide K block as in the mma
+// tier); with FP8 activations a third, small pass quantizes the activation rows between them.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -28,10 +31,15 @@ namespace moekit::cuda::experts::decode {
 // expert) costs less than the plan and tiles the GEMM tiers need.
 constexpr int64_t kMaxTokens = 4;
 
-// Whether the decode tier can run this configuration (16-bit weights or f32 held as bf16, 16-bit activations).
+// Whether the decode tier can run this configuration: 16-bit weights (or f32 held as bf16) with 16-bit
+// activations; FP8-block or MXFP4 weights with 16-bit or FP8 (per token, per 128-group) activations.
 bool supports(const moekit_plugin_experts_config& cfg);
-// Workspace bytes: act [T * k, Ip] in the compute type.
+// Workspace bytes: act [T * k, Ip] in the compute type (bf16 for quantized weights); with FP8 activations also
+// the f32 GEMM1 output and the activation scales.
 size_t workspace_bytes(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int64_t top_k);
+// The run report's kernel name for this configuration, e.g. "cuda-decode-bf16", "cuda-decode-fp8block-w8a8",
+// "cuda-decode-mxfp4-w4a16".
+const char* kernel_label(const moekit_plugin_experts_config& cfg, const Prepared& p);
 void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moekit_plugin_tensor& hidden,
          const moekit_plugin_routing& plan, const moekit_plugin_tensor& out, void* workspace, cudaStream_t stream);
 
