@@ -63,6 +63,11 @@ int splits_for(int64_t m_blocks, int64_t n_tiles, int64_t k, int sm_count) {
 // MOEKIT_CUDA_EXPERTS_TIER=mma|grouped|decode overrides the choice wherever the named tier can run the
 // configuration (the GPU tests cover every tier on the same inputs; the benchmark compares them).
 constexpr double kGroupedMinRowsPerExpert = 32.0;
+// ... or from this many local experts at any T past the decode tier: with 128-256 experts the grouped tier was
+// faster at every T = 16..256 too (same run, bf16 / fp8: DeepSeek-V3 T=16 2316 vs 2348 / 1799 vs 2074 us,
+// Qwen3 T=16 273 vs 311 / 246 vs 306 us, gpt-oss T=64 1455 vs 1491 / 1176 vs 1361 us), while with Mixtral's 8
+// experts the split-K mma.sync path kept T=16 and 64 (bf16 772 vs 830, 778 vs 823 us).
+constexpr int32_t kGroupedMinExperts = 64;
 
 enum class Tier : int32_t { Mma = 0, Grouped = 1, Decode = 2 };
 
@@ -92,13 +97,14 @@ TierChoice choose_tier(const moekit_plugin_experts_config& cfg, int64_t tokens, 
   if (forced == "mma") return {Tier::Mma, "MOEKIT_CUDA_EXPERTS_TIER=mma"};
   if (forced == "grouped" && grouped_ok) return {Tier::Grouped, "MOEKIT_CUDA_EXPERTS_TIER=grouped"};
   if (forced == "decode" && decode_ok) return {Tier::Decode, "MOEKIT_CUDA_EXPERTS_TIER=decode"};
-  if (decode_ok) return {Tier::Decode, "decode: T <= 4 with 16-bit weights, weight streaming without a plan"};
+  if (decode_ok) return {Tier::Decode, "decode: T <= 4, weight streaming without a plan"};
   if (!sm90::compiled()) return {Tier::Mma, "grouped tier not built"};
   if (compute_capability != 90) return {Tier::Mma, "grouped tier needs sm_90"};
   if (!grouped_ok) return {Tier::Mma, "grouped tier takes bf16 weights (w16a16) or FP8 blocks (w8a8) only"};
   const double per_expert = cfg.num_local_experts > 0 ? static_cast<double>(assignments) / cfg.num_local_experts : 0;
   if (per_expert >= kGroupedMinRowsPerExpert) return {Tier::Grouped, "prefill: >= 32 rows per expert"};
-  return {Tier::Mma, "< 32 rows per expert"};
+  if (cfg.num_local_experts >= kGroupedMinExperts) return {Tier::Grouped, ">= 64 local experts"};
+  return {Tier::Mma, "< 32 rows per expert, < 64 local experts: split-K"};
 }
 
 // Byte offsets of the workspace pieces.
@@ -654,9 +660,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
   report.invalid_assignments = -1;
   report.experts_touched = -1;
   if (l.tier.tier == Tier::Decode) {
-    copy_text(report.kernel, sizeof report.kernel,
-              p.compute == Compute::F16 ? "cuda-decode-f16" : p.weight_format == 2 ? "cuda-decode-f32-as-bf16"
-                                                                                 : "cuda-decode-bf16");
+    copy_text(report.kernel, sizeof report.kernel, decode::kernel_label(cfg, p));
     copy_text(report.detail, sizeof report.detail,
               std::string("decode GEMV: warp per (assignment, column) over w13 with the activation fused, warp per "
                           "(token, column) over w2 with the combine fused; ") + l.tier.why);
