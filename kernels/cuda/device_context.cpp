@@ -1,5 +1,7 @@
 #include "device_context.h"
 
+#include "experts.h"
+
 #include <dlfcn.h>
 
 #include <string>
@@ -62,7 +64,7 @@ ProbeResult probe_devices() {
     first = std::string(p.name) + " (sm_" + std::to_string(p.major) + std::to_string(p.minor) + ")";
   r.detail = std::to_string(count) + " device(s), device 0: " + first + "; driver " + version_string(driver_version) +
              ", runtime " + version_string(CUDART_VERSION) + " (static)" +
-             "; experts: mma.sync grouped GEMM (bf16, f16, f32 as bf16, fp8 128-block, mxfp4)";
+             "; experts: " + experts::tiers_summary();
   return r;
 }
 
@@ -117,7 +119,7 @@ std::string DeviceContext::describe() const {
                   ", " + std::to_string(props_.multiProcessorCount) + " SMs, " + gib(props_.totalGlobalMem) + "); " +
                   kernel_set_summary(device_) + "; router GEMM: ";
   s += cublas_ != nullptr ? "cuBLAS " + cublas_api().library : "unsupported (" + cublas_error_ + ")";
-  s += "; experts: mma.sync grouped GEMM (bf16, f16, f32 as bf16, fp8 128-block, mxfp4)";
+  s += "; experts: " + experts::tiers_summary();
   return s;
 }
 

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "experts_prepared.h"
 #include "moekit_plugin.h"
@@ -20,6 +21,9 @@ namespace moekit::cuda::experts {
 Prepared* prepare(const moekit_plugin_experts_config& cfg, const moekit_plugin_expert_weights& w,
                   cudaStream_t stream);
 void free_prepared(Prepared* p) noexcept;
+
+// The expert runner's tiers in this build, for `moekit info` (docs/backends.md describes them).
+std::string tiers_summary();
 
 // Opts the GEMM kernels into the shared memory they need, on the current device (prepare calls it).
 void configure_gemm_kernels();

@@ -622,6 +622,13 @@ void copy_text(char* dst, size_t cap, const std::string& s) {
 
 }  // namespace
 
+std::string tiers_summary() {
+  return std::string("decode GEMV for T <= 4 (16-bit, fp8 128-block, mxfp4); ") +
+         (sm90::compiled() ? "CUTLASS sm_90a grouped GEMM (bf16, fp8 128-block w8a8) on sm_90; "
+                           : "CUTLASS sm_90a grouped tier not built; ") +
+         "mma.sync grouped GEMM (bf16, f16, f32 as bf16, fp8 128-block, mxfp4)";
+}
+
 void configure_gemm_kernels() {
   // The wide kernels take 96 KiB of shared memory (4 stages x 24 KiB): above the 48 KiB default, so they opt in
   // once per device, outside any run (runs may be captured into a graph).
