@@ -23,9 +23,7 @@ mkdir -p "$build" "$results"
 # The CUTLASS sm_90a prefill tier needs CUTLASS's headers in third_party/cutlass (scripts/fetch_cutlass.sh; a GPU
 # host without network gets them carried over). Without them the module builds without the tier, and on sm_90
 # the tier's tests fail: say so up front.
-[ -f third_party/cutlass/include/cutlass/cutlass.h ] || scripts/fetch_cutlass.sh || {
-  echo "CUTLASS headers missing: run scripts/fetch_cutlass.sh where pypi is reachable, copy third_party/cutlass here"
-  exit 1; }
+[ -f third_party/cutlass/include/cutlass/cutlass.h ] || scripts/fetch_cutlass.sh || exit 1
 echo "=== configure ($archs) ==="
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMOEKIT_BUILD_CUDA=ON -DMOEKIT_BUILD_TOOLS=ON \
       -DMOEKIT_BUILD_TESTS=OFF -DCMAKE_CUDA_ARCHITECTURES="$archs" >"$build/bench_configure.log" \

@@ -18,7 +18,10 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # pip only downloads the wheel (nothing is installed); Debian's python3 has no pip until python3-pip is in.
 python3 -m pip --version >/dev/null 2>&1 || scripts/apt_install.sh python3-pip
-python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$tmp" "nvidia-cutlass==$version"
+python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$tmp" "nvidia-cutlass==$version" || {
+  echo "fetch_cutlass: could not download nvidia-cutlass $version; on a machine without network, copy" \
+       "third_party/cutlass from one where the package registry is reachable" >&2
+  exit 1; }
 wheel=$(ls "$tmp"/nvidia_cutlass-*.whl)
 rm -rf "$dest"
 mkdir -p "$dest"
