@@ -11,20 +11,13 @@
 #include "cpu/cpu_ops.h"
 #include "moekit_core/experts.h"
 #include "reference/ref_experts.h"
+#include "core/tensor_view.h"
 
 using namespace moekit;
 
 namespace {
 
-TensorView view(void* data, DType dtype, std::initializer_list<int64_t> shape) {
-  TensorView v;
-  v.data = data;
-  v.dtype = dtype;
-  v.rank = static_cast<int>(shape.size());
-  int i = 0;
-  for (int64_t s : shape) v.shape[i++] = s;
-  return v;
-}
+using test::view;
 
 }  // namespace
 

@@ -20,6 +20,7 @@
 #include "moekit_core/configs.h"
 #include "moekit_core/platform_contract.h"
 #include "reference/ref_experts.h"
+#include "core/tensor_view.h"
 
 using namespace moekit;
 
@@ -28,16 +29,7 @@ namespace {
 constexpr BackendKind kAll[] = {BackendKind::CPU, BackendKind::CUDA, BackendKind::HIP};
 constexpr size_t kGuard = 256;  // canary elements after every output buffer
 
-template <class T>
-TensorView view(T* data, DType dtype, std::initializer_list<int64_t> shape) {
-  TensorView v;
-  v.data = data;
-  v.dtype = dtype;
-  v.rank = static_cast<int>(shape.size());
-  int i = 0;
-  for (int64_t s : shape) v.shape[i++] = s;
-  return v;
-}
+using test::view;
 
 // An output buffer of n elements followed by kGuard canaries.
 template <class T>
