@@ -2,13 +2,7 @@
 // order, block expert ids and the padded total, for the model presets' router configs, T from 0 to 16384,
 // E not a multiple of 32, expert_map with -1, skewed routing and NaN/Inf logits; and build_plan on
 // caller-given ids, including ids outside [0, E).
-//
-// Tolerances. Ids and every metadata array must match exactly (the selection order is a total order and both
-// backends compute the same keys: the logits themselves, or scores + bias). Weights may differ by a few ulp:
-// the CUDA module evaluates exp in double rounded to float while glibc's expf is within 0.502 ulp (they
-// disagree by 1 ulp in rare half-way cases), and the softmax sum is a warp tree instead of a serial loop
-// (double, so its rounding reaches the float result only through the final division, <= 1 ulp). A weight then
-// passes through renormalisation (another <= 1 ulp each for the sum and the division): 8 ulp bounds it.
+// Configurations, logits and tolerances: route_case.h.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -17,119 +11,10 @@
 #include <limits>
 #include <random>
 
-#include "gpu_test_util.h"
+#include "route_case.h"
 
 namespace moekit_gpu_test {
 namespace {
-
-constexpr int64_t kWeightUlps = 8;
-
-struct RouteCase {
-  const char* name;
-  int32_t experts, top_k;
-  moekit_scoring scoring;
-  int32_t renormalize, groups, topk_groups;
-  float scaling;
-  bool bias, expert_map;
-  int32_t block_size;
-  int32_t skew_expert;  // >= 0: this expert's logit is raised so every token picks it
-};
-
-const RouteCase kCases[] = {
-    {"mixtral_e8_k2", 8, 2, MOEKIT_SCORING_SOFTMAX, 1, 0, 0, 1.0f, false, false, 64, -1},
-    {"qwen3_e128_k8", 128, 8, MOEKIT_SCORING_SOFTMAX, 1, 0, 0, 1.0f, false, false, 64, -1},
-    {"gptoss_e128_k4", 128, 4, MOEKIT_SCORING_SOFTMAX, 1, 0, 0, 1.0f, false, false, 64, -1},
-    {"deepseek_e256_k8_grouped_bias", 256, 8, MOEKIT_SCORING_SIGMOID, 1, 8, 4, 2.5f, true, false, 64, -1},
-    {"llama4_e128_k1_sigmoid", 128, 1, MOEKIT_SCORING_SIGMOID, 0, 0, 0, 1.0f, false, false, 64, -1},
-    {"e40_k4_expert_map", 40, 4, MOEKIT_SCORING_SOFTMAX, 0, 0, 0, 1.0f, false, true, 16, -1},
-    {"e40_k3_groups5_bias", 40, 3, MOEKIT_SCORING_SOFTMAX, 1, 5, 2, 1.5f, true, false, 16, -1},
-    {"e1024_k8_sigmoid_bias", 1024, 8, MOEKIT_SCORING_SIGMOID, 1, 0, 0, 1.0f, true, false, 64, -1},
-    {"skewed_e64_k2", 64, 2, MOEKIT_SCORING_SOFTMAX, 1, 0, 0, 1.0f, false, false, 64, 3},
-};
-
-// All plan buffers of one run, downloaded to the host.
-struct PlanData {
-  std::vector<float> weights;
-  std::vector<int32_t> ids, counts, sorted, blocks, post_padded;
-  std::vector<uint32_t> bits;
-};
-
-struct Router {
-  moekit_router cpu = nullptr, gpu = nullptr;
-  std::vector<float> bias;
-  std::vector<int32_t> map;
-  ~Router() {
-    moekit_router_destroy(cpu);
-    moekit_router_destroy(gpu);
-  }
-};
-
-void make_routers(moekit_context cpu, moekit_context gpu, const RouteCase& c, Router& r) {
-  moekit_router_desc d = MOEKIT_ROUTER_DESC_INIT;
-  d.num_experts = c.experts;
-  d.top_k = c.top_k;
-  d.scoring = c.scoring;
-  d.renormalize = c.renormalize;
-  d.num_expert_groups = c.groups;
-  d.topk_groups = c.topk_groups;
-  d.routed_scaling_factor = c.scaling;
-  d.block_size = c.block_size;
-  std::mt19937 rng(1234);
-  if (c.bias) {
-    std::uniform_real_distribution<float> u(-0.25f, 0.25f);
-    r.bias.resize(static_cast<size_t>(c.experts));
-    for (float& b : r.bias) b = u(rng);
-    d.correction_bias = r.bias.data();
-  }
-  if (c.expert_map) {
-    r.map.resize(static_cast<size_t>(c.experts));
-    int32_t local = 0;
-    for (int32_t e = 0; e < c.experts; ++e) r.map[static_cast<size_t>(e)] = e % 3 == 1 ? -1 : local++;
-    d.expert_map = r.map.data();
-  }
-  MOEKIT_OK(moekit_router_create(cpu, &d, &r.cpu));
-  MOEKIT_OK(moekit_router_create(gpu, &d, &r.gpu));
-}
-
-// Random logits (N(0, 2)) with, when there are enough rows, one special row each: all NaN, one +Inf, two +Inf
-// and a NaN, all -Inf, -Inf with NaN, all equal (ties), +Inf with -Inf.
-std::vector<float> make_logits(int64_t tokens, int32_t experts, uint32_t seed, int32_t skew_expert) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 2.0f);
-  std::vector<float> x(static_cast<size_t>(tokens * experts));
-  for (float& v : x) v = normal(rng);
-  if (skew_expert >= 0)
-    for (int64_t t = 0; t < tokens; ++t) x[static_cast<size_t>(t * experts + skew_expert)] = 40.0f;
-  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
-  auto row = [&](int64_t t) { return x.data() + t * experts; };
-  if (tokens >= 7) {
-    for (int32_t e = 0; e < experts; ++e) row(0)[e] = nan;
-    row(1)[experts / 2] = inf;
-    row(2)[0] = inf, row(2)[experts - 1] = inf, row(2)[1 % experts] = nan;
-    for (int32_t e = 0; e < experts; ++e) row(3)[e] = -inf;
-    for (int32_t e = 0; e < experts; ++e) row(4)[e] = e % 2 ? -inf : nan;
-    for (int32_t e = 0; e < experts; ++e) row(5)[e] = 0.5f;
-    row(6)[experts - 1] = inf, row(6)[0] = -inf;
-  }
-  return x;
-}
-
-// The logits as bytes of `dtype` (bf16/f16 by the CUDA headers' own host converters, nearest-even).
-std::vector<uint8_t> encode(const std::vector<float>& x, moekit_dtype dtype) {
-  std::vector<uint8_t> out(x.size() * moekit_dtype_size(dtype));
-  for (size_t i = 0; i < x.size(); ++i) {
-    if (dtype == MOEKIT_DTYPE_F32) {
-      std::memcpy(out.data() + 4 * i, &x[i], 4);
-    } else if (dtype == MOEKIT_DTYPE_BF16) {
-      const __nv_bfloat16 h = __float2bfloat16_rn(x[i]);
-      std::memcpy(out.data() + 2 * i, &h, 2);
-    } else {
-      const __half h = __float2half_rn(x[i]);
-      std::memcpy(out.data() + 2 * i, &h, 2);
-    }
-  }
-  return out;
-}
 
 struct PlanShape {
   int64_t tokens;
@@ -303,12 +188,12 @@ TEST_P(CudaRoute, MatchesCpuForEveryTokenCountAndDtype) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Presets, CudaRoute, ::testing::ValuesIn(kCases),
+INSTANTIATE_TEST_SUITE_P(Presets, CudaRoute, ::testing::ValuesIn(kRouteCases),
                          [](const ::testing::TestParamInfo<RouteCase>& i) { return std::string(i.param.name); });
 
 // Caller-given ids (build_plan): valid ids, duplicates within a token, -1, E, INT32_MIN / INT32_MAX.
 TEST_F(GpuTest, BuildPlanMatchesCpuIncludingInvalidIds) {
-  for (const RouteCase& c : {kCases[5], kCases[3], kCases[8]}) {
+  for (const RouteCase& c : {kRouteCases[5], kRouteCases[3], kRouteCases[8]}) {
     Router router;
     make_routers(cpu_, gpu_, c, router);
     if (HasFatalFailure()) return;

@@ -8,24 +8,11 @@
 #include <stdexcept>
 
 #include "device/routing_plan.cuh"
+#include "device_test_runtime.h"
 #include "plan_case.h"
 
 namespace moekit_gpu_test {
 namespace {
-
-// What the shared launchers need from a module (the CUDA module's own policy throws its PluginError).
-struct TestRuntime {
-  using Stream = cudaStream_t;
-  static constexpr const char* kName = "CUDA(test)";
-  static void memset_async(void* p, int value, size_t bytes, Stream stream, const char* what) {
-    if (cudaMemsetAsync(p, value, bytes, stream) != cudaSuccess) throw std::runtime_error(what);
-  }
-  static void check_launch(const char* kernel) {
-    const cudaError_t err = cudaGetLastError();
-    if (err != cudaSuccess) throw std::runtime_error(std::string(kernel) + ": " + cudaGetErrorString(err));
-  }
-  [[noreturn]] static void unsupported(const std::string& message) { throw std::runtime_error(message); }
-};
 
 namespace dev = moekit::device;
 

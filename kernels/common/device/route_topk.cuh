@@ -237,10 +237,40 @@ __global__ void route_topk_kernel(const MOEKIT_GRID_CONSTANT RouteParams p) {
   }
 }
 
+}  // namespace moekit::device
+
+#include "route_topk_lanes.cuh"
+
+namespace moekit::device {
+
+// Which routing kernel a launch uses: the lane-chunk kernel (route_topk_lanes.cuh) wherever it applies, else
+// the warp-strided one. The GPU tests force each on the same configs.
+enum class RouteKernel { kAuto, kWarpStrided, kLaneChunks };
+
+// Host side: the lane-chunk kernel for chunk C, launched over `blocks` blocks of `warps` warps.
+template <class Runtime>
+void launch_route_lanes(int chunk, const RouteParams& p, unsigned blocks, int warps, size_t shared,
+                        typename Runtime::Stream stream) {
+  const unsigned threads = static_cast<unsigned>(warps * kWarpSize);
+  switch (chunk) {
+    case 1: route_topk_lanes_kernel<1><<<blocks, threads, shared, stream>>>(p); break;
+    case 2: route_topk_lanes_kernel<2><<<blocks, threads, shared, stream>>>(p); break;
+    case 4: route_topk_lanes_kernel<4><<<blocks, threads, shared, stream>>>(p); break;
+    case 8: route_topk_lanes_kernel<8><<<blocks, threads, shared, stream>>>(p); break;
+    case 16: route_topk_lanes_kernel<16><<<blocks, threads, shared, stream>>>(p); break;
+#if !MOEKIT_PLATFORM_HIP  // wave64 needs at most 16 experts per lane for E <= 1024
+    case 32: route_topk_lanes_kernel<32><<<blocks, threads, shared, stream>>>(p); break;
+#endif
+    default: Runtime::internal("route: no lane-chunk kernel for " + std::to_string(chunk) + " experts per lane");
+  }
+  Runtime::check_launch("route_topk_lanes_kernel");
+}
+
 // Host launcher; Runtime is the module's policy (stream type, launch check, error reporting).
 template <class Runtime>
 void launch_route_topk_on(const moekit_plugin_router_config& cfg, const moekit_plugin_tensor& logits,
-                          const moekit_plugin_routing& plan, typename Runtime::Stream stream) {
+                          const moekit_plugin_routing& plan, typename Runtime::Stream stream,
+                          RouteKernel kernel = RouteKernel::kAuto) {
   const int32_t n = cfg.num_experts;
   if (n > kMaxDeviceExperts)
     Runtime::unsupported(std::string("route: the ") + Runtime::kName + " module routes at most " +
@@ -253,6 +283,20 @@ void launch_route_topk_on(const moekit_plugin_router_config& cfg, const moekit_p
   const int64_t tokens = logits.shape[0];
   if (tokens == 0) return;
   const RouteParams p = make_route_params(cfg, logits, plan);
+  const int chunk = lane_chunk_for(n);
+  const bool lanes_apply = lane_chunks_apply(n, p.groups, chunk);
+  if (kernel == RouteKernel::kLaneChunks && !lanes_apply)
+    Runtime::unsupported("route: the lane-chunk kernel does not apply to " + std::to_string(p.groups) + " groups of " +
+                         std::to_string(n) + " experts");
+  if (lanes_apply && kernel != RouteKernel::kWarpStrided) {
+    // 8 warps per block, fewer only if a huge top_k would overflow the shared budget.
+    int warps = 8;
+    while (warps > 1 && lanes_shared_bytes(n, p.top_k, warps) > static_cast<size_t>(kRouteSharedBudget)) --warps;
+    const size_t shared = lanes_shared_bytes(n, p.top_k, warps);
+    if (shared > static_cast<size_t>(kRouteSharedBudget)) Runtime::internal("route: top_k exceeds the shared budget");
+    launch_route_lanes<Runtime>(chunk, p, grid_blocks(tokens, warps, 132 * 64), warps, shared, stream);
+    return;
+  }
   const RouteLaunchShape shape = route_launch_shape(n, p.groups, kRouteSharedBudget);
   if (shape.warps < 1) Runtime::internal("route: shared-memory plan exceeds the budget");  // E <= 1024 fits
   const unsigned blocks = grid_blocks(tokens, shape.warps, 132 * 64);

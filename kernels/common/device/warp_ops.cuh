@@ -23,6 +23,15 @@ MOEKIT_DEVICE_INLINE double warp_sum(double v) {
   return v;
 }
 
+// Largest 64-bit code of the warp (route_order.h's rank_code), in every lane.
+MOEKIT_DEVICE_INLINE uint64_t warp_max_u64(uint64_t v) {
+  for (int offset = kWarpSize / 2; offset > 0; offset >>= 1) {
+    const uint64_t other = shfl_xor(v, offset);
+    v = other > v ? other : v;
+  }
+  return v;
+}
+
 // A routing candidate: key and expert (or group) id; id < 0 is "none".
 struct Candidate {
   float key;
