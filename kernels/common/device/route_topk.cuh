@@ -178,6 +178,30 @@ __device__ inline void select_groups(const RouteParams& p, const float* key, flo
   }
 }
 
+// Writes token t's ids and weights from its k selected experts (selected[j], -1 for none) in selection order:
+// weights sum in double in that order, NaN weighs 0, scaled in double and rounded once (the CPU backend's
+// math). score_of(j) is the score of selected[j], read only for a valid id.
+template <class P, class ScoreOf>
+__device__ inline void write_token_route(const P& p, long long t, const int32_t* selected, int lane,
+                                         ScoreOf score_of) {
+  const int k = p.top_k;
+  double sum = 0.0;
+  if (lane == 0)
+    for (int j = 0; j < k; ++j) {
+      const float w = valid_expert(selected[j], p.experts) ? score_of(j) : 0.0f;
+      sum += is_nan(w) ? 0.0f : w;
+    }
+  sum = shfl(sum, 0);
+  const double norm = (p.renormalize && sum > 0.0) ? 1.0 / sum : 1.0;
+  for (int j = lane; j < k; j += kWarpSize) {
+    const int32_t id = selected[j];
+    float w = valid_expert(id, p.experts) ? score_of(j) : 0.0f;
+    if (is_nan(w)) w = 0.0f;
+    p.weights[t * k + j] = static_cast<float>(static_cast<double>(w) * norm * static_cast<double>(p.scaling));
+    p.ids[t * k + j] = id;
+  }
+}
+
 __global__ void route_topk_kernel(const MOEKIT_GRID_CONSTANT RouteParams p) {
   extern __shared__ float route_shared[];
   const int n = p.experts;
@@ -228,22 +252,7 @@ __global__ void route_topk_kernel(const MOEKIT_GRID_CONSTANT RouteParams p) {
     }
     warp_sync();
 
-    double sum = 0.0;
-    if (lane == 0)
-      for (int j = 0; j < k; ++j) {
-        const int32_t id = selected[j];
-        const float w = valid_expert(id, n) ? s[id] : 0.0f;
-        sum += is_nan(w) ? 0.0f : w;
-      }
-    sum = shfl(sum, 0);
-    const double norm = (p.renormalize && sum > 0.0) ? 1.0 / sum : 1.0;
-    for (int j = lane; j < k; j += kWarpSize) {
-      const int32_t id = selected[j];
-      float w = valid_expert(id, n) ? s[id] : 0.0f;
-      if (is_nan(w)) w = 0.0f;
-      p.weights[t * k + j] = static_cast<float>(static_cast<double>(w) * norm * static_cast<double>(p.scaling));
-      p.ids[t * k + j] = id;
-    }
+    write_token_route(p, t, selected, lane, [&](int j) { return s[selected[j]]; });
     warp_sync();  // the next token overwrites this warp's rows
   }
 }

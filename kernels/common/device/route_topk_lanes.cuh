@@ -196,21 +196,7 @@ __global__ void route_topk_lanes_kernel(const MOEKIT_GRID_CONSTANT P p) {
     }
     warp_sync();
 
-    double sum = 0.0;
-    if (lane == 0)
-      for (int j = 0; j < k; ++j) {
-        const float w = valid_expert(selected[j], n) ? selected_score[j] : 0.0f;
-        sum += is_nan(w) ? 0.0f : w;
-      }
-    sum = shfl(sum, 0);
-    const double norm = (p.renormalize && sum > 0.0) ? 1.0 / sum : 1.0;
-    for (int j = lane; j < k; j += kWarpSize) {
-      const int32_t id = selected[j];
-      float w = valid_expert(id, n) ? selected_score[j] : 0.0f;
-      if (is_nan(w)) w = 0.0f;
-      p.weights[t * k + j] = static_cast<float>(static_cast<double>(w) * norm * static_cast<double>(p.scaling));
-      p.ids[t * k + j] = id;
-    }
+    write_token_route(p, t, selected, lane, [&](int j) { return selected_score[j]; });
     warp_sync();  // the next token overwrites this warp's selection
   }
 }
