@@ -4,6 +4,7 @@
 #pragma once
 
 #include "../portability.h"
+#include "index_math.h"
 #include "warp.cuh"
 
 namespace moekit::device {
@@ -42,5 +43,30 @@ struct BlockExclusiveSum {
     total = s.warp_total[kWarps - 1];
   }
 };
+
+// The start of each expert's run in a padded expert-sorted order: the sum of the padded counts
+// (padded_to_block(counts[e'], block)) of the experts e' < e, for the routing-plan kernels. Every thread of a
+// kThreads block calls it; thread tid owns experts [tid * kItems, tid * kItems + kItems) and gets
+// on_start(e, start) for each of them below n. Returns the padded total (every thread). Synchronises the block.
+template <int kThreads, int kItems, class OnStart>
+MOEKIT_DEVICE_INLINE long long scan_padded_runs(typename BlockExclusiveSum<kThreads>::Storage& storage,
+                                                const int32_t* counts, int n, long long block, OnStart on_start) {
+  const int tid = static_cast<int>(threadIdx.x);
+  long long padded[kItems];
+  long long thread_sum = 0;
+  for (int q = 0; q < kItems; ++q) {
+    const int e = tid * kItems + q;
+    padded[q] = e < n ? padded_to_block(counts[e], block) : 0;
+    thread_sum += padded[q];
+  }
+  long long prefix = 0, total = 0;
+  BlockExclusiveSum<kThreads>::scan(storage, thread_sum, prefix, total);
+  for (int q = 0; q < kItems; ++q) {
+    const int e = tid * kItems + q;
+    if (e < n) on_start(e, prefix);
+    prefix += padded[q];
+  }
+  return total;
+}
 
 }  // namespace moekit::device

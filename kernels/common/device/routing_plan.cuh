@@ -63,8 +63,7 @@ __global__ void __launch_bounds__(kPlanThreads) plan_metadata_kernel(const MOEKI
   int32_t* cursor = start + n;     // [E] next free slot of each run
   uint8_t* tile_hist = reinterpret_cast<uint8_t*>(cursor + n);  // [warps][E] ids per expert in this tile
   __shared__ int32_t padded_total;
-  using Scan = BlockExclusiveSum<kPlanThreads>;
-  __shared__ typename Scan::Storage scan_storage;
+  __shared__ typename BlockExclusiveSum<kPlanThreads>::Storage scan_storage;
 
   const int tid = static_cast<int>(threadIdx.x), lane = lane_id(), warp = warp_id();
   const LaneMask below = lanes_below(lane);
@@ -85,20 +84,10 @@ __global__ void __launch_bounds__(kPlanThreads) plan_metadata_kernel(const MOEKI
 
   // 2. Runs: start[e] = sum of the padded counts of the experts before e.
   const long long block = p.block_size;
-  long long padded[kScanItems];
-  long long thread_sum = 0;
-  for (int q = 0; q < kScanItems; ++q) {
-    const int e = tid * kScanItems + q;
-    padded[q] = e < n ? padded_to_block(counts[e], block) : 0;
-    thread_sum += padded[q];
-  }
-  long long prefix = 0, total = 0;
-  Scan::scan(scan_storage, thread_sum, prefix, total);
-  for (int q = 0; q < kScanItems; ++q) {
-    const int e = tid * kScanItems + q;
-    if (e < n) start[e] = cursor[e] = static_cast<int32_t>(prefix);  // <= max_sorted <= INT32_MAX (core)
-    prefix += padded[q];
-  }
+  const long long total =
+      scan_padded_runs<kPlanThreads, kScanItems>(scan_storage, counts, n, block, [&](int e, long long at) {
+        start[e] = cursor[e] = static_cast<int32_t>(at);  // <= max_sorted <= INT32_MAX (core)
+      });
   if (tid == 0) padded_total = static_cast<int32_t>(total);
   __syncthreads();
 

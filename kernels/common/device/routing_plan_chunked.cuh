@@ -175,8 +175,7 @@ __global__ void __launch_bounds__(kChunkThreads)
   uint16_t* warp_offset = reinterpret_cast<uint16_t*>(cursor + n);  // [warps][E], relative to cursor
   __shared__ int32_t padded_total;
   __shared__ int last_block;
-  using Scan = BlockExclusiveSum<kChunkThreads>;
-  __shared__ typename Scan::Storage scan_storage;
+  __shared__ typename BlockExclusiveSum<kChunkThreads>::Storage scan_storage;
 
   const int tid = static_cast<int>(threadIdx.x), lane = lane_id(), warp = warp_id();
   const LaneMask below = lanes_below(lane);
@@ -199,23 +198,11 @@ __global__ void __launch_bounds__(kChunkThreads)
   __syncthreads();
 
   const long long block = p.block_size;
-  long long padded[kChunkScanItems];
-  long long thread_sum = 0;
-  for (int q = 0; q < kChunkScanItems; ++q) {
-    const int e = tid * kChunkScanItems + q;
-    padded[q] = e < n ? padded_to_block(total[e], block) : 0;
-    thread_sum += padded[q];
-  }
-  long long prefix = 0, padded_sum = 0;
-  Scan::scan(scan_storage, thread_sum, prefix, padded_sum);
-  for (int q = 0; q < kChunkScanItems; ++q) {
-    const int e = tid * kChunkScanItems + q;
-    if (e < n) {
-      start[e] = static_cast<int32_t>(prefix);  // <= max_sorted <= INT32_MAX (core)
-      cursor[e] += static_cast<int32_t>(prefix);
-    }
-    prefix += padded[q];
-  }
+  const long long padded_sum =
+      scan_padded_runs<kChunkThreads, kChunkScanItems>(scan_storage, total, n, block, [&](int e, long long at) {
+        start[e] = static_cast<int32_t>(at);  // <= max_sorted <= INT32_MAX (core)
+        cursor[e] += static_cast<int32_t>(at);
+      });
   if (tid == 0) padded_total = static_cast<int32_t>(padded_sum);
   __syncthreads();
 
