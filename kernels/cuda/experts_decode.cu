@@ -8,6 +8,7 @@
 #include "experts_decode.h"
 #include "experts_decode_quant.cuh"
 #include "experts_gemm.cuh"
+#include "experts_stream_ops.cuh"
 #include "kernel_launch.h"
 #include "plugin_error.h"
 #include "warp_ops.cuh"
@@ -57,15 +58,6 @@ __device__ __forceinline__ uint16_t from_f32(float v) {
   else return f32_to_bf16(v);
 }
 
-// Streaming load of 8 weights: read once, so kept out of L1.
-__device__ __forceinline__ uint4 load_stream(const uint16_t* p) {
-  uint4 v;
-  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-               : "l"(p));
-  return v;
-}
-
 template <class CT>
 __device__ __forceinline__ float dot8(uint4 a, uint4 b) {
   const uint16_t* x = reinterpret_cast<const uint16_t*>(&a);
@@ -74,14 +66,6 @@ __device__ __forceinline__ float dot8(uint4 a, uint4 b) {
 #pragma unroll
   for (int i = 0; i < kVec; ++i) s = fmaf(to_f32<CT>(x[i]), to_f32<CT>(y[i]), s);
   return s;
-}
-
-// The expert of assignment a, as a local id, or -1 when the assignment is skipped (invalid id, not local).
-__device__ __forceinline__ int32_t local_expert(const Params& p, int64_t a) {
-  const int32_t id = p.ids[a];
-  if (id < 0 || id >= p.num_experts) return -1;
-  const int32_t e = p.local_of[id];
-  return e >= 0 && e < p.num_local ? e : -1;
 }
 
 // Weight rows each warp streams at once: one dot product per row, all rows' loads of an iteration in flight
@@ -96,7 +80,7 @@ __global__ void __launch_bounds__(kThreads) gate_up_kernel(Params p) {
   extern __shared__ uint4 smem_x[];
   uint16_t* x = reinterpret_cast<uint16_t*>(smem_x);
   const int64_t a = blockIdx.y;
-  const int32_t e = local_expert(p, a);
+  const int32_t e = local_expert(p.ids, p.local_of, p.num_experts, p.num_local, a);
   if (e < 0) return;  // uniform over the block; act of a skipped assignment is never read
   const int64_t t = a / p.top_k;
   // The token's row in the compute type, zero-padded: the GEMM tiers' gather (x the router weight when it is
@@ -137,7 +121,7 @@ __global__ void __launch_bounds__(kThreads) gate_up_kernel(Params p) {
 #pragma unroll
   for (int i = 0; i < kGateUpColumns; ++i) {
     const int64_t c = c0 + i;
-    const float gs = warp_sum(g[i]), us = warp_sum(u[i]);
+    const float gs = warp_sum_f32(g[i]), us = warp_sum_f32(u[i]);
     if (lane != 0 || c >= p.ip) continue;
     p.act[a * p.ip + c] =
         real[i] ? from_f32<CT>(gemm_detail::activate(p.activation, gs + bias[c], us + bias[p.ip + c], p.alpha, p.limit))
@@ -165,7 +149,7 @@ __global__ void __launch_bounds__(kThreads) down_combine_kernel(Params p, int co
       const int q = q0 + i;
       const int64_t h = h0 + q / p.top_k;
       const int64_t a = t * p.top_k + q % p.top_k;
-      const int32_t e = q < pairs && h < p.hidden ? local_expert(p, a) : -1;
+      const int32_t e = q < pairs && h < p.hidden ? local_expert(p.ids, p.local_of, p.num_experts, p.num_local, a) : -1;
       live[i] = e >= 0;
       row[i] = live[i] ? p.w2 + (static_cast<int64_t>(e) * p.hp + h) * p.ip : p.w2;
       act[i] = live[i] ? p.act + a * p.ip : p.act;
@@ -184,7 +168,7 @@ __global__ void __launch_bounds__(kThreads) down_combine_kernel(Params p, int co
     }
 #pragma unroll
     for (int i = 0; i < kDownPairs; ++i) {
-      const float sum = warp_sum(y[i]);
+      const float sum = warp_sum_f32(y[i]);
       if (lane == 0 && q0 + i < pairs) ydot[q0 + i] = sum;
     }
   }
@@ -194,7 +178,7 @@ __global__ void __launch_bounds__(kThreads) down_combine_kernel(Params p, int co
   float acc = 0.0f;
   for (int64_t j = 0; j < p.top_k; ++j) {
     const int64_t a = t * p.top_k + j;
-    const int32_t e = local_expert(p, a);
+    const int32_t e = local_expert(p.ids, p.local_of, p.num_experts, p.num_local, a);
     if (e < 0) continue;
     const float w = p.weight_on_input ? 1.0f : p.weights[a];
     acc += w * (ydot[threadIdx.x * p.top_k + j] + p.b2[static_cast<int64_t>(e) * p.hp + h]);

@@ -27,6 +27,7 @@
 #include <cstdint>
 
 #include "experts_gemm.cuh"
+#include "experts_stream_ops.cuh"
 #include "warp_ops.cuh"
 
 namespace moekit::cuda::experts::decode::quant {
@@ -79,22 +80,6 @@ __host__ __device__ constexpr int64_t row_bytes(int64_t k) {
   return WK == WeightKind::Fp8 ? k : k / 2;
 }
 
-__device__ __forceinline__ float warp_sum_f32(float v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
-  return v;
-}
-
-// Streaming load of 16 weight bytes: read once, so kept out of L1. Not volatile, so that the compiler may issue
-// the next iteration's loads before this one's arithmetic.
-__device__ __forceinline__ uint4 load_stream(const uint8_t* p) {
-  uint4 v;
-  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-      : "l"(p));
-  return v;
-}
-
 __device__ __forceinline__ float2 half2_bits_to_float2(uint32_t bits) {
   __half2_raw raw;
   raw.x = static_cast<unsigned short>(bits & 0xFFFFu);
@@ -144,14 +129,6 @@ __device__ __forceinline__ void decode_chunk(uint4 c, float (&w)[per_chunk<WK>()
 
 constexpr float kMxfp4Unscale = 16384.0f;  // 2^14, see decode_chunk
 
-// The expert of assignment a, as a local id, or -1 when the assignment is skipped (invalid id, not local).
-__device__ __forceinline__ int32_t local_expert(const QParams& p, int64_t a) {
-  const int32_t id = p.ids[a];
-  if (id < 0 || id >= p.num_experts) return -1;
-  const int32_t e = p.local_of[id];
-  return e >= 0 && e < p.num_local ? e : -1;
-}
-
 // Shared-memory slot of input element k: iteration it = k / (32 * E) of a warp, lane l's chunk holds elements
 // [l * E, (l + 1) * E) of it; its s-th value in consumption order sits at it * 32E + (s / 4) * 128 + l * 4 + s % 4,
 // so that the warp's j-th 16-byte read covers 512 contiguous bytes.
@@ -175,7 +152,7 @@ __global__ void __launch_bounds__(kThreads) gate_up_kernel(const QParams p, int6
   __shared__ float a_scale[kMaxGroups];
   __shared__ float scratch[kWarps];
   const int64_t a = blockIdx.y;
-  const int32_t e = local_expert(p, a);
+  const int32_t e = local_expert(p.ids, p.local_of, p.num_experts, p.num_local, a);
   if (e < 0) return;  // uniform over the block; act of a skipped assignment is never read
   const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
   const int64_t t = a / p.top_k;
@@ -290,7 +267,7 @@ __global__ void __launch_bounds__(kThreads) gate_up_kernel(const QParams p, int6
 __global__ void __launch_bounds__(kQuantThreads) quantize_act_kernel(const QParams p) {
   __shared__ float scratch[kQuantThreads / 32];
   const int64_t a = blockIdx.x;
-  if (local_expert(p, a) < 0) return;  // never read
+  if (local_expert(p.ids, p.local_of, p.num_experts, p.num_local, a) < 0) return;  // never read
   const float* src = p.act_f32 + a * p.ip;
   uint16_t* dst = p.act + a * p.ip;
   const int64_t groups = p.ip / kQuantBlock;
@@ -341,7 +318,7 @@ __global__ void __launch_bounds__(kThreads) down_kernel(const QParams p, int gro
   for (int q = warp; q < items; q += kWarps) {
     const int cg = q / static_cast<int>(p.top_k), j = q % static_cast<int>(p.top_k);
     const int64_t a = t * p.top_k + j;
-    const int32_t e = local_expert(p, a);
+    const int32_t e = local_expert(p.ids, p.local_of, p.num_experts, p.num_local, a);
     float acc[kRows];
 #pragma unroll
     for (int r = 0; r < kRows; ++r) acc[r] = 0.0f;
@@ -407,7 +384,7 @@ __global__ void __launch_bounds__(kThreads) down_kernel(const QParams p, int gro
   float acc = 0.0f;
   for (int64_t j = 0; j < p.top_k; ++j) {
     const int64_t a = t * p.top_k + j;
-    const int32_t e = local_expert(p, a);
+    const int32_t e = local_expert(p.ids, p.local_of, p.num_experts, p.num_local, a);
     if (e < 0) continue;
     const float w = p.weight_on_input ? 1.0f : p.weights[a];
     acc += w * (ydot[threadIdx.x * p.top_k + j] + p.b2[static_cast<int64_t>(e) * p.hp + h]);

@@ -27,6 +27,7 @@
 #include "experts.h"
 #include "experts_decode.h"
 #include "experts_gemm.cuh"
+#include "experts_stream.h"
 #include "grouped_gemm_sm90.h"
 #include "kernel_launch.h"
 #include "plugin_error.h"
@@ -60,7 +61,7 @@ int splits_for(int64_t m_blocks, int64_t n_tiles, int64_t k, int sm_count) {
 // the mma.sync kernels. Measured on the H200 (both tiers, bf16, same run): at 32+ rows the grouped tier was as
 // fast or faster on every preset (Mixtral T=1024: 1447 vs 2822 us), at 16 rows the split-K mma.sync path won
 // (Mixtral T=64: 802 vs 854 us).
-// MOEKIT_CUDA_EXPERTS_TIER=mma|grouped|decode overrides the choice wherever the named tier can run the
+// MOEKIT_CUDA_EXPERTS_TIER=mma|grouped|decode|stream overrides the choice wherever the named tier can run the
 // configuration (the GPU tests cover every tier on the same inputs; the benchmark compares them).
 constexpr double kGroupedMinRowsPerExpert = 32.0;
 // ... or from this many local experts at any T past the decode tier: with 128-256 experts the grouped tier was
@@ -68,8 +69,20 @@ constexpr double kGroupedMinRowsPerExpert = 32.0;
 // Qwen3 T=16 273 vs 311 / 246 vs 306 us, gpt-oss T=64 1455 vs 1491 / 1176 vs 1361 us), while with Mixtral's 8
 // experts the split-K mma.sync path kept T=16 and 64 (bf16 772 vs 830, 778 vs 823 us).
 constexpr int32_t kGroupedMinExperts = 64;
+// The small-batch streaming tier (experts_stream.h) runs past the decode tier's T <= 4 up to T = 64, while the
+// routed rows per local expert (A / L) are at most 4, except for 16-bit weights with Hp > 4096. Measured on the
+// H200 in one run (moekit bench, one layer incl. routing, median us, stream forced vs the previous tier):
+//   qwen3-30b-a3b  bf16 T=8/16/32/64  178/245/318/359 vs grouped 204/261/345/371; fp8 130/170/225/265 vs 179/234/291/317
+//   gpt-oss-120b   bf16 430/721/1087/1451 vs 477/777/1149/1497; fp8 295/489/723/959 vs 410/628/888/1179
+//   deepseek-v3    fp8 979/1580/2540/3429 vs 1114/1762/2770/3656; bf16 1485/2432/3908/5181 vs 1480/2340/3750/5001
+//                  (H = 7168: the grouped tier stayed 0-4% faster in bf16, hence the Hp bound for 16-bit weights)
+//   mixtral-8x7b   (A / L = T / 4) T=8/16: bf16 786/795 vs mma 791/795, fp8 561/594 vs 726/731; T=32/64 (8 and 16
+//                  rows per expert): bf16 1076/1191 vs 795/801, fp8 808/818 vs 731/843, hence the rows bound.
+constexpr int64_t kStreamMaxTokens = 64;
+constexpr double kStreamMaxRowsPerExpert = 4.0;
+constexpr int64_t kStreamMaxHiddenPad16 = 4096;
 
-enum class Tier : int32_t { Mma = 0, Grouped = 1, Decode = 2 };
+enum class Tier : int32_t { Mma = 0, Grouped = 1, Decode = 2, Stream = 3 };
 
 // Which tier runs, and why (for the report).
 struct TierChoice {
@@ -90,6 +103,8 @@ TierChoice choose_tier(const moekit_plugin_experts_config& cfg, int64_t tokens, 
   const bool bf16_weights = cfg.weight_format == 0 || cfg.weight_format == 2;  // BF16, or F32 held as bf16
   const bool fp8_w8a8 = cfg.weight_format == 3 && cfg.act_quant != kActQuantNone && !e4m3_mma_disabled();
   const bool decode_ok = tokens <= decode::kMaxTokens && decode::supports(cfg);
+  const bool stream_ok =
+      stream::supports(cfg, tokens, top_k, compute_capability >= 89 && !e4m3_mma_disabled());
   const bool grouped_ok = sm90::compiled() && compute_capability == 90 &&
                           ((bf16_weights && cfg.act_quant == kActQuantNone) || fp8_w8a8);
   const char* forced_env = std::getenv("MOEKIT_CUDA_EXPERTS_TIER");
@@ -97,7 +112,14 @@ TierChoice choose_tier(const moekit_plugin_experts_config& cfg, int64_t tokens, 
   if (forced == "mma") return {Tier::Mma, "MOEKIT_CUDA_EXPERTS_TIER=mma"};
   if (forced == "grouped" && grouped_ok) return {Tier::Grouped, "MOEKIT_CUDA_EXPERTS_TIER=grouped"};
   if (forced == "decode" && decode_ok) return {Tier::Decode, "MOEKIT_CUDA_EXPERTS_TIER=decode"};
+  if (forced == "stream" && stream_ok) return {Tier::Stream, "MOEKIT_CUDA_EXPERTS_TIER=stream"};
   if (decode_ok) return {Tier::Decode, "decode: T <= 4, weight streaming without a plan"};
+  const double rows_per_expert =
+      cfg.num_local_experts > 0 ? static_cast<double>(assignments) / cfg.num_local_experts : 0.0;
+  const bool sixteen_bit = cfg.weight_format == 0 || cfg.weight_format == 1 || cfg.weight_format == 2;
+  if (stream_ok && tokens <= kStreamMaxTokens && rows_per_expert <= kStreamMaxRowsPerExpert &&
+      !(sixteen_bit && cfg.hidden_pad > kStreamMaxHiddenPad16))
+    return {Tier::Stream, "small batch: T <= 64, <= 4 rows per expert"};
   if (!sm90::compiled()) return {Tier::Mma, "grouped tier not built"};
   if (compute_capability != 90) return {Tier::Mma, "grouped tier needs sm_90"};
   if (!grouped_ok) return {Tier::Mma, "grouped tier takes bf16 weights (w16a16) or FP8 blocks (w8a8) only"};
@@ -133,6 +155,10 @@ Layout layout_for(const moekit_plugin_experts_config& cfg, int64_t T, int64_t k,
   if (l.tier.tier == Tier::Decode) {
     l.act = 0;
     l.total = static_cast<int64_t>(decode::workspace_bytes(cfg, T, k));
+    return l;
+  }
+  if (l.tier.tier == Tier::Stream) {
+    l.total = static_cast<int64_t>(stream::workspace_bytes(cfg, T, k));
     return l;
   }
   const int64_t A = l.assignments, E = cfg.num_experts;
@@ -624,6 +650,7 @@ void copy_text(char* dst, size_t cap, const std::string& s) {
 
 std::string tiers_summary() {
   return std::string("decode GEMV for T <= 4 (16-bit, fp8 128-block, mxfp4); ") +
+         "expert-major streaming for T <= 64 (16-bit, fp8 128-block w8a8); " +
          (sm90::compiled() ? "CUTLASS sm_90a grouped GEMM (bf16, fp8 128-block w8a8) on sm_90; "
                            : "CUTLASS sm_90a grouped tier not built; ") +
          "mma.sync grouped GEMM (bf16, f16, f32 as bf16, fp8 128-block, mxfp4)";
@@ -671,6 +698,13 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
     copy_text(report.detail, sizeof report.detail,
               std::string("decode GEMV: warp per (assignment, column) over w13 with the activation fused, warp per "
                           "(token, column) over w2 with the combine fused; ") + l.tier.why);
+  } else if (l.tier.tier == Tier::Stream) {
+    copy_text(report.kernel, sizeof report.kernel, stream::kernel_label(cfg, p));
+    copy_text(report.detail, sizeof report.detail,
+              "expert-major streaming: assignments grouped by expert on the device, a warp streams 16 weight rows "
+              "of one expert once per " + std::to_string(stream::rows_per_pass(cfg, T, k)) +
+                  " of its rows (mma.sync, weights as A), activation fused into w13, slot-ordered combine; " +
+                  l.tier.why);
   } else if (grouped) {
     copy_text(report.kernel, sizeof report.kernel,
               a8 ? "cuda-sm90-grouped-fp8block-w8a8"
@@ -697,6 +731,10 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
     throw PluginError(MOEKIT_PLUGIN_INVALID_ARGUMENT, "workspace_bytes: smaller than experts_workspace_size");
   if (l.tier.tier == Tier::Decode) {
     decode::run(cfg, p, hidden, plan, out, workspace, stream);
+    return;
+  }
+  if (l.tier.tier == Tier::Stream) {
+    stream::run(cfg, p, hidden, plan, out, workspace, stream);
     return;
   }
   if (cfg.num_experts > kMaxDeviceExperts)

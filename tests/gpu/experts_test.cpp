@@ -68,11 +68,16 @@ void check_case(moekit_context cpu, moekit_context gpu, const ExpertsCase& c, ui
   // The report: the kernel that ran and why; the CPU's counts confirm the scenario has what it claims.
   const std::string kernel = got.report.kernel, detail = got.report.detail;
   const bool grouped = kernel.rfind("cuda-sm90-grouped", 0) == 0, decode = kernel.rfind("cuda-decode", 0) == 0;
-  EXPECT_TRUE(grouped || decode || kernel.rfind("cuda-mma", 0) == 0) << kernel;
+  const bool streaming = kernel.rfind("cuda-stream", 0) == 0;
+  EXPECT_TRUE(grouped || decode || streaming || kernel.rfind("cuda-mma", 0) == 0) << kernel;
   if (expect_kernel != nullptr) {
     EXPECT_EQ(kernel.rfind(expect_kernel, 0), 0u) << kernel << ": " << detail;
   }
-  EXPECT_NE(detail.find(grouped ? "CUTLASS sm90 grouped GEMM" : decode ? "decode GEMV" : "BM=64"), std::string::npos)
+  EXPECT_NE(detail.find(grouped     ? "CUTLASS sm90 grouped GEMM"
+                        : decode    ? "decode GEMV"
+                        : streaming ? "expert-major streaming"
+                                    : "BM=64"),
+            std::string::npos)
       << detail;
   EXPECT_EQ(ref.report.invalid_assignments, d.invalid);
   EXPECT_EQ(ref.report.non_local_assignments, d.non_local);
@@ -344,6 +349,80 @@ const ExpertsCase kDecodeCases[] = {
     {"gptoss_mxfp4_a8grp_E6_T4", MOEKIT_WEIGHTS_MXFP4, kSwiglu, kBF16, kGrpQ, true, 6, 6, 2880, 2880, 4, 4},
 };
 INSTANTIATE_TEST_SUITE_P(Decode, DecodeTierVsCpu, ::testing::ValuesIn(kDecodeCases),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+}  // namespace
+}  // namespace moekit_gpu_test
+
+namespace moekit_gpu_test {
+namespace {
+
+// The small-batch streaming tier (T of about 5..64: assignments grouped by expert on the device, each touched
+// expert's weights streamed once against all of its rows on the tensor cores; 16-bit weights and FP8 w8a8),
+// forced through MOEKIT_CUDA_EXPERTS_TIER=stream: odd H and I (padding), E not a multiple of 32, every
+// activation and hidden dtype, biases, expert_map with -1 entries, invalid ids, router weight on the input,
+// T = 0, all tokens on one expert (more rows than one pass of 32 takes: the tier loops), and preset shapes.
+// FP8 w8a8 needs the e4m3 mma (sm_89+); elsewhere the runner falls back and the report says so.
+class StreamTierVsCpu : public GpuTest, public ::testing::WithParamInterface<ExpertsCase> {};
+
+bool device_has_e4m3_mma() {
+  cudaDeviceProp prop{};
+  return cudaGetDeviceProperties(&prop, 0) == cudaSuccess && prop.major * 10 + prop.minor >= 89;
+}
+
+TEST_P(StreamTierVsCpu, MatchesTheCpuBackend) {
+  const ExpertsCase& c = GetParam();
+  if (c.format == MOEKIT_WEIGHTS_FP8_BLOCK && !device_has_e4m3_mma())
+    GTEST_SKIP() << "the stream tier's FP8 path needs the e4m3 mma (sm_89+)";
+  ASSERT_EQ(setenv("MOEKIT_CUDA_EXPERTS_TIER", "stream", 1), 0);
+  check_case(cpu_, gpu_, c, 771 + static_cast<uint64_t>(c.T) * 19 + static_cast<uint64_t>(c.E),
+             c.T > 0 ? "cuda-stream" : nullptr);
+  unsetenv("MOEKIT_CUDA_EXPERTS_TIER");
+}
+
+const ExpertsCase kStreamCases[] = {
+    // name                        format                    act      hidden q      bias  E   L   H    I    T   k
+    {"bf16_silu_bf16", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 8, 8, 200, 320, 16, 2},
+    {"bf16_gelu_f32", MOEKIT_WEIGHTS_BF16, kGelu, kF32, kNoQ, false, 13, 13, 256, 96, 12, 3},
+    {"bf16_swiglu_bias_f16", MOEKIT_WEIGHTS_BF16, kSwiglu, kF16, kNoQ, true, 10, 10, 160, 200, 33, 4},
+    {"f16_silu_f16", MOEKIT_WEIGHTS_F16, kSilu, kF16, kNoQ, false, 13, 13, 160, 96, 24, 3},
+    {"f16_swiglu_bias_bf16", MOEKIT_WEIGHTS_F16, kSwiglu, kBF16, kNoQ, true, 6, 6, 128, 256, 64, 2},
+    {"f32_swiglu_bias_f32", MOEKIT_WEIGHTS_F32, kSwiglu, kF32, kNoQ, true, 6, 6, 128, 200, 9, 2},
+    {"f32_gelu_bf16", MOEKIT_WEIGHTS_F32, kGelu, kBF16, kNoQ, false, 7, 7, 96, 64, 20, 3},
+    {"fp8_swiglu_bias_w8a8grp_bf16", MOEKIT_WEIGHTS_FP8_BLOCK, kSwiglu, kBF16, kGrpQ, true, 10, 10, 384, 320, 33, 4},
+    {"fp8_gelu_w8a8tok_f32", MOEKIT_WEIGHTS_FP8_BLOCK, kGelu, kF32, kTokQ, false, 9, 9, 256, 192, 25, 3},
+    {"fp8_silu_w8a8grp_f16", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kF16, kGrpQ, false, 5, 5, 200, 136, 60, 2},
+    {"fp8_swiglu_bias_w8a8tok_bf16", MOEKIT_WEIGHTS_FP8_BLOCK, kSwiglu, kBF16, kTokQ, true, 7, 7, 300, 200, 8, 5},
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, true, 20, 20, 192, 160, 16, 4}, "expert_map_minus1",
+         Routing::Random, 7),
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, true, 20, 20, 192, 160, 16, 4}, "invalid_ids",
+         Routing::WithInvalidIds),
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, true, 33, 33, 192, 160, 48, 4},
+         "E33_expert_map_and_invalid_ids", Routing::WithInvalidIds, 9),
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, true, 33, 33, 256, 128, 40, 4},
+         "fp8_E33_expert_map_and_invalid_ids", Routing::WithInvalidIds, 20),
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSwiglu, kBF16, kNoQ, true, 20, 20, 192, 160, 64, 2}, "one_expert_64x2",
+         Routing::OneExpert),
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 20, 20, 192, 160, 300, 2},
+         "one_expert_300x2", Routing::OneExpert),
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 20, 20, 256, 128, 100, 1},
+         "fp8_one_expert_100", Routing::OneExpert),
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSilu, kF32, kNoQ, true, 20, 20, 192, 160, 40, 1}, "weight_on_input",
+         Routing::Random, 0, true),
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kF32, kTokQ, true, 20, 20, 192, 160, 24, 1},
+         "fp8_w8a8tok_weight_on_input", Routing::Random, 0, true),
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 20, 20, 192, 160, 0, 4}, "no_tokens",
+         Routing::Random),
+    // Preset shapes (E, or I, scaled so that the weights stay small on the host).
+    {"qwen3_bf16_E40_T16", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 40, 40, 2048, 768, 16, 8},
+    {"qwen3_fp8_w8a8grp_E40_T64", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 40, 40, 2048, 768, 64, 8},
+    {"deepseek_fp8_w8a8grp_I512_E12_T16", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 12, 12, 7168, 512, 16, 8},
+    {"deepseek_bf16_I512_E12_T32", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 12, 12, 7168, 512, 32, 8},
+    {"gptoss_bf16_swiglu_bias_E6_T16", MOEKIT_WEIGHTS_BF16, kSwiglu, kBF16, kNoQ, true, 6, 6, 2880, 2880, 16, 4},
+    {"mixtral_bf16_I3584_T64", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 8, 8, 4096, 3584, 64, 2},
+    {"mixtral_fp8_w8a8grp_I3584_T16", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 8, 8, 4096, 3584, 16, 2},
+};
+INSTANTIATE_TEST_SUITE_P(Stream, StreamTierVsCpu, ::testing::ValuesIn(kStreamCases),
                          [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace

@@ -1,0 +1,602 @@
+// The small-batch streaming tier (experts_stream.h): group, gather, gate_up, (quantize), down, combine.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <type_traits>
+
+#include "experts_gemm.cuh"
+#include "experts_stream.h"
+#include "experts_stream_ops.cuh"
+#include "kernel_launch.h"
+#include "plugin_error.h"
+#include "warp_ops.cuh"
+
+namespace moekit::cuda::experts::stream {
+
+namespace {
+
+constexpr int kWarps = 4;  // per GEMM block: gate_up 4 x 8 intermediate columns, down 4 x 16 output columns
+constexpr int kThreads = kWarps * 32;
+constexpr int kGroupThreads = 1024;
+constexpr int kRowThreads = 128;  // gather / quantization: one 128-group per pass
+constexpr int kRowsPerTile = 8;   // the mma's N
+constexpr int kMaxTiles = 4;      // up to 32 rows of an expert per weight read
+constexpr int kStageK = 128;      // K per pipeline stage: one FP8 scale block
+enum : int32_t { kActNone = 0, kActPerToken = 1, kActPerGroup = 2 };
+
+int64_t round_up(int64_t v, int64_t a) { return (v + a - 1) / a * a; }
+
+bool quantized(const moekit_plugin_experts_config& cfg) { return cfg.act_quant != kActNone; }
+
+// Workspace byte offsets. G = min(A, L) bounds the touched experts.
+struct Layout {
+  int64_t groups_max = 0;
+  int64_t rows = 0, groups = 0, meta = 0, x = 0, x_scale = 0, act = 0, act_codes = 0, act_scale = 0, y = 0, total = 0;
+};
+
+Layout layout_for(const moekit_plugin_experts_config& cfg, int64_t A) {
+  Layout l;
+  const bool q = quantized(cfg);
+  const int64_t L = cfg.num_local_experts, Hp = cfg.hidden_pad, Ip = cfg.intermediate_pad;
+  l.groups_max = A < L ? A : L;
+  int64_t at = 0;
+  auto take = [&](int64_t bytes) {
+    const int64_t start = at;
+    at = round_up(at + bytes, 256);
+    return start;
+  };
+  l.rows = take(A * 4);
+  l.groups = take(3 * l.groups_max * 4);
+  l.meta = take(2 * 4);
+  l.x = take(A * Hp * (q ? 1 : 2));
+  l.x_scale = take(q ? A * (Hp / kQuantBlock) * 4 : 0);
+  l.act = take(A * Ip * (q ? 4 : 2));
+  l.act_codes = take(q ? A * Ip : 0);
+  l.act_scale = take(q ? A * (Ip / kQuantBlock) * 4 : 0);
+  l.y = take(A * cfg.hidden * 4);
+  l.total = at;
+  return l;
+}
+
+// ---- 1. Grouping -------------------------------------------------------------------------------------------
+
+struct GroupParams {
+  const int32_t* ids;  // [A]
+  const int32_t* local_of;
+  int32_t num_experts, num_local, assignments;
+  int32_t* rows;          // [A]: the assignments of group 0, then group 1, ...
+  int32_t* group_expert;  // [G] local expert of each group, increasing
+  int32_t* group_first;   // [G] its first entry of rows
+  int32_t* group_count;   // [G]
+  int32_t* meta;          // [0] groups, [1] grouped rows
+};
+
+// One block. Dynamic shared memory: count [L], first [L] int32, local expert of each assignment [A] int16.
+__global__ void __launch_bounds__(kGroupThreads) group_kernel(const GroupParams p) {
+  extern __shared__ int32_t group_shared[];
+  const int L = p.num_local, A = p.assignments;
+  int32_t* count = group_shared;
+  int32_t* first = count + L;
+  int16_t* le = reinterpret_cast<int16_t*>(first + L);
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid / 32;
+  for (int e = tid; e < L; e += kGroupThreads) count[e] = 0;
+  __syncthreads();
+  for (int a = tid; a < A; a += kGroupThreads) {
+    const int32_t e = local_expert(p.ids, p.local_of, p.num_experts, p.num_local, a);
+    le[a] = static_cast<int16_t>(e);
+    if (e >= 0) atomicAdd(&count[e], 1);  // a count: the order of the additions does not matter
+  }
+  __syncthreads();
+  if (warp == 0) {  // exclusive scans of the counts and of the touched experts, a contiguous range per lane
+    const int per = (L + 31) / 32, lo = lane * per, hi = lo + per < L ? lo + per : L;
+    int rows = 0, touched = 0;
+    for (int e = lo; e < hi; ++e) rows += count[e], touched += count[e] > 0;
+    int rows_incl = rows, touched_incl = touched;
+    for (int o = 1; o < 32; o <<= 1) {
+      const int r = __shfl_up_sync(0xFFFFFFFFu, rows_incl, o), t = __shfl_up_sync(0xFFFFFFFFu, touched_incl, o);
+      if (lane >= o) rows_incl += r, touched_incl += t;
+    }
+    int row_at = rows_incl - rows, group_at = touched_incl - touched;
+    for (int e = lo; e < hi; ++e) {
+      first[e] = row_at;
+      if (count[e] > 0) {
+        p.group_expert[group_at] = e;
+        p.group_first[group_at] = row_at;
+        p.group_count[group_at] = count[e];
+        ++group_at;
+      }
+      row_at += count[e];
+    }
+    if (lane == 31) {
+      p.meta[0] = touched_incl;
+      p.meta[1] = rows_incl;
+    }
+  }
+  __syncthreads();
+  // Stable scatter: a warp per expert walks the assignments in order, 32 at a time.
+  for (int e = warp; e < L; e += kGroupThreads / 32) {
+    const int n = count[e];
+    if (n == 0) continue;
+    int done = 0;
+    for (int base = 0; base < A && done < n; base += 32) {
+      const int a = base + lane;
+      const bool mine = a < A && le[a] == e;
+      const unsigned m = __ballot_sync(0xFFFFFFFFu, mine);
+      if (mine) p.rows[first[e] + done + __popc(m & ((1u << lane) - 1u))] = a;
+      done += __popc(m);
+    }
+  }
+}
+
+// ---- 2./4. Row building: gather (+ FP8 quantization), activation quantization ------------------------------
+
+struct RowsParams {
+  // Source: the hidden row of the assignment (src_f32 null) or an f32 row of the same index.
+  const void* hidden;
+  int32_t hidden_dtype;
+  int64_t hidden_cols;  // H
+  const float* topk_weights;
+  int32_t weight_on_input;
+  int64_t top_k;
+  const float* src_f32;  // [A][cols]
+  const int32_t* rows;
+  const int32_t* meta;
+  int64_t cols;  // padded row length (Hp or Ip)
+  int32_t act_quant;
+  void* out;      // [A][cols]: compute-type bits, or e4m3 codes (act_quant != none)
+  float* scales;  // [A][cols / 128]
+};
+
+template <class CT>
+__device__ __forceinline__ uint16_t to_bits(float v) {
+  if constexpr (std::is_same<CT, __half>::value) return f32_to_f16(v);
+  else return f32_to_bf16(v);
+}
+
+__device__ float block_max(float v, float* scratch) {
+  v = warp_max(v);
+  __syncthreads();  // scratch may still be read by the previous call
+  if ((threadIdx.x & 31) == 0) scratch[threadIdx.x / 32] = v;
+  __syncthreads();
+  float m = scratch[0];
+#pragma unroll
+  for (int w = 1; w < kRowThreads / 32; ++w) m = fmaxf(m, scratch[w]);
+  return m;
+}
+
+// One block per grouped row i (the blocks past meta[1] exit). Same math as the mma tier's build_operand_kernel:
+// x[h] = load(hidden) * router weight (f32), zero past H; FP8: scale = fp8_scale_from_amax(amax of the token row
+// or of the 128-group), code = fp8_quantize(x, scale).
+template <class CT>
+__global__ void __launch_bounds__(kRowThreads) build_rows_kernel(const RowsParams p) {
+  __shared__ float scratch[kRowThreads / 32];
+  const int64_t n = p.meta[1];
+  const int64_t groups = p.cols / kQuantBlock;
+  for (int64_t i = blockIdx.x; i < n; i += gridDim.x) {
+    const int64_t a = p.rows[i];
+    const int64_t base = (a / p.top_k) * p.hidden_cols;
+    const float rw = p.src_f32 == nullptr && p.weight_on_input ? p.topk_weights[a] : 1.0f;
+    auto value = [&](int64_t c) -> float {
+      if (p.src_f32 != nullptr) return p.src_f32[i * p.cols + c];
+      return c < p.hidden_cols ? load_as_f32(p.hidden, p.hidden_dtype, base + c) * rw : 0.0f;
+    };
+    if (p.act_quant == kActNone) {
+      uint16_t* dst = static_cast<uint16_t*>(p.out) + i * p.cols;
+      for (int64_t c = threadIdx.x; c < p.cols; c += kRowThreads) dst[c] = to_bits<CT>(value(c));
+      continue;
+    }
+    uint8_t* dst = static_cast<uint8_t*>(p.out) + i * p.cols;
+    float* scales = p.scales + i * groups;
+    if (p.act_quant == kActPerToken) {
+      float m = 0.0f;
+      for (int64_t c = threadIdx.x; c < p.cols; c += kRowThreads) m = fmaxf(m, finite_abs(value(c)));
+      const float scale = fp8_scale_from_amax(block_max(m, scratch));
+      for (int64_t c = threadIdx.x; c < p.cols; c += kRowThreads) dst[c] = fp8_quantize(value(c), scale);
+      for (int64_t g = threadIdx.x; g < groups; g += kRowThreads) scales[g] = scale;
+      continue;
+    }
+    for (int64_t g = 0; g < groups; ++g) {
+      const int64_t c = g * kQuantBlock + threadIdx.x;
+      const float v = value(c);
+      const float scale = fp8_scale_from_amax(block_max(finite_abs(v), scratch));
+      dst[c] = fp8_quantize(v, scale);
+      if (threadIdx.x == 0) scales[g] = scale;
+    }
+  }
+}
+
+// ---- 3./5. The streaming GEMMs -----------------------------------------------------------------------------
+
+struct GemmParams {
+  const void* w;         // [L][rows_per_expert][K]: 16-bit elements, or e4m3 bytes (FP8)
+  const float* w_scale;  // FP8: [L][K/128][rows_per_expert]
+  const float* bias;     // gate_up: b13 [L][2Ip]
+  const void* x;         // [A][K] grouped rows: compute-type bits, or e4m3 codes (FP8)
+  const float* x_scale;  // FP8: [A][K/128]
+  const int32_t* group_expert;
+  const int32_t* group_first;
+  const int32_t* group_count;
+  const int32_t* meta;
+  const int32_t* rows;  // down: the assignment of each grouped row
+  void* out;            // gate_up: act [A][Ip] (compute type; f32 with FP8); down: y [A][H] f32
+  int64_t k;            // K (padded: Hp or Ip)
+  int64_t rows_per_expert;
+  int64_t ip, inter, hidden;
+  int32_t activation;
+  float alpha, limit;
+};
+
+// The tensor-core step of one 16-byte chunk per row. Lane (g = lane/4, q = lane%4) loaded bytes [16q, 16q+16)
+// of a 64-byte K slice: of weight rows g and g+8 (lo, hi) and of row g of the tile (xv). The mma's K order
+// is a permutation of the slice's that is the same for A and B (it depends on q only), so each register pair
+// feeds the mma as loaded: 16-bit, m16n8k16 twice ({x,y} then {z,w}: K pairs 2q, 2q+8); FP8, m16n8k32 twice
+// (K quads 4q, 4q+16). The dot products are the same, only the order of the f32 additions inside differs.
+template <class CT, bool FP8>
+__device__ __forceinline__ void mma_chunk(float (&d)[4], uint4 lo, uint4 hi, uint4 xv) {
+  const uint32_t a0[4] = {lo.x, hi.x, lo.y, hi.y};
+  const uint32_t a1[4] = {lo.z, hi.z, lo.w, hi.w};
+  if constexpr (FP8) {
+    gemm_detail::mma16832_e4m3(d, a0, xv.x, xv.y);
+    gemm_detail::mma16832_e4m3(d, a1, xv.z, xv.w);
+  } else {
+    gemm_detail::mma16816<CT>(d, a0, xv.x, xv.y);
+    gemm_detail::mma16816<CT>(d, a1, xv.z, xv.w);
+  }
+}
+
+// One warp: weight rows row_lo (= g's row) and row_hi of expert e against rows [first + r0, first + r0 + 8*NT)
+// of x (those past `n` are read as row `first` and dropped). acc[j]: tile j's C fragment: c0, c1 = (row_lo,
+// rows 2q, 2q+1), c2, c3 = (row_hi, rows 2q, 2q+1).
+template <class CT, bool FP8, int NT>
+__device__ __forceinline__ void stream_rows(const GemmParams& p, int32_t e, int64_t first, int n, int r0,
+                                            int64_t row_lo, int64_t row_hi, float (&acc)[NT][4]) {
+  constexpr int kElem = FP8 ? 1 : 2;
+  constexpr int kSub = kStageK * kElem / 64;  // 64-byte slices per 128-wide K stage
+  const int lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
+  const int64_t row_bytes = p.k * kElem;
+  const int64_t stages = p.k / kStageK;
+  const char* wbase = static_cast<const char*>(p.w) + static_cast<int64_t>(e) * p.rows_per_expert * row_bytes;
+  const char* wlo = wbase + row_lo * row_bytes + q * 16;
+  const char* whi = wbase + row_hi * row_bytes + q * 16;
+  const char* xr[NT];
+  int64_t srow[NT][2];  // grouped rows 2q, 2q+1 of each tile (FP8 scales)
+#pragma unroll
+  for (int j = 0; j < NT; ++j) {
+    const int r = r0 + j * kRowsPerTile + g;
+    xr[j] = static_cast<const char*>(p.x) + (first + (r < n ? r : 0)) * row_bytes + q * 16;
+#pragma unroll
+    for (int c = 0; c < 2; ++c) {
+      const int rc = r0 + j * kRowsPerTile + 2 * q + c;
+      srow[j][c] = first + (rc < n ? rc : 0);
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < NT; ++j)
+#pragma unroll
+    for (int c = 0; c < 4; ++c) acc[j][c] = 0.0f;
+  uint4 cur_lo[kSub], cur_hi[kSub], next_lo[kSub], next_hi[kSub];
+#pragma unroll
+  for (int s = 0; s < kSub; ++s) {
+    cur_lo[s] = load_stream(wlo + s * 64);
+    cur_hi[s] = load_stream(whi + s * 64);
+  }
+  for (int64_t kb = 0; kb < stages; ++kb) {
+    // The next stage's weights are requested before this stage's arithmetic: two stages per warp in flight.
+    if (kb + 1 < stages) {
+      const int64_t off = (kb + 1) * kStageK * kElem;
+#pragma unroll
+      for (int s = 0; s < kSub; ++s) {
+        next_lo[s] = load_stream(wlo + off + s * 64);
+        next_hi[s] = load_stream(whi + off + s * 64);
+      }
+    }
+    const int64_t off = kb * kStageK * kElem;
+    float part[NT][4];
+#pragma unroll
+    for (int j = 0; j < NT; ++j)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) part[j][c] = 0.0f;
+#pragma unroll
+    for (int s = 0; s < kSub; ++s) {
+#pragma unroll
+      for (int j = 0; j < NT; ++j) {
+        const uint4 xv = __ldg(reinterpret_cast<const uint4*>(xr[j] + off + s * 64));
+        if constexpr (FP8) mma_chunk<CT, FP8>(part[j], cur_lo[s], cur_hi[s], xv);
+        else mma_chunk<CT, FP8>(acc[j], cur_lo[s], cur_hi[s], xv);
+      }
+    }
+    if constexpr (FP8) {  // the mma tier's fold: block partial * (row scale * weight block scale)
+      const int64_t kbs = p.k / kQuantBlock;
+      const float* ws = p.w_scale + (static_cast<int64_t>(e) * kbs + kb) * p.rows_per_expert;
+      const float ws_lo = __ldg(ws + row_lo), ws_hi = __ldg(ws + row_hi);
+#pragma unroll
+      for (int j = 0; j < NT; ++j) {
+        const float sa0 = __ldg(p.x_scale + srow[j][0] * kbs + kb), sa1 = __ldg(p.x_scale + srow[j][1] * kbs + kb);
+        acc[j][0] += part[j][0] * (sa0 * ws_lo);
+        acc[j][1] += part[j][1] * (sa1 * ws_lo);
+        acc[j][2] += part[j][2] * (sa0 * ws_hi);
+        acc[j][3] += part[j][3] * (sa1 * ws_hi);
+      }
+    }
+#pragma unroll
+    for (int s = 0; s < kSub; ++s) {
+      cur_lo[s] = next_lo[s];
+      cur_hi[s] = next_hi[s];
+    }
+  }
+}
+
+template <class CT, bool FP8, bool GATED, int NT>
+__device__ __forceinline__ void stream_pass(const GemmParams& p, int32_t e, int64_t first, int n, int r0,
+                                            int64_t unit) {
+  const int lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
+  // gate_up: 8 intermediate columns, gate rows c and up rows Ip + c; down: 16 output columns.
+  const int64_t row_lo = GATED ? unit * 8 + g : unit * 16 + g;
+  const int64_t row_hi = GATED ? p.ip + row_lo : row_lo + 8;
+  float acc[NT][4];
+  stream_rows<CT, FP8, NT>(p, e, first, n, r0, row_lo, row_hi, acc);
+  if constexpr (GATED) {
+    const float* bias = p.bias + static_cast<int64_t>(e) * p.rows_per_expert;
+    const float bg = bias[row_lo], bu = bias[row_hi];
+#pragma unroll
+    for (int j = 0; j < NT; ++j)
+#pragma unroll
+      for (int c = 0; c < 2; ++c) {
+        const int r = r0 + j * kRowsPerTile + 2 * q + c;
+        if (r >= n) continue;
+        const float v = gemm_detail::activate(p.activation, acc[j][c] + bg, acc[j][2 + c] + bu, p.alpha, p.limit);
+        const int64_t at = (first + r) * p.ip + row_lo;
+        if constexpr (FP8) static_cast<float*>(p.out)[at] = v;
+        else static_cast<uint16_t*>(p.out)[at] = to_bits<CT>(v);
+      }
+  } else {
+    float* y = static_cast<float*>(p.out);
+#pragma unroll
+    for (int j = 0; j < NT; ++j)
+#pragma unroll
+      for (int c = 0; c < 2; ++c) {
+        const int r = r0 + j * kRowsPerTile + 2 * q + c;
+        if (r >= n) continue;
+        const int64_t a = p.rows[first + r];
+        if (row_lo < p.hidden) y[a * p.hidden + row_lo] = acc[j][c];
+        if (row_hi < p.hidden) y[a * p.hidden + row_hi] = acc[j][2 + c];
+      }
+  }
+}
+
+// grid (units / kWarps, G): block y is a group (those past meta[0] exit), each warp one unit of weight rows.
+// MAX_TILES: rows of the group per weight read / 8; larger groups are taken in passes.
+template <class CT, bool FP8, bool GATED, int MAX_TILES>
+__global__ void __launch_bounds__(kThreads) stream_gemm_kernel(const GemmParams p) {
+  const int group = blockIdx.y;
+  if (group >= p.meta[0]) return;
+  const int32_t e = p.group_expert[group];
+  const int64_t first = p.group_first[group];
+  const int n = p.group_count[group];
+  const int64_t unit = static_cast<int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32;
+  if (GATED && unit * 8 >= p.inter) {  // padding columns: zero weights and bias, activation(0, 0) = 0
+    const int lane = threadIdx.x & 31;
+    for (int r = 0; r < n; ++r) {
+      const int64_t at = (first + r) * p.ip + unit * 8;
+      if (lane < 8) {
+        if constexpr (FP8) static_cast<float*>(p.out)[at + lane] = 0.0f;
+        else static_cast<uint16_t*>(p.out)[at + lane] = 0;
+      }
+    }
+    return;
+  }
+  if (!GATED && unit * 16 >= p.hidden) return;  // output columns past H: nothing to write
+  for (int r0 = 0; r0 < n; r0 += kRowsPerTile * MAX_TILES) {
+    const int left = n - r0;
+    if (MAX_TILES >= 4 && left > 2 * kRowsPerTile) stream_pass<CT, FP8, GATED, (MAX_TILES >= 4 ? 4 : 1)>(p, e, first, n, r0, unit);
+    else if (MAX_TILES >= 2 && left > kRowsPerTile) stream_pass<CT, FP8, GATED, (MAX_TILES >= 2 ? 2 : 1)>(p, e, first, n, r0, unit);
+    else stream_pass<CT, FP8, GATED, 1>(p, e, first, n, r0, unit);
+  }
+}
+
+// ---- 6. Combine ----------------------------------------------------------------------------------------------
+
+struct CombineParams {
+  const int32_t* ids;
+  const float* topk_weights;
+  const int32_t* local_of;
+  int32_t num_experts, num_local;
+  int64_t tokens, top_k, hidden, hp;
+  int32_t weight_on_input;
+  const float* y;  // [A][H]
+  const float* b2;  // [L][Hp]
+  void* out;
+  int32_t out_dtype;
+};
+
+// The CPU backend's combine: acc += weight * (y + b2) over the slots in order, one rounding to the output type;
+// tokens without a valid local expert get zeros.
+__global__ void __launch_bounds__(256) combine_kernel(const CombineParams p) {
+  for (int64_t t = blockIdx.x; t < p.tokens; t += gridDim.x) {
+    for (int64_t h = threadIdx.x; h < p.hidden; h += 256) {
+      float acc = 0.0f;
+      for (int64_t j = 0; j < p.top_k; ++j) {
+        const int64_t a = t * p.top_k + j;
+        const int32_t e = local_expert(p.ids, p.local_of, p.num_experts, p.num_local, a);
+        if (e < 0) continue;
+        const float w = p.weight_on_input ? 1.0f : p.topk_weights[a];
+        acc += w * (p.y[a * p.hidden + h] + p.b2[static_cast<int64_t>(e) * p.hp + h]);
+      }
+      store_from_f32(p.out, p.out_dtype, t * p.hidden + h, acc);
+    }
+  }
+}
+
+// ---- Host ----------------------------------------------------------------------------------------------------
+
+template <class CT, bool FP8, int MAX_TILES>
+void launch_gemms(const GemmParams& g1, const GemmParams& g2, const RowsParams* act_quant, unsigned groups,
+                  unsigned row_grid, cudaStream_t stream) {
+  const dim3 grid1(static_cast<unsigned>(g1.ip / 8 / kWarps), groups);
+  stream_gemm_kernel<CT, FP8, true, MAX_TILES><<<grid1, kThreads, 0, stream>>>(g1);
+  check_launch("stream gate_up kernel");
+  if (act_quant != nullptr) {
+    build_rows_kernel<CT><<<row_grid, kRowThreads, 0, stream>>>(*act_quant);
+    check_launch("stream build_rows_kernel (activation quantization)");
+  }
+  const dim3 grid2(static_cast<unsigned>(g2.rows_per_expert / 16 / kWarps), groups);
+  stream_gemm_kernel<CT, FP8, false, MAX_TILES><<<grid2, kThreads, 0, stream>>>(g2);
+  check_launch("stream down kernel");
+}
+
+template <class CT, bool FP8>
+void launch_gemms_tiles(int tiles, const GemmParams& g1, const GemmParams& g2, const RowsParams* aq, unsigned groups,
+                        unsigned row_grid, cudaStream_t stream) {
+  if (tiles >= 4) launch_gemms<CT, FP8, 4>(g1, g2, aq, groups, row_grid, stream);
+  else if (tiles == 2) launch_gemms<CT, FP8, 2>(g1, g2, aq, groups, row_grid, stream);
+  else launch_gemms<CT, FP8, 1>(g1, g2, aq, groups, row_grid, stream);
+}
+
+}  // namespace
+
+bool supports(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int64_t top_k, bool e4m3_mma) {
+  if (num_tokens * top_k > kMaxAssignments || cfg.num_local_experts > kMaxDeviceExperts) return false;
+  const bool sixteen_bit = cfg.weight_format == 0 || cfg.weight_format == 1 || cfg.weight_format == 2;
+  if (sixteen_bit) return cfg.act_quant == kActNone;
+  return cfg.weight_format == 3 && e4m3_mma && (cfg.act_quant == kActPerToken || cfg.act_quant == kActPerGroup);
+}
+
+size_t workspace_bytes(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int64_t top_k) {
+  return static_cast<size_t>(layout_for(cfg, num_tokens * top_k).total);
+}
+
+const char* kernel_label(const moekit_plugin_experts_config& cfg, const Prepared& p) {
+  if (p.kind == WeightKind::Fp8) return "cuda-stream-fp8block-w8a8";
+  if (p.compute == Compute::F16) return "cuda-stream-f16";
+  return cfg.weight_format == 2 ? "cuda-stream-f32-as-bf16" : "cuda-stream-bf16";
+}
+
+int rows_per_pass(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int64_t top_k) {
+  const int64_t A = num_tokens * top_k, L = cfg.num_local_experts;
+  const int64_t G = A < L ? A : L;
+  const int64_t avg = G > 0 ? (A + G - 1) / G : 1;
+  const int tiles = avg > 2 * kRowsPerTile ? kMaxTiles : avg > kRowsPerTile ? 2 : 1;
+  return tiles * kRowsPerTile;
+}
+
+void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const moekit_plugin_tensor& hidden,
+         const moekit_plugin_routing& plan, const moekit_plugin_tensor& out, void* workspace, cudaStream_t stream) {
+  const int64_t T = hidden.shape[0], k = plan.topk_ids.shape[1], A = T * k;
+  const bool fp8 = prep.kind == WeightKind::Fp8;
+  if (!supports(cfg, T, k, fp8) || prep.kind == WeightKind::Mxfp4 || (fp8 && !quantized(cfg)))
+    throw_internal("stream tier chosen for a configuration it does not take");
+  if (A == 0) return;
+  const Layout l = layout_for(cfg, A);
+  char* ws = static_cast<char*>(workspace);
+  int32_t* rows = reinterpret_cast<int32_t*>(ws + l.rows);
+  int32_t* groups = reinterpret_cast<int32_t*>(ws + l.groups);
+  int32_t* meta = reinterpret_cast<int32_t*>(ws + l.meta);
+  const int64_t G = l.groups_max, Hp = cfg.hidden_pad, Ip = cfg.intermediate_pad;
+
+  GroupParams gp{};
+  gp.ids = static_cast<const int32_t*>(plan.topk_ids.data);
+  gp.local_of = prep.local_of;
+  gp.num_experts = cfg.num_experts;
+  gp.num_local = cfg.num_local_experts;
+  gp.assignments = static_cast<int32_t>(A);
+  gp.rows = rows;
+  gp.group_expert = groups;
+  gp.group_first = groups + G;
+  gp.group_count = groups + 2 * G;
+  gp.meta = meta;
+  const size_t group_smem = static_cast<size_t>(cfg.num_local_experts) * 8 + static_cast<size_t>(A) * 2;
+  group_kernel<<<1, kGroupThreads, group_smem, stream>>>(gp);
+  check_launch("stream group_kernel");
+
+  const bool q = quantized(cfg);
+  const bool f16 = prep.compute == Compute::F16;
+  const unsigned row_grid = grid_for(A, 1);
+  RowsParams gather{};
+  gather.hidden = hidden.data;
+  gather.hidden_dtype = hidden.dtype;
+  gather.hidden_cols = cfg.hidden;
+  gather.topk_weights = static_cast<const float*>(plan.topk_weights.data);
+  gather.weight_on_input = cfg.apply_router_weight_on_input;
+  gather.top_k = k;
+  gather.rows = rows;
+  gather.meta = meta;
+  gather.cols = Hp;
+  gather.act_quant = cfg.act_quant;
+  gather.out = ws + l.x;
+  gather.scales = q ? reinterpret_cast<float*>(ws + l.x_scale) : nullptr;
+  if (f16) build_rows_kernel<__half><<<row_grid, kRowThreads, 0, stream>>>(gather);
+  else build_rows_kernel<__nv_bfloat16><<<row_grid, kRowThreads, 0, stream>>>(gather);
+  check_launch("stream build_rows_kernel (gather)");
+
+  GemmParams g1{};
+  g1.w = prep.w13;
+  g1.w_scale = prep.w13_col_scale;
+  g1.bias = prep.b13;
+  g1.x = ws + l.x;
+  g1.x_scale = gather.scales;
+  g1.group_expert = gp.group_expert;
+  g1.group_first = gp.group_first;
+  g1.group_count = gp.group_count;
+  g1.meta = meta;
+  g1.rows = rows;
+  g1.out = ws + l.act;
+  g1.k = Hp;
+  g1.rows_per_expert = 2 * Ip;
+  g1.ip = Ip;
+  g1.inter = cfg.intermediate;
+  g1.hidden = cfg.hidden;
+  g1.activation = cfg.activation;
+  g1.alpha = cfg.swiglu_alpha;
+  g1.limit = cfg.swiglu_limit;
+  GemmParams g2 = g1;
+  g2.w = prep.w2;
+  g2.w_scale = prep.w2_col_scale;
+  g2.bias = nullptr;
+  g2.x = q ? ws + l.act_codes : ws + l.act;
+  g2.x_scale = q ? reinterpret_cast<float*>(ws + l.act_scale) : nullptr;
+  g2.out = ws + l.y;
+  g2.k = Ip;
+  g2.rows_per_expert = Hp;
+  RowsParams act_quant{};
+  act_quant.src_f32 = reinterpret_cast<const float*>(ws + l.act);
+  act_quant.rows = rows;
+  act_quant.meta = meta;
+  act_quant.cols = Ip;
+  act_quant.act_quant = cfg.act_quant;
+  act_quant.out = ws + l.act_codes;
+  act_quant.scales = const_cast<float*>(g2.x_scale);
+  act_quant.top_k = k;
+
+  const int tiles = rows_per_pass(cfg, T, k) / kRowsPerTile;
+  const unsigned group_grid = static_cast<unsigned>(G);
+  if (G == 0) {
+    // No local experts: nothing to multiply; the combine writes zeros.
+  } else if (fp8) {
+    launch_gemms_tiles<__nv_bfloat16, true>(tiles, g1, g2, &act_quant, group_grid, row_grid, stream);
+  } else if (f16) {
+    launch_gemms_tiles<__half, false>(tiles, g1, g2, nullptr, group_grid, row_grid, stream);
+  } else {
+    launch_gemms_tiles<__nv_bfloat16, false>(tiles, g1, g2, nullptr, group_grid, row_grid, stream);
+  }
+
+  CombineParams c{};
+  c.ids = gp.ids;
+  c.topk_weights = gather.topk_weights;
+  c.local_of = prep.local_of;
+  c.num_experts = cfg.num_experts;
+  c.num_local = cfg.num_local_experts;
+  c.tokens = T;
+  c.top_k = k;
+  c.hidden = cfg.hidden;
+  c.hp = Hp;
+  c.weight_on_input = cfg.apply_router_weight_on_input;
+  c.y = reinterpret_cast<const float*>(ws + l.y);
+  c.b2 = prep.b2;
+  c.out = out.data;
+  c.out_dtype = out.dtype;
+  combine_kernel<<<grid_for(T, 1), 256, 0, stream>>>(c);
+  check_launch("stream combine_kernel");
+}
+
+}  // namespace moekit::cuda::experts::stream

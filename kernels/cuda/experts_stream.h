@@ -1,0 +1,49 @@
+// The small-batch tier of the CUDA expert runner ("cuda-stream-*"): a few rows per expert (T of about 5..64).
+// There the layer is weight streaming, like decode, but experts are shared by several tokens, so the decode
+// tier's one pass over an expert per assignment reads the same bytes several times, and the GEMM tiers' 64- or
+// 128-row tiles carry 1-4 real rows. This tier reads each touched expert's weights once and applies them to all
+// of its rows:
+//   1. group    one block sorts the assignments by local expert (stable counting sort: within an expert the
+//               flat indices t*k+j stay increasing) into rows[], with one (expert, first row, row count) group
+//               per touched expert; skipped ids (outside [0, E), non-local experts) are in no group;
+//   2. gather   x[i] = the hidden row of rows[i] (x the router weight when it is applied on the input), in the
+//               compute type, or as e4m3 codes + scales (per token / per 128-group, the quantizer's math);
+//   3. gate_up  per (group, 8 intermediate columns) a warp streams the 8 gate and 8 up weight rows once and
+//               multiplies them by up to 32 rows of x on the tensor cores (mma.sync with the weights as the
+//               16-row A operand and the rows as N: "swap AB"), then adds b13 and applies the activation;
+//   4. (FP8 activations) the activation rows are quantized like the gather;
+//   5. down     per (group, 16 output columns) a warp streams 16 rows of w2 once against the group's
+//               activation rows -> y[a, h] f32 for each assignment a;
+//   6. combine  out[t] = sum over slots j = 0..k-1 in order of weight * (y[t*k+j] + b2), rounded once: the CPU
+//               backend's order, no atomics (deterministic).
+// Stream-ordered, allocation-free, no host synchronisation: capturable in a CUDA graph. Groups with more than
+// 32 rows are taken in passes of 32 (each pass reads the weights again, mostly from L2): no row is dropped.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "experts_prepared.h"
+#include "moekit_plugin.h"
+
+namespace moekit::cuda::experts::stream {
+
+// Largest T * k the grouping block takes (the local expert of each assignment is kept in 16-bit shared memory).
+constexpr int64_t kMaxAssignments = 16384;
+
+// Whether the tier runs this configuration: 16-bit weights (or f32 held as bf16) with 16-bit activations, or
+// FP8 128-block weights with FP8 activations (per token or per 128-group) where the device has the e4m3 mma
+// (`e4m3_mma`). Other formats (FP8 w8a16, MXFP4, 16-bit weights with FP8 activations) are declined.
+bool supports(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int64_t top_k, bool e4m3_mma);
+size_t workspace_bytes(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int64_t top_k);
+// "cuda-stream-bf16", "cuda-stream-f16", "cuda-stream-f32-as-bf16" or "cuda-stream-fp8block-w8a8".
+const char* kernel_label(const moekit_plugin_experts_config& cfg, const Prepared& p);
+// Rows of one expert that a warp multiplies per weight read, for the run report (picked from the average rows
+// per expert, A / min(A, L)).
+int rows_per_pass(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int64_t top_k);
+void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moekit_plugin_tensor& hidden,
+         const moekit_plugin_routing& plan, const moekit_plugin_tensor& out, void* workspace, cudaStream_t stream);
+
+}  // namespace moekit::cuda::experts::stream

@@ -1,0 +1,41 @@
+// Device primitives of the CUDA expert tiers that stream weights from HBM without a tile pipeline (the decode
+// tier, experts_decode.cu / experts_decode_quant.cuh, and the small-batch streaming tier, experts_stream.cu):
+// one definition each instead of a copy per file.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace moekit::cuda::experts {
+
+// Sum over the 32 lanes in f32. The shared warp_sum (device/warp_ops.cuh) has int and double overloads only: a
+// float argument would be promoted to double there. A plain float overload is kept out of warp_ops.cuh on
+// purpose, because route_topk's sums rely on the double one.
+__device__ __forceinline__ float warp_sum_f32(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
+  return v;
+}
+
+// Streaming load of 16 weight bytes: read once, so kept out of L1. Not volatile, so that the compiler may issue
+// later iterations' loads before this one's arithmetic.
+__device__ __forceinline__ uint4 load_stream(const void* p) {
+  uint4 v;
+  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+      : "l"(p));
+  return v;
+}
+
+// The expert of assignment a as a local id, or -1 when the assignment is skipped (id outside [0, E), or an
+// expert that is not local): the CPU backend's rule. No weight address is formed for a skipped assignment.
+__device__ __forceinline__ int32_t local_expert(const int32_t* ids, const int32_t* local_of, int32_t num_experts,
+                                                int32_t num_local, int64_t a) {
+  const int32_t id = ids[a];
+  if (id < 0 || id >= num_experts) return -1;
+  const int32_t e = local_of[id];
+  return e >= 0 && e < num_local ? e : -1;
+}
+
+}  // namespace moekit::cuda::experts
