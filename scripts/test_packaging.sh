@@ -41,7 +41,7 @@ mkdir -p "$build"
 cmake -S . -B "$build" -G Ninja "${cmake_args[@]}" >"$build/configure.log" 2>&1 \
   || { cat "$build/configure.log"; die "configure"; }
 # A module whose toolchain is incomplete is not configured (CMake warns): fail only if it was asked for explicitly.
-has_target() { ninja -C "$build" -t targets all 2>/dev/null | grep -q "^$1:"; }
+has_target() { local all; all=$(ninja -C "$build" -t targets all 2>/dev/null); grep -q "^$1:" <<<"$all"; }
 for module in cuda hip; do
   want=with_$module
   if [ "${!want}" = 1 ] && ! has_target "moekit_$module"; then
@@ -73,9 +73,11 @@ for p in "${!deb[@]}"; do
 done
 
 # Contents: the split between runtime and development files is what lets two ABIs coexist and keeps -dev optional.
+# Lists are captured before grep reads them: with pipefail, `producer | grep -q` fails whenever grep exits at its
+# first match while the producer is still writing (SIGPIPE), which made these checks flaky.
 contents() { dpkg-deb -c "${deb[$1]}" | awk '{print $6}' | sed 's|^\./|/|'; }
-has() { contents "$1" | grep -qE "$2" || die "$1 lacks $2"; }
-lacks() { ! contents "$1" | grep -qE "$2" || die "$1 must not contain $2"; }
+has() { local list; list=$(contents "$1"); grep -qE "$2" <<<"$list" || die "$1 lacks $2"; }
+lacks() { local list; list=$(contents "$1"); ! grep -qE "$2" <<<"$list" || die "$1 must not contain $2"; }
 has libmoekit1 '/libmoekit\.so\.1$'
 has libmoekit1 "/libmoekit\\.so\\.$version\$"
 lacks libmoekit1 '/libmoekit\.so$|\.h$|\.pc$|cmake'
@@ -87,8 +89,9 @@ lacks libmoekit-dev '/libmoekit\.so\.1'
 has moekit-tools '^/usr/bin/moekit$'
 [ "$with_cuda" = 1 ] && has libmoekit1-cuda '/libmoekit_cuda\.so$'
 [ "$with_hip" = 1 ] && has libmoekit1-hip '/libmoekit_hip\.so$'
-dpkg-deb --ctrl-tarfile "${deb[libmoekit1]}" | tar -t | grep -qx './symbols' || die "libmoekit1 has no symbols file"
-dpkg-deb --ctrl-tarfile "${deb[libmoekit1]}" | tar -t | grep -qx './shlibs' || die "libmoekit1 has no shlibs file"
+control_files=$(dpkg-deb --ctrl-tarfile "${deb[libmoekit1]}" | tar -t)
+grep -qx './symbols' <<<"$control_files" || die "libmoekit1 has no symbols file"
+grep -qx './shlibs' <<<"$control_files" || die "libmoekit1 has no shlibs file"
 [ "$(dpkg-deb -f "${deb[libmoekit-dev]}" Depends)" = "libmoekit1 (= $version)" ] || die "libmoekit-dev Depends"
 dpkg-deb -f "${deb[moekit-tools]}" Depends | grep -q "libmoekit1 (>= $version)" || die "moekit-tools Depends"
 
@@ -150,7 +153,7 @@ resolves_to_system cmake-build/cmake_consumer
 
 step "dlopen consumer (no header, no -lmoekit)"
 cc -std=c99 -Wall -Wextra -Werror dlopen_consumer.c -ldl -o dlopen_consumer
-! ldd dlopen_consumer | grep -q libmoekit || die "dlopen_consumer links libmoekit"
+libs=$(ldd dlopen_consumer); ! grep -q libmoekit <<<"$libs" || die "dlopen_consumer links libmoekit"
 ./dlopen_consumer
 
 step "dpkg-shlibdeps uses the installed symbols file"
