@@ -1,11 +1,16 @@
 // What the shared launchers (kernels/common/device/*.cuh) need from a module, for tests that launch the shared
-// kernels directly: the CUDA module's own policy throws its PluginError, this one std::runtime_error.
+// kernels directly: the CUDA module's own policy throws its PluginError, this one std::runtime_error; and the
+// plugin ABI's tensor descriptor those launchers take.
 #pragma once
 
 #include <cuda_runtime.h>
 
+#include <cstdint>
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
+
+#include "moekit_plugin.h"
 
 namespace moekit_gpu_test {
 
@@ -22,5 +27,15 @@ struct TestRuntime {
   [[noreturn]] static void unsupported(const std::string& message) { throw std::runtime_error(message); }
   [[noreturn]] static void internal(const std::string& message) { throw std::logic_error(message); }
 };
+
+inline moekit_plugin_tensor plugin_tensor(void* data, int32_t dtype, std::initializer_list<int64_t> shape) {
+  moekit_plugin_tensor t{};
+  t.data = data;
+  t.dtype = dtype;
+  t.rank = static_cast<int32_t>(shape.size());
+  int i = 0;
+  for (int64_t s : shape) t.shape[i++] = s;
+  return t;
+}
 
 }  // namespace moekit_gpu_test

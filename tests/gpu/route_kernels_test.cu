@@ -15,16 +15,6 @@ namespace {
 
 namespace dev = moekit::device;
 
-moekit_plugin_tensor plugin_tensor(void* data, int32_t dtype, std::initializer_list<int64_t> shape) {
-  moekit_plugin_tensor t{};
-  t.data = data;
-  t.dtype = dtype;
-  t.rank = static_cast<int32_t>(shape.size());
-  int i = 0;
-  for (int64_t s : shape) t.shape[i++] = s;
-  return t;
-}
-
 int32_t plugin_dtype(moekit_dtype d) {
   return d == MOEKIT_DTYPE_BF16 ? MOEKIT_PLUGIN_BF16 : d == MOEKIT_DTYPE_F16 ? MOEKIT_PLUGIN_F16 : MOEKIT_PLUGIN_F32;
 }

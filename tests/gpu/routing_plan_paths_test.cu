@@ -20,16 +20,6 @@ const dev::PlanChunkPolicy kForceSingleBlock{INT64_MAX, dev::kMinChunkIds};
 const dev::PlanChunkPolicy kForceChunked{0, dev::kChunkThreads};  // every non-empty input, 512-id chunks
 const dev::PlanChunkPolicy kDefault{};
 
-moekit_plugin_tensor plugin_tensor(void* data, int32_t dtype, std::initializer_list<int64_t> shape) {
-  moekit_plugin_tensor t{};
-  t.data = data;
-  t.dtype = dtype;
-  t.rank = static_cast<int32_t>(shape.size());
-  int i = 0;
-  for (int64_t s : shape) t.shape[i++] = s;
-  return t;
-}
-
 // A plan launch of the shared code on device buffers.
 struct DirectPlan {
   moekit_plugin_router_config cfg{};
