@@ -71,6 +71,10 @@ __device__ __forceinline__ float dot8(uint4 a, uint4 b) {
 // Weight rows each warp streams at once: one dot product per row, all rows' loads of an iteration in flight
 // together. Measured on the H200 with one row (gate_up: one gate/up pair) per warp at T=1: Qwen3 w2 pass 25 MB in
 // 26.5 us (0.95 TB/s), w13 pass 50 MB in 23 us (2.2 TB/s): each warp had too few loads in flight.
+// Re-measured on the H200 (whole layer, T=1, bf16, one run): unrolling the k loop x2 / x4, 4 columns per warp
+// or 8 pairs per warp was equal or slower than 2 columns / 4 pairs / no unroll (Qwen3 36.4 -> 36.1-43.8 us,
+// gpt-oss 81.5 -> 83.8-103.5, DeepSeek-V3 228.0 -> 227.8-246.6, Mixtral 192.6 -> 192.6-221.6): more loads per
+// warp is not what this pass lacks.
 constexpr int kGateUpColumns = 2;  // gate_up: intermediate columns per warp (2 rows each)
 constexpr int kDownPairs = 4;      // down: (column, slot) pairs per warp
 
