@@ -6,6 +6,8 @@
 #include <string>
 
 #include "experts_decode.h"
+
+#include "dependent_launch.h"
 #include "experts_decode_quant.cuh"
 #include "experts_gemm.cuh"
 #include "experts_stream_ops.cuh"
@@ -81,6 +83,10 @@ constexpr int kDownPairs = 4;      // down: (column, slot) pairs per warp
 // grid (ceil(Ip / (kWarps * kGateUpColumns)), T * k); dynamic shared memory: Hp 16-bit values.
 template <class CT>
 __global__ void __launch_bounds__(kThreads) gate_up_kernel(Params p) {
+  // Launched as a programmatic dependent (dependent_launch.cuh): wait for the kernel before us, then let the next
+  // pass take SM slots while this one streams.
+  device::wait_for_prerequisite_grids();
+  device::allow_dependent_grids();
   extern __shared__ uint4 smem_x[];
   uint16_t* x = reinterpret_cast<uint16_t*>(smem_x);
   const int64_t a = blockIdx.y;
@@ -138,6 +144,10 @@ __global__ void __launch_bounds__(kThreads) gate_up_kernel(Params p) {
 // their w2 rows together; then one thread per column adds its slots' contributions in slot order.
 template <class CT>
 __global__ void __launch_bounds__(kThreads) down_combine_kernel(Params p, int cols) {
+  // Launched as a programmatic dependent (dependent_launch.cuh): wait for the kernel before us, then let the next
+  // pass take SM slots while this one streams.
+  device::wait_for_prerequisite_grids();
+  device::allow_dependent_grids();
   extern __shared__ float ydot[];
   const int lane = threadIdx.x & 31;
   const int64_t t = blockIdx.y;
@@ -215,26 +225,25 @@ QuantLayout quant_layout(const moekit_plugin_experts_config& cfg, int64_t assign
 }
 
 template <WeightKind WK, bool A8>
-void launch_quantized(const quant::QParams& q, int64_t assignments, cudaStream_t stream) {
+void launch_quantized(const quant::QParams& q, int64_t assignments, bool overlap, cudaStream_t stream) {
   constexpr int64_t span = 32 * quant::per_chunk<WK>();
   const int64_t x_len = round_up(q.hp, span);
   const dim3 grid1(static_cast<unsigned>(q.ip / (quant::kWarps * quant::kCols)), static_cast<unsigned>(assignments));
-  quant::gate_up_kernel<WK, A8><<<grid1, quant::kThreads, static_cast<size_t>(x_len) * 4, stream>>>(q, x_len);
-  check_launch("decode gate_up_kernel (quantized weights)");
-  if constexpr (A8) {
-    quant::quantize_act_kernel<<<static_cast<unsigned>(assignments), quant::kQuantThreads, 0, stream>>>(q);
-    check_launch("decode quantize_act_kernel");
-  }
+  launch_dependent(overlap, quant::gate_up_kernel<WK, A8>, grid1, dim3(quant::kThreads), static_cast<size_t>(x_len) * 4,
+                   stream, "decode gate_up_kernel (quantized weights)", q, x_len);
+  if constexpr (A8)
+    launch_dependent(overlap, quant::quantize_act_kernel, dim3(static_cast<unsigned>(assignments)),
+                     dim3(quant::kQuantThreads), 0, stream, "decode quantize_act_kernel", q);
   const int groups = q.top_k < quant::kWarps ? static_cast<int>(quant::kWarps / q.top_k) : 1;
   const int64_t cols = static_cast<int64_t>(groups) * quant::kRows;
   const dim3 grid2(static_cast<unsigned>((q.hidden + cols - 1) / cols), static_cast<unsigned>(q.tokens));
-  quant::down_kernel<WK, A8><<<grid2, quant::kThreads, static_cast<size_t>(cols * q.top_k) * sizeof(float), stream>>>(
-      q, groups);
-  check_launch("decode down_kernel (quantized weights)");
+  launch_dependent(overlap, quant::down_kernel<WK, A8>, grid2, dim3(quant::kThreads),
+                   static_cast<size_t>(cols * q.top_k) * sizeof(float), stream, "decode down_kernel (quantized weights)",
+                   q, groups);
 }
 
 void run_quantized(const moekit_plugin_experts_config& cfg, const Prepared& prep, const moekit_plugin_tensor& hidden,
-                   const moekit_plugin_routing& plan, const moekit_plugin_tensor& out, void* workspace,
+                   const moekit_plugin_routing& plan, const moekit_plugin_tensor& out, void* workspace, bool overlap,
                    cudaStream_t stream) {
   const int64_t T = hidden.shape[0], k = plan.topk_ids.shape[1];
   const QuantLayout l = quant_layout(cfg, T * k);
@@ -273,11 +282,11 @@ void run_quantized(const moekit_plugin_experts_config& cfg, const Prepared& prep
   q.limit = cfg.swiglu_limit;
   const bool a8 = cfg.act_quant != quant::kActNone;
   if (prep.kind == WeightKind::Fp8) {
-    if (a8) launch_quantized<WeightKind::Fp8, true>(q, T * k, stream);
-    else launch_quantized<WeightKind::Fp8, false>(q, T * k, stream);
+    if (a8) launch_quantized<WeightKind::Fp8, true>(q, T * k, overlap, stream);
+    else launch_quantized<WeightKind::Fp8, false>(q, T * k, overlap, stream);
   } else {
-    if (a8) launch_quantized<WeightKind::Mxfp4, true>(q, T * k, stream);
-    else launch_quantized<WeightKind::Mxfp4, false>(q, T * k, stream);
+    if (a8) launch_quantized<WeightKind::Mxfp4, true>(q, T * k, overlap, stream);
+    else launch_quantized<WeightKind::Mxfp4, false>(q, T * k, overlap, stream);
   }
 }
 
@@ -308,13 +317,14 @@ const char* kernel_label(const moekit_plugin_experts_config& cfg, const Prepared
 }
 
 void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const moekit_plugin_tensor& hidden,
-         const moekit_plugin_routing& plan, const moekit_plugin_tensor& out, void* workspace, cudaStream_t stream) {
+         const moekit_plugin_routing& plan, const moekit_plugin_tensor& out, void* workspace, bool overlap,
+         cudaStream_t stream) {
   const int64_t T = hidden.shape[0], k = plan.topk_ids.shape[1];
   if (T > kMaxTokens || !supports(cfg) ||
       (prep.kind == WeightKind::Half16) == quantized_weights(cfg))
     throw_internal("decode tier chosen for a configuration it does not take");
   if (prep.kind != WeightKind::Half16) {
-    run_quantized(cfg, prep, hidden, plan, out, workspace, stream);
+    run_quantized(cfg, prep, hidden, plan, out, workspace, overlap, stream);
     return;
   }
   Params p{};
@@ -351,16 +361,14 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   const int cols = k < kWarps * kDownPairs ? static_cast<int>(kWarps * kDownPairs / k) : 1;
   const dim3 grid2(static_cast<unsigned>((p.hidden + cols - 1) / cols), static_cast<unsigned>(T));
   const size_t smem2 = static_cast<size_t>(cols * k) * sizeof(float);
-  if (prep.compute == Compute::F16) {
-    gate_up_kernel<__half><<<grid1, kThreads, smem, stream>>>(p);
-    check_launch("decode gate_up_kernel");
-    down_combine_kernel<__half><<<grid2, kThreads, smem2, stream>>>(p, cols);
-  } else {
-    gate_up_kernel<__nv_bfloat16><<<grid1, kThreads, smem, stream>>>(p);
-    check_launch("decode gate_up_kernel");
-    down_combine_kernel<__nv_bfloat16><<<grid2, kThreads, smem2, stream>>>(p, cols);
-  }
-  check_launch("decode down_combine_kernel");
+  auto launch = [&](auto compute_type) {
+    using CT = decltype(compute_type);
+    launch_dependent(overlap, gate_up_kernel<CT>, grid1, dim3(kThreads), smem, stream, "decode gate_up_kernel", p);
+    launch_dependent(overlap, down_combine_kernel<CT>, grid2, dim3(kThreads), smem2, stream,
+                     "decode down_combine_kernel", p, cols);
+  };
+  if (prep.compute == Compute::F16) launch(__half{});
+  else launch(__nv_bfloat16{});
 }
 
 }  // namespace moekit::cuda::experts::decode

@@ -40,7 +40,10 @@ size_t workspace_bytes(const moekit_plugin_experts_config& cfg, int64_t num_toke
 // The run report's kernel name for this configuration, e.g. "cuda-decode-bf16", "cuda-decode-fp8block-w8a8",
 // "cuda-decode-mxfp4-w4a16".
 const char* kernel_label(const moekit_plugin_experts_config& cfg, const Prepared& p);
+// overlap: launch each pass as a programmatic dependent of the kernel before it (dependent_launch.h; sm_90+), so
+// that routing -> gate_up -> down do not each wait out a full launch gap.
 void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moekit_plugin_tensor& hidden,
-         const moekit_plugin_routing& plan, const moekit_plugin_tensor& out, void* workspace, cudaStream_t stream);
+         const moekit_plugin_routing& plan, const moekit_plugin_tensor& out, void* workspace, bool overlap,
+         cudaStream_t stream);
 
 }  // namespace moekit::cuda::experts::decode

@@ -26,6 +26,7 @@
 
 #include <cstdint>
 
+#include "device/grid_dependency.cuh"
 #include "experts_gemm.cuh"
 #include "experts_stream_ops.cuh"
 #include "warp_ops.cuh"
@@ -146,6 +147,10 @@ __device__ __forceinline__ int64_t x_slot(int64_t k) {
 // grid (Ip / (kWarps * kCols), T * k); dynamic shared memory: x_len(Hp) floats.
 template <WeightKind WK, bool A8>
 __global__ void __launch_bounds__(kThreads) gate_up_kernel(const QParams p, int64_t x_len) {
+  // Launched as a programmatic dependent (dependent_launch.cuh): wait for the kernel before us, then let the next
+  // pass take SM slots while this one streams.
+  device::wait_for_prerequisite_grids();
+  device::allow_dependent_grids();
   constexpr int E = per_chunk<WK>();
   extern __shared__ float4 smem_x4[];
   float* xs = reinterpret_cast<float*>(smem_x4);
@@ -265,6 +270,10 @@ __global__ void __launch_bounds__(kThreads) gate_up_kernel(const QParams p, int6
 // FP8 activations: one block per assignment quantizes its f32 activation row (Ip values, zero past I) like the
 // mma tier's build_operand_kernel: the codes as exact bf16 values, the scales per 128-group.
 __global__ void __launch_bounds__(kQuantThreads) quantize_act_kernel(const QParams p) {
+  // Launched as a programmatic dependent (dependent_launch.cuh): wait for the kernel before us, then let the next
+  // pass take SM slots while this one streams.
+  device::wait_for_prerequisite_grids();
+  device::allow_dependent_grids();
   __shared__ float scratch[kQuantThreads / 32];
   const int64_t a = blockIdx.x;
   if (local_expert(p.ids, p.local_of, p.num_experts, p.num_local, a) < 0) return;  // never read
@@ -306,6 +315,10 @@ __global__ void __launch_bounds__(kQuantThreads) quantize_act_kernel(const QPara
 // column adds b2 and the slots' weighted contributions in slot order (the combine, deterministic, no atomics).
 template <WeightKind WK, bool A8>
 __global__ void __launch_bounds__(kThreads) down_kernel(const QParams p, int groups) {
+  // Launched as a programmatic dependent (dependent_launch.cuh): wait for the kernel before us, then let the next
+  // pass take SM slots while this one streams.
+  device::wait_for_prerequisite_grids();
+  device::allow_dependent_grids();
   constexpr int E = per_chunk<WK>();
   extern __shared__ float ydot[];
   const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;

@@ -940,7 +940,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
   if (workspace_bytes < static_cast<size_t>(l.total) || workspace == nullptr)
     throw PluginError(MOEKIT_PLUGIN_INVALID_ARGUMENT, "workspace_bytes: smaller than experts_workspace_size");
   if (l.tier.tier == Tier::Decode) {
-    decode::run(cfg, p, hidden, plan, out, workspace, stream);
+    decode::run(cfg, p, hidden, plan, out, workspace, compute_capability >= 90, stream);
     return;
   }
   if (l.tier.tier == Tier::Stream) {

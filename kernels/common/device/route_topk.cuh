@@ -25,6 +25,7 @@
 #include "../portability.h"
 #include "index_math.h"
 #include "limits.h"
+#include "grid_dependency.cuh"
 #include "warp_ops.cuh"
 
 namespace moekit::device {
@@ -203,6 +204,7 @@ __device__ inline void write_token_route(const P& p, long long t, const int32_t*
 }
 
 __global__ void route_topk_kernel(const MOEKIT_GRID_CONSTANT RouteParams p) {
+  allow_dependent_grids();  // a decode pass launched after routing may take its SM slots now (it waits for us)
   extern __shared__ float route_shared[];
   const int n = p.experts;
   const int warps = warps_per_block(), warp = warp_id(), lane = lane_id();

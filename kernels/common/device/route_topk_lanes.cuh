@@ -146,6 +146,7 @@ __device__ inline void keep_best_groups(const P& p, int lane, uint64_t (&code)[C
 
 template <int C, class P>
 __global__ void route_topk_lanes_kernel(const MOEKIT_GRID_CONSTANT P p) {
+  allow_dependent_grids();  // a decode pass launched after routing may take its SM slots now (it waits for us)
   extern __shared__ float route_shared[];
   const int n = p.experts, k = p.top_k;
   const int warps = warps_per_block(), warp = warp_id(), lane = lane_id();
