@@ -858,12 +858,12 @@ void copy_text(char* dst, size_t cap, const std::string& s) {
 
 }  // namespace
 
+// Short: it ends the module's device description, which reaches users through moekit_backend_info.detail
+// (256 bytes) after about 90 characters of device, driver and runtime.
 std::string tiers_summary() {
-  return std::string("decode GEMV for T <= 4 (16-bit, fp8 128-block, mxfp4); ") +
-         "expert-major streaming for T <= 64 (16-bit, fp8 128-block w8a8); " +
-         (sm90::compiled() ? "CUTLASS sm_90a grouped GEMM (bf16, fp8 128-block w8a8) on sm_90; "
-                           : "CUTLASS sm_90a grouped tier not built; ") +
-         "mma.sync grouped GEMM (bf16, f16, f32 as bf16, fp8 128-block, mxfp4)";
+  return std::string("decode T<=4 (all formats) | stream T<=64 (16-bit, fp8 w8a8) | ") +
+         (sm90::compiled() ? "CUTLASS sm_90a grouped (bf16, fp8 w8a8) | " : "no CUTLASS tier | ") +
+         "mma.sync grouped (all formats)";
 }
 
 void configure_gemm_kernels() {
