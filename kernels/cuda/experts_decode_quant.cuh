@@ -394,15 +394,7 @@ __global__ void __launch_bounds__(kThreads) down_kernel(const QParams p, int gro
   __syncthreads();
   const int64_t h = h0 + threadIdx.x;
   if (threadIdx.x >= cols || h >= p.hidden) return;
-  float acc = 0.0f;
-  for (int64_t j = 0; j < p.top_k; ++j) {
-    const int64_t a = t * p.top_k + j;
-    const int32_t e = local_expert(p.ids, p.local_of, p.num_experts, p.num_local, a);
-    if (e < 0) continue;
-    const float w = p.weight_on_input ? 1.0f : p.weights[a];
-    acc += w * (ydot[threadIdx.x * p.top_k + j] + p.b2[static_cast<int64_t>(e) * p.hp + h]);
-  }
-  store_from_f32(p.out, p.out_dtype, t * p.hidden + h, acc);
+  combine_slots(p, t, h, ydot + threadIdx.x * p.top_k);
 }
 
 }  // namespace moekit::cuda::experts::decode::quant

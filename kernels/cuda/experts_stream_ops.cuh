@@ -7,6 +7,8 @@
 
 #include <cstdint>
 
+#include "device/warp_ops.cuh"
+
 namespace moekit::cuda::experts {
 
 // Sum over the 32 lanes in f32. The shared warp_sum (device/warp_ops.cuh) has int and double overloads only: a
@@ -36,6 +38,23 @@ __device__ __forceinline__ int32_t local_expert(const int32_t* ids, const int32_
   if (id < 0 || id >= num_experts) return -1;
   const int32_t e = local_of[id];
   return e >= 0 && e < num_local ? e : -1;
+}
+
+// The decode tiers' fused combine for token t, output column h: out[t, h] = the sum over slots j = 0..k-1, in slot
+// order, of weight_j * (y[j] + b2[e_j, h]) (weight 1 when it was applied on the input), rounded once into the
+// output dtype; skipped slots add nothing. y[j] is slot j's dot product for this column. P: the 16-bit or the
+// quantized decode parameters (same field names).
+template <class P>
+__device__ __forceinline__ void combine_slots(const P& p, int64_t t, int64_t h, const float* y) {
+  float acc = 0.0f;
+  for (int64_t j = 0; j < p.top_k; ++j) {
+    const int64_t a = t * p.top_k + j;
+    const int32_t e = local_expert(p.ids, p.local_of, p.num_experts, p.num_local, a);
+    if (e < 0) continue;
+    const float w = p.weight_on_input ? 1.0f : p.weights[a];
+    acc += w * (y[j] + p.b2[static_cast<int64_t>(e) * p.hp + h]);
+  }
+  device::store_from_f32(p.out, p.out_dtype, t * p.hidden + h, acc);
 }
 
 }  // namespace moekit::cuda::experts

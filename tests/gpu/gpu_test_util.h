@@ -3,6 +3,8 @@
 // through the public C API.
 #pragma once
 
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
@@ -114,6 +116,24 @@ int64_t first_difference(const std::vector<T>& a, const std::vector<T>& b) {
   for (size_t i = 0; i < a.size(); ++i)
     if (std::memcmp(&a[i], &b[i], sizeof(T)) != 0) return static_cast<int64_t>(i);
   return -1;
+}
+
+// Host floats as the bytes of an f32 / bf16 / f16 tensor (bf16 / f16 by the CUDA headers' own host converters,
+// nearest-even).
+inline std::vector<uint8_t> encode(const std::vector<float>& x, moekit_dtype dtype) {
+  std::vector<uint8_t> out(x.size() * moekit_dtype_size(dtype));
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (dtype == MOEKIT_DTYPE_F32) {
+      std::memcpy(out.data() + 4 * i, &x[i], 4);
+    } else if (dtype == MOEKIT_DTYPE_BF16) {
+      const __nv_bfloat16 h = __float2bfloat16_rn(x[i]);
+      std::memcpy(out.data() + 2 * i, &h, 2);
+    } else {
+      const __half h = __float2half_rn(x[i]);
+      std::memcpy(out.data() + 2 * i, &h, 2);
+    }
+  }
+  return out;
 }
 
 }  // namespace moekit_gpu_test

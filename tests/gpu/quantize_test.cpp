@@ -3,9 +3,6 @@
 // both signs, float denormals, values beyond the format's range, ±Inf, NaN); then the inverses, fed the same
 // quantized data, into every output dtype. Both backends evaluate the same formulas on the same float32 values,
 // so no tolerance applies: values and scales must be byte-identical, including NaN payloads.
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-
 #include <cmath>
 #include <limits>
 #include <random>
@@ -46,21 +43,6 @@ std::vector<float> make_input(int64_t rows, int64_t cols, uint32_t seed) {
   return x;
 }
 
-std::vector<uint8_t> encode(const std::vector<float>& x, moekit_dtype dtype) {
-  std::vector<uint8_t> out(x.size() * moekit_dtype_size(dtype));
-  for (size_t i = 0; i < x.size(); ++i) {
-    if (dtype == MOEKIT_DTYPE_F32) {
-      std::memcpy(out.data() + 4 * i, &x[i], 4);
-    } else if (dtype == MOEKIT_DTYPE_BF16) {
-      const __nv_bfloat16 h = __float2bfloat16_rn(x[i]);
-      std::memcpy(out.data() + 2 * i, &h, 2);
-    } else {
-      const __half h = __float2half_rn(x[i]);
-      std::memcpy(out.data() + 2 * i, &h, 2);
-    }
-  }
-  return out;
-}
 
 class CudaQuantize : public GpuTest, public ::testing::WithParamInterface<QuantCase> {};
 

@@ -11,9 +11,6 @@
 // passes through renormalisation (another <= 1 ulp each for the sum and the division): 8 ulp bounds it.
 #pragma once
 
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-
 #include <cstring>
 #include <limits>
 #include <random>
@@ -119,21 +116,5 @@ inline std::vector<float> make_logits(int64_t tokens, int32_t experts, uint32_t 
   return x;
 }
 
-// The logits as bytes of `dtype` (bf16/f16 by the CUDA headers' own host converters, nearest-even).
-inline std::vector<uint8_t> encode(const std::vector<float>& x, moekit_dtype dtype) {
-  std::vector<uint8_t> out(x.size() * moekit_dtype_size(dtype));
-  for (size_t i = 0; i < x.size(); ++i) {
-    if (dtype == MOEKIT_DTYPE_F32) {
-      std::memcpy(out.data() + 4 * i, &x[i], 4);
-    } else if (dtype == MOEKIT_DTYPE_BF16) {
-      const __nv_bfloat16 h = __float2bfloat16_rn(x[i]);
-      std::memcpy(out.data() + 2 * i, &h, 2);
-    } else {
-      const __half h = __float2half_rn(x[i]);
-      std::memcpy(out.data() + 2 * i, &h, 2);
-    }
-  }
-  return out;
-}
 
 }  // namespace moekit_gpu_test

@@ -3,9 +3,6 @@
 // E not a multiple of 32, expert_map with -1, skewed routing and NaN/Inf logits; and build_plan on
 // caller-given ids, including ids outside [0, E).
 // Configurations, logits and tolerances: route_case.h.
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-
 #include <climits>
 #include <cmath>
 #include <limits>

@@ -30,14 +30,9 @@
 
 namespace moekit::device {
 
-// Kernel parameters. The correction bias travels by value (it is host memory valid only for the call, and a
-// captured graph keeps its own copy), in an array sized by a capacity: the lane-chunk kernel is instantiated for
-// no bias, E <= 256 and the full limit, so that the common configs pass 0.1-1 KiB of parameters instead of
-// 4 KiB (CUDA takes parameters past 4 KiB on a separate path). Measured on the H200, back-to-back launches did
-// not change beyond noise (Mixtral routing 5.3 vs 5.6 us per launch); the graph-replayed DeepSeek-V3 T=1 layer
-// read 227.7 then 210.1 us, within the run-to-run spread: it is a size contract, not a measured speed-up.
-template <int kBiasCapacity>
-struct RouteParamsOf {
+// Kernel parameters; the correction bias travels by value (host memory valid only for the call; a captured graph
+// keeps its own copy).
+struct RouteParams {
   const void* logits;
   float* weights;
   int32_t* ids;
@@ -51,22 +46,18 @@ struct RouteParamsOf {
   int32_t topk_groups;
   int32_t has_bias;
   float scaling;
-  float bias[kBiasCapacity > 0 ? kBiasCapacity : 1];
-  static constexpr int kCapacity = kBiasCapacity;
+  float bias[kMaxBiasExperts];
 };
-using RouteParams = RouteParamsOf<kMaxBiasExperts>;
 
 // Shared memory of one warp, in 4-byte words: logits, scores, keys, selected ids ([E] each), group scores
 // and group flags ([G] each).
 MOEKIT_HOST_DEVICE inline int route_warp_scratch_words(int experts, int groups) { return 4 * experts + 2 * groups; }
 
 // Host side: the kernel's parameters from the plugin's (validated) arguments. The caller checked
-// num_experts <= kMaxDeviceExperts and, with a bias, num_experts <= the capacity.
-template <int kBiasCapacity = kMaxBiasExperts>
-inline RouteParamsOf<kBiasCapacity> make_route_params(const moekit_plugin_router_config& cfg,
-                                                      const moekit_plugin_tensor& logits,
-                                                      const moekit_plugin_routing& plan) {
-  RouteParamsOf<kBiasCapacity> p{};
+// num_experts <= kMaxDeviceExperts and, with a bias, <= kMaxBiasExperts.
+inline RouteParams make_route_params(const moekit_plugin_router_config& cfg, const moekit_plugin_tensor& logits,
+                                     const moekit_plugin_routing& plan) {
+  RouteParams p{};
   p.logits = logits.data;
   p.weights = static_cast<float*>(plan.topk_weights.data);
   p.ids = static_cast<int32_t*>(plan.topk_ids.data);
@@ -79,7 +70,7 @@ inline RouteParamsOf<kBiasCapacity> make_route_params(const moekit_plugin_router
   p.groups = cfg.num_expert_groups < 1 ? 1 : cfg.num_expert_groups;
   p.topk_groups = cfg.topk_groups;
   p.scaling = cfg.routed_scaling_factor;
-  p.has_bias = cfg.correction_bias != nullptr && kBiasCapacity > 0;
+  p.has_bias = cfg.correction_bias != nullptr;
   if (p.has_bias) std::memcpy(p.bias, cfg.correction_bias, sizeof(float) * static_cast<size_t>(cfg.num_experts));
   return p;
 }
@@ -182,8 +173,8 @@ __device__ inline void select_groups(const RouteParams& p, const float* key, flo
 // Writes token t's ids and weights from its k selected experts (selected[j], -1 for none) in selection order:
 // weights sum in double in that order, NaN weighs 0, scaled in double and rounded once (the CPU backend's
 // math). score_of(j) is the score of selected[j], read only for a valid id.
-template <class P, class ScoreOf>
-__device__ inline void write_token_route(const P& p, long long t, const int32_t* selected, int lane,
+template <class ScoreOf>
+__device__ inline void write_token_route(const RouteParams& p, long long t, const int32_t* selected, int lane,
                                          ScoreOf score_of) {
   const int k = p.top_k;
   double sum = 0.0;
@@ -269,22 +260,10 @@ namespace moekit::device {
 // the warp-strided one. The GPU tests force each on the same configs.
 enum class RouteKernel { kAuto, kWarpStrided, kLaneChunks };
 
-// Is the lane-chunk kernel for chunk C built with parameters P? Each (C, capacity) pair that a config can
-// reach, no more: without bias every C; with a bias of E <= kSmallBiasCapacity the chunks of such E; the full
-// capacity only for larger E.
-constexpr int kSmallBiasCapacity = 256;
-template <int C, class P>
-constexpr bool lanes_kernel_built() {
-  if (C > kMaxLaneChunk) return false;
-  if (P::kCapacity == 0) return true;
-  return P::kCapacity <= kSmallBiasCapacity ? C * kWarpSize <= kSmallBiasCapacity
-                                            : C * kWarpSize > kSmallBiasCapacity;
-}
-
-template <int C, class Runtime, class P>
-bool launch_route_lanes_if(int chunk, const P& p, unsigned blocks, int warps, size_t shared,
+template <int C, class Runtime>
+bool launch_route_lanes_if(int chunk, const RouteParams& p, unsigned blocks, int warps, size_t shared,
                            typename Runtime::Stream stream) {
-  if constexpr (lanes_kernel_built<C, P>()) {
+  if constexpr (C <= kMaxLaneChunk) {
     if (chunk != C) return false;
     route_topk_lanes_kernel<C><<<blocks, static_cast<unsigned>(warps * kWarpSize), shared, stream>>>(p);
     Runtime::check_launch("route_topk_lanes_kernel");
@@ -293,9 +272,9 @@ bool launch_route_lanes_if(int chunk, const P& p, unsigned blocks, int warps, si
   return false;
 }
 
-// Host side: the lane-chunk kernel for chunk C and parameters P, launched over `blocks` blocks of `warps` warps.
-template <class Runtime, class P>
-void launch_route_lanes(int chunk, const P& p, unsigned blocks, int warps, size_t shared,
+// Host side: the lane-chunk kernel for `chunk` experts per lane, over `blocks` blocks of `warps` warps.
+template <class Runtime>
+void launch_route_lanes(int chunk, const RouteParams& p, unsigned blocks, int warps, size_t shared,
                         typename Runtime::Stream stream) {
   const bool launched = launch_route_lanes_if<1, Runtime>(chunk, p, blocks, warps, shared, stream) ||
                         launch_route_lanes_if<2, Runtime>(chunk, p, blocks, warps, shared, stream) ||
@@ -305,21 +284,6 @@ void launch_route_lanes(int chunk, const P& p, unsigned blocks, int warps, size_
                         launch_route_lanes_if<32, Runtime>(chunk, p, blocks, warps, shared, stream);
   if (!launched)
     Runtime::internal("route: no lane-chunk kernel for " + std::to_string(chunk) + " experts per lane");
-}
-
-// The lane-chunk kernel with the smallest bias capacity that holds this config's bias.
-template <class Runtime>
-void launch_route_lanes_for(const moekit_plugin_router_config& cfg, const moekit_plugin_tensor& logits,
-                            const moekit_plugin_routing& plan, int chunk, unsigned blocks, int warps, size_t shared,
-                            typename Runtime::Stream stream) {
-  if (cfg.correction_bias == nullptr)
-    launch_route_lanes<Runtime>(chunk, make_route_params<0>(cfg, logits, plan), blocks, warps, shared, stream);
-  else if (cfg.num_experts <= kSmallBiasCapacity)
-    launch_route_lanes<Runtime>(chunk, make_route_params<kSmallBiasCapacity>(cfg, logits, plan), blocks, warps,
-                                shared, stream);
-  else
-    launch_route_lanes<Runtime>(chunk, make_route_params<kMaxBiasExperts>(cfg, logits, plan), blocks, warps, shared,
-                                stream);
 }
 
 // Host launcher; Runtime is the module's policy (stream type, launch check, error reporting).
@@ -350,8 +314,7 @@ void launch_route_topk_on(const moekit_plugin_router_config& cfg, const moekit_p
     while (warps > 1 && lanes_shared_bytes(n, p.top_k, warps) > static_cast<size_t>(kRouteSharedBudget)) --warps;
     const size_t shared = lanes_shared_bytes(n, p.top_k, warps);
     if (shared > static_cast<size_t>(kRouteSharedBudget)) Runtime::internal("route: top_k exceeds the shared budget");
-    launch_route_lanes_for<Runtime>(cfg, logits, plan, chunk, grid_blocks(tokens, warps, 132 * 64), warps, shared,
-                                    stream);
+    launch_route_lanes<Runtime>(chunk, p, grid_blocks(tokens, warps, 132 * 64), warps, shared, stream);
     return;
   }
   const RouteLaunchShape shape = route_launch_shape(n, p.groups, kRouteSharedBudget);

@@ -49,8 +49,8 @@ inline size_t lanes_shared_bytes(int experts, int top_k, int warps) {
 
 // Scores a lane's chunk (s from x) like score_row; `valid[q]` marks the chunk's slots inside [0, E).
 // Returns true if the softmax maximum is +Inf.
-template <int C, class P>
-__device__ inline bool score_chunk(const P& p, const float (&x)[C], const bool (&valid)[C], float (&s)[C]) {
+template <int C>
+__device__ inline bool score_chunk(const RouteParams& p, const float (&x)[C], const bool (&valid)[C], float (&s)[C]) {
   if (!p.softmax) {
 #pragma unroll
     for (int q = 0; q < C; ++q) {
@@ -104,8 +104,8 @@ __device__ inline bool score_chunk(const P& p, const float (&x)[C], const bool (
 
 // Clears the codes of a lane whose group is not among the topk_groups best (group score: the sum of its two
 // best keys, as in select_groups). Precondition: lane_chunks_apply.
-template <int C, class P>
-__device__ inline void keep_best_groups(const P& p, int lane, uint64_t (&code)[C]) {
+template <int C>
+__device__ inline void keep_best_groups(const RouteParams& p, int lane, uint64_t (&code)[C]) {
   const int first = lane * C;
   const int group_size = p.experts / p.groups;
   const int run = group_size / C;  // lanes per group, a power of two
@@ -144,8 +144,8 @@ __device__ inline void keep_best_groups(const P& p, int lane, uint64_t (&code)[C
     for (int q = 0; q < C; ++q) code[q] = 0;
 }
 
-template <int C, class P>
-__global__ void route_topk_lanes_kernel(const MOEKIT_GRID_CONSTANT P p) {
+template <int C>
+__global__ void route_topk_lanes_kernel(const MOEKIT_GRID_CONSTANT RouteParams p) {
   allow_dependent_grids();  // a decode pass launched after routing may take its SM slots now (it waits for us)
   extern __shared__ float route_shared[];
   const int n = p.experts, k = p.top_k;
