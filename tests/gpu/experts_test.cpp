@@ -216,10 +216,10 @@ INSTANTIATE_TEST_SUITE_P(Presets, ExpertsVsCpu, ::testing::ValuesIn(kPresetCases
 // FP8 activations x FP8 weights without the e4m3 mma: the path sm_80 devices take (codes decoded to bf16 in
 // the main loop), forced on this device through MOEKIT_CUDA_NO_E4M3_MMA.
 TEST_F(GpuTest, Fp8W8a8WithoutE4m3MmaMatchesTheCpuBackend) {
-  ASSERT_EQ(setenv("MOEKIT_CUDA_NO_E4M3_MMA", "1", 1), 0);
+  const ScopedEnv env("MOEKIT_CUDA_NO_E4M3_MMA", "1");
+  ASSERT_TRUE(env.ok());
   const ExpertsCase c{"fp8_w8a8_sm80_path", MOEKIT_WEIGHTS_FP8_BLOCK, kSwiglu, kBF16, kGrpQ, true, 10, 10, 384, 320, 70, 4};
   check_case(cpu_, gpu_, c, 4321);
-  unsetenv("MOEKIT_CUDA_NO_E4M3_MMA");
 }
 
 // The prefill tier (CUTLASS sm_90a grouped GEMMs), forced through MOEKIT_CUDA_EXPERTS_TIER=grouped on every case
@@ -236,9 +236,9 @@ class GroupedTierVsCpu : public GpuTest, public ::testing::WithParamInterface<Ex
 TEST_P(GroupedTierVsCpu, MatchesTheCpuBackend) {
   if (!device_is_sm90()) GTEST_SKIP() << "the grouped tier runs on sm_90 devices only";
   const ExpertsCase& c = GetParam();
-  ASSERT_EQ(setenv("MOEKIT_CUDA_EXPERTS_TIER", "grouped", 1), 0);
+  const ScopedEnv env("MOEKIT_CUDA_EXPERTS_TIER", "grouped");
+  ASSERT_TRUE(env.ok());
   check_case(cpu_, gpu_, c, 977 + static_cast<uint64_t>(c.T) * 17 + static_cast<uint64_t>(c.E), "cuda-sm90-grouped");
-  unsetenv("MOEKIT_CUDA_EXPERTS_TIER");
 }
 
 const ExpertsCase kGroupedCases[] = {
@@ -284,10 +284,10 @@ class DecodeTierVsCpu : public GpuTest, public ::testing::WithParamInterface<Exp
 
 TEST_P(DecodeTierVsCpu, MatchesTheCpuBackend) {
   const ExpertsCase& c = GetParam();
-  ASSERT_EQ(setenv("MOEKIT_CUDA_EXPERTS_TIER", "decode", 1), 0);
+  const ScopedEnv env("MOEKIT_CUDA_EXPERTS_TIER", "decode");
+  ASSERT_TRUE(env.ok());
   check_case(cpu_, gpu_, c, 555 + static_cast<uint64_t>(c.T) * 13 + static_cast<uint64_t>(c.E),
              c.T > 0 ? "cuda-decode" : nullptr);
-  unsetenv("MOEKIT_CUDA_EXPERTS_TIER");
 }
 
 const ExpertsCase kDecodeCases[] = {
@@ -374,10 +374,10 @@ TEST_P(StreamTierVsCpu, MatchesTheCpuBackend) {
   const ExpertsCase& c = GetParam();
   if (c.format == MOEKIT_WEIGHTS_FP8_BLOCK && !device_has_e4m3_mma())
     GTEST_SKIP() << "the stream tier's FP8 path needs the e4m3 mma (sm_89+)";
-  ASSERT_EQ(setenv("MOEKIT_CUDA_EXPERTS_TIER", "stream", 1), 0);
+  const ScopedEnv env("MOEKIT_CUDA_EXPERTS_TIER", "stream");
+  ASSERT_TRUE(env.ok());
   check_case(cpu_, gpu_, c, 771 + static_cast<uint64_t>(c.T) * 19 + static_cast<uint64_t>(c.E),
              c.T > 0 ? "cuda-stream" : nullptr);
-  unsetenv("MOEKIT_CUDA_EXPERTS_TIER");
 }
 
 const ExpertsCase kStreamCases[] = {

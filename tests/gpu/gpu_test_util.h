@@ -95,6 +95,21 @@ class GpuTest : public ::testing::Test {
   moekit_context gpu_ = nullptr;
 };
 
+// Sets an environment variable for a scope (e.g. MOEKIT_CUDA_EXPERTS_TIER to force a tier) and removes it at
+// the end, also when an assertion leaves the test early.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) { ok_ = setenv(name, value, 1) == 0; }
+  ~ScopedEnv() { unsetenv(name_); }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+  bool ok() const { return ok_; }
+
+ private:
+  const char* name_;
+  bool ok_ = false;
+};
+
 // Distance in units in the last place between two floats of the same sign class (0 if bit-identical,
 // both NaN counts as 0); a large number for a sign disagreement or NaN vs number.
 inline int64_t ulp_distance(float a, float b) {

@@ -247,9 +247,9 @@ TEST_F(GpuTest, WholeLayerOnTheGroupedTierCapturesInACudaGraph) {
   cudaDeviceProp prop{};
   CUDA_OK(cudaGetDeviceProperties(&prop, 0));
   if (prop.major != 9 || prop.minor != 0) GTEST_SKIP() << "the grouped tier runs on sm_90 devices only";
-  ASSERT_EQ(setenv("MOEKIT_CUDA_EXPERTS_TIER", "grouped", 1), 0);
+  const ScopedEnv env("MOEKIT_CUDA_EXPERTS_TIER", "grouped");
+  ASSERT_TRUE(env.ok());
   whole_layer_graph(cpu_, gpu_, 700, "cuda-sm90-grouped");
-  unsetenv("MOEKIT_CUDA_EXPERTS_TIER");
 }
 
 }  // namespace
