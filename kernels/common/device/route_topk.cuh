@@ -1,7 +1,9 @@
-// Routing, fused, for both modules: one warp (CUDA, 32 lanes) / wavefront (CDNA, 64 lanes) per token loads its
-// logits row into shared memory, scores it (softmax or sigmoid), adds the correction bias, picks the
-// topk_groups best groups, then the top_k best experts by iterated warp arg-max in the routing order
-// (route_order.h), and writes ids and (renormalised, scaled) weights.
+// Routing, fused, for both modules, in one of two kernels: the lane-chunk kernel (route_topk_lanes.cuh), the
+// default wherever expert groups are whole runs of lanes, and this warp-strided one for any other grouping.
+// Here one warp (CUDA, 32 lanes) / wavefront (CDNA, 64 lanes) per token loads its logits row into shared memory,
+// scores it (softmax or sigmoid), adds the correction bias, picks the topk_groups best groups, then the top_k
+// best experts by iterated warp arg-max in the routing order (route_order.h), and writes ids and (renormalised,
+// scaled) weights.
 // Semantics are those of core/src/cpu/cpu_route.cpp, decision for decision:
 //  - selection key = the logit itself unless a bias, grouping or a +Inf softmax maximum forces score + bias;
 //  - NaN logits score NaN (softmax excludes them), rank below every number, and weigh 0;
@@ -12,8 +14,8 @@
 // sum's order differs too (warp tree vs serial), which can move a weight by 1 ulp. Ids agree exactly unless
 // two keys derived from scores are within such an ulp.
 //
-// Include from exactly one translation unit per module (it defines a kernel); the module's launcher file
-// (kernels/<platform>/route_topk.*) sizes and launches it.
+// Include from exactly one translation unit per module (it defines the kernels); the module's launcher file
+// (kernels/<platform>/route_topk.*) calls launch_route_topk_on, which picks, sizes and launches one.
 #pragma once
 
 #include <cmath>
