@@ -63,7 +63,8 @@ struct CommonTableOps {
   }
 
   static int32_t context_describe(void* context, char* out, size_t cap) {
-    return on_device("context_describe", context, out, cap, [&](Context& ctx) { write_message(out, cap, ctx.describe()); });
+    return on_device("context_describe", context, out, cap,
+                     [&](Context& ctx) { write_message(out, cap, ctx.describe()); });
   }
 
   static int32_t platform_contract(void*, moekit_plugin_contract* out, char* msg, size_t cap) {
