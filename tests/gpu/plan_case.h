@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "gpu_test_util.h"
+#include "router_pair.h"
 
 namespace moekit_gpu_test {
 
@@ -68,33 +69,17 @@ struct PlanWants {
   bool bitmatrix = true, counts = true, sorted = true;
 };
 
-// Router pair (CPU reference, CUDA) for one config.
-struct PlanRouters {
-  moekit_router cpu = nullptr, gpu = nullptr;
-  std::vector<int32_t> map;
-  int64_t max_sorted = 0, max_blocks = 0;
-  PlanRouters() = default;
-  PlanRouters(const PlanRouters&) = delete;
-  PlanRouters& operator=(const PlanRouters&) = delete;
-  ~PlanRouters() {
-    moekit_router_destroy(cpu);
-    moekit_router_destroy(gpu);
-  }
-};
+// The name routing_plan_test.cpp and routing_plan_paths_test.cu know the router pair by.
+using PlanRouters = RouterPair;
 
-inline void make_plan_routers(moekit_context cpu, moekit_context gpu, const PlanConfig& c, PlanRouters& r) {
+// The config's CPU and CUDA routers (the CPU one only when `gpu` is null): its description made here, its expert
+// map by make_router_pair.
+inline void make_plan_routers(moekit_context cpu, moekit_context gpu, const PlanConfig& c, RouterPair& r) {
   moekit_router_desc d = MOEKIT_ROUTER_DESC_INIT;
   d.num_experts = c.experts;
   d.top_k = c.top_k;
   d.block_size = c.block_size;
-  if (c.expert_map) {
-    r.map.resize(static_cast<size_t>(c.experts));
-    int32_t local = 0;
-    for (int32_t e = 0; e < c.experts; ++e) r.map[static_cast<size_t>(e)] = e % 3 == 1 ? -1 : local++;
-    d.expert_map = r.map.data();
-  }
-  MOEKIT_OK(moekit_router_create(cpu, &d, &r.cpu));
-  if (gpu != nullptr) MOEKIT_OK(moekit_router_create(gpu, &d, &r.gpu));
+  make_router_pair(cpu, gpu, d, RouterExtras{false, c.expert_map}, r);
 }
 
 inline int64_t plan_words(const PlanConfig& c) { return (c.experts + 31) / 32; }

@@ -1,7 +1,8 @@
 // Router configurations and logits shared by route_test.cpp (the CUDA module through the public C API) and
 // route_kernels_test.cu (the shared routing kernels launched directly with each kernel forced): the model
 // presets' router configs, E not a multiple of 32, expert_map with -1, groupings that do and do not split into
-// whole lane runs, skewed routing, and logits with NaN / +-Inf / tied rows.
+// whole lane runs, skewed routing, and logits with NaN / +-Inf / tied rows; and the fixture that makes a
+// case's CPU and CUDA routers. The CPU reference run itself: route_reference.h.
 //
 // Tolerances. Ids and every metadata array must match exactly (the selection order is a total order and both
 // backends compute the same keys: the logits themselves, or scores + bias). Weights may differ by a few ulp:
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "gpu_test_util.h"
+#include "router_pair.h"
 
 namespace moekit_gpu_test {
 
@@ -49,24 +51,8 @@ inline const RouteCase kRouteCases[] = {
     {"e1000_k6_groups8", 1000, 6, MOEKIT_SCORING_SOFTMAX, 1, 8, 3, 1.0f, false, false, 64, -1},
 };
 
-// All plan buffers of one run, downloaded to the host.
-struct PlanData {
-  std::vector<float> weights;
-  std::vector<int32_t> ids, counts, sorted, blocks, post_padded;
-  std::vector<uint32_t> bits;
-};
-
-struct Router {
-  moekit_router cpu = nullptr, gpu = nullptr;
-  std::vector<float> bias;
-  std::vector<int32_t> map;
-  ~Router() {
-    moekit_router_destroy(cpu);
-    moekit_router_destroy(gpu);
-  }
-};
-
-inline void make_routers(moekit_context cpu, moekit_context gpu, const RouteCase& c, Router& r) {
+// The case's CPU and CUDA routers: its description made here, its bias and expert map by make_router_pair.
+inline void make_routers(moekit_context cpu, moekit_context gpu, const RouteCase& c, RouterPair& r) {
   moekit_router_desc d = MOEKIT_ROUTER_DESC_INIT;
   d.num_experts = c.experts;
   d.top_k = c.top_k;
@@ -76,22 +62,32 @@ inline void make_routers(moekit_context cpu, moekit_context gpu, const RouteCase
   d.topk_groups = c.topk_groups;
   d.routed_scaling_factor = c.scaling;
   d.block_size = c.block_size;
-  std::mt19937 rng(1234);
-  if (c.bias) {
-    std::uniform_real_distribution<float> u(-0.25f, 0.25f);
-    r.bias.resize(static_cast<size_t>(c.experts));
-    for (float& b : r.bias) b = u(rng);
-    d.correction_bias = r.bias.data();
-  }
-  if (c.expert_map) {
-    r.map.resize(static_cast<size_t>(c.experts));
-    int32_t local = 0;
-    for (int32_t e = 0; e < c.experts; ++e) r.map[static_cast<size_t>(e)] = e % 3 == 1 ? -1 : local++;
-    d.expert_map = r.map.data();
-  }
-  MOEKIT_OK(moekit_router_create(cpu, &d, &r.cpu));
-  MOEKIT_OK(moekit_router_create(gpu, &d, &r.gpu));
+  make_router_pair(cpu, gpu, d, RouterExtras{c.bias, c.expert_map}, r);
 }
+
+// A GpuTest over one RouteCase, with the case's routers made before the test body and destroyed before the
+// contexts they were made on.
+class RouteCaseTest : public GpuTest, public ::testing::WithParamInterface<RouteCase> {
+ protected:
+  void SetUp() override {
+    GpuTest::SetUp();
+    if (!IsSkipped() && !HasFatalFailure()) make_routers(cpu_, gpu_, GetParam(), router_);
+  }
+  void TearDown() override {
+    router_.destroy();
+    GpuTest::TearDown();
+  }
+  RouterPair router_;
+};
+
+// The name of a RouteCaseTest instance: the case's name.
+inline std::string route_case_name(const ::testing::TestParamInfo<RouteCase>& i) { return i.param.name; }
+
+// One routing run of a case: T tokens of logits in `dtype`.
+struct RouteRun {
+  int64_t tokens;
+  moekit_dtype dtype;
+};
 
 // Random logits (N(0, 2)) with, when there are enough rows, one special row each: all NaN, one +Inf, two +Inf
 // and a NaN, all -Inf, -Inf with NaN, all equal (ties), +Inf with -Inf.
@@ -115,6 +111,5 @@ inline std::vector<float> make_logits(int64_t tokens, int32_t experts, uint32_t 
   }
   return x;
 }
-
 
 }  // namespace moekit_gpu_test

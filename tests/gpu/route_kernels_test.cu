@@ -9,6 +9,7 @@
 #include "device/route_topk.cuh"
 #include "device_test_runtime.h"
 #include "route_case.h"
+#include "route_reference.h"
 
 namespace moekit_gpu_test {
 namespace {
@@ -25,7 +26,7 @@ struct DirectRoute {
   DeviceBuffer logits, ids, weights;
   moekit_plugin_tensor logits_t{};
   moekit_plugin_routing routing{};
-  DirectRoute(const RouteCase& c, const Router& r, const std::vector<uint8_t>& bytes, moekit_dtype dtype,
+  DirectRoute(const RouteCase& c, const RouterPair& r, const std::vector<uint8_t>& bytes, moekit_dtype dtype,
               int64_t tokens)
       : logits(bytes.size() > 0 ? bytes.size() : 4), ids(4 * tokens * c.top_k), weights(4 * tokens * c.top_k) {
     cfg.num_experts = c.experts;
@@ -52,39 +53,30 @@ bool lanes_apply(const RouteCase& c) {
   return dev::lane_chunks_apply(c.experts, c.groups < 1 ? 1 : c.groups, dev::lane_chunk_for(c.experts));
 }
 
-class RouteKernels : public GpuTest, public ::testing::WithParamInterface<RouteCase> {};
+class RouteKernels : public RouteCaseTest {};
 
 TEST_P(RouteKernels, EachForcedKernelMatchesCpu) {
   const RouteCase& c = GetParam();
-  Router router;
-  make_routers(cpu_, gpu_, c, router);
-  if (HasFatalFailure()) return;
-  struct Run {
-    int64_t tokens;
-    moekit_dtype dtype;
-  };
-  const Run runs[] = {{1, MOEKIT_DTYPE_F32}, {3, MOEKIT_DTYPE_BF16}, {7, MOEKIT_DTYPE_F32},
-                      {300, MOEKIT_DTYPE_F32}, {300, MOEKIT_DTYPE_F16}};
-  for (const Run& run : runs) {
+  const RouteRun runs[] = {{1, MOEKIT_DTYPE_F32}, {3, MOEKIT_DTYPE_BF16}, {7, MOEKIT_DTYPE_F32},
+                           {300, MOEKIT_DTYPE_F32}, {300, MOEKIT_DTYPE_F16}};
+  for (const RouteRun& run : runs) {
     const std::vector<uint8_t> bytes =
         encode(make_logits(run.tokens, c.experts, static_cast<uint32_t>(run.tokens) + 29u, c.skew_expert), run.dtype);
     const int64_t n = run.tokens * c.top_k;
-    std::vector<float> cpu_weights(static_cast<size_t>(n), -7.0f);
-    std::vector<int32_t> cpu_ids(static_cast<size_t>(n), -7);
-    std::vector<uint8_t> host_logits = bytes;
-    moekit_routing plan{};
-    plan.struct_size = sizeof plan;
-    plan.topk_weights = host_tensor(cpu_weights.data(), MOEKIT_DTYPE_F32, {run.tokens, c.top_k});
-    plan.topk_ids = host_tensor(cpu_ids.data(), MOEKIT_DTYPE_I32, {run.tokens, c.top_k});
-    const moekit_tensor lc = host_tensor(host_logits.data(), run.dtype, {run.tokens, c.experts});
-    ASSERT_EQ(moekit_router_run(router.cpu, &lc, &plan, nullptr), MOEKIT_OK) << moekit_last_error();
+    const PlanShape s{run.tokens, c.experts, c.top_k, 0, 0};
+    HostPlan cpu(s, kTopkOnly);
+    const std::string run_name =
+        std::string(c.name) + " T=" + std::to_string(run.tokens) + " " + moekit_dtype_name(run.dtype);
+    ASSERT_NO_FATAL_FAILURE(run_cpu_reference(router_.cpu, bytes, run.dtype, s, cpu, run_name));
+    const std::vector<float>& cpu_weights = cpu.d.weights;
+    const std::vector<int32_t>& cpu_ids = cpu.d.ids;
 
     for (dev::RouteKernel kernel : {dev::RouteKernel::kWarpStrided, dev::RouteKernel::kLaneChunks}) {
       const bool lanes = kernel == dev::RouteKernel::kLaneChunks;
       if (lanes && !lanes_apply(c)) continue;
       const std::string where = std::string(c.name) + (lanes ? " lane-chunk" : " warp-strided") +
                                 " T=" + std::to_string(run.tokens) + " " + moekit_dtype_name(run.dtype);
-      DirectRoute direct(c, router, bytes, run.dtype, run.tokens);
+      DirectRoute direct(c, router_, bytes, run.dtype, run.tokens);
       CUDA_OK(cudaMemset(direct.ids.get(), 0xAB, static_cast<size_t>(4 * n)));
       CUDA_OK(cudaMemset(direct.weights.get(), 0xAB, static_cast<size_t>(4 * n)));
       direct.launch(kernel, nullptr);
@@ -101,8 +93,7 @@ TEST_P(RouteKernels, EachForcedKernelMatchesCpu) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Presets, RouteKernels, ::testing::ValuesIn(kRouteCases),
-                         [](const ::testing::TestParamInfo<RouteCase>& i) { return std::string(i.param.name); });
+INSTANTIATE_TEST_SUITE_P(Presets, RouteKernels, ::testing::ValuesIn(kRouteCases), route_case_name);
 
 TEST_F(GpuTest, LaneChunkKernelRefusesGroupingsItCannotSplit) {
   EXPECT_TRUE(dev::lane_chunks_apply(256, 8, dev::lane_chunk_for(256)));   // DeepSeek-V3: 4 lanes per group
@@ -116,7 +107,7 @@ TEST_F(GpuTest, LaneChunkKernelRefusesGroupingsItCannotSplit) {
 TEST_F(GpuTest, Large_RouteKernelTimes) {
   for (const RouteCase& c : kRouteCases) {
     if (!lanes_apply(c)) continue;
-    Router router;
+    RouterPair router;
     make_routers(cpu_, gpu_, c, router);
     for (int64_t tokens : {1, 4, 64, 16384}) {
       const std::vector<uint8_t> bytes = encode(make_logits(tokens, c.experts, 5u, -1), MOEKIT_DTYPE_F32);

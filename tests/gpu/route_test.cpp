@@ -2,61 +2,17 @@
 // order, block expert ids and the padded total, for the model presets' router configs, T from 0 to 16384,
 // E not a multiple of 32, expert_map with -1, skewed routing and NaN/Inf logits; and build_plan on
 // caller-given ids, including ids outside [0, E).
-// Configurations, logits and tolerances: route_case.h.
+// Configurations, logits and tolerances: route_case.h; the CPU reference run: route_reference.h.
 #include <climits>
 #include <cmath>
 #include <limits>
 #include <random>
 
 #include "route_case.h"
+#include "route_reference.h"
 
 namespace moekit_gpu_test {
 namespace {
-
-struct PlanShape {
-  int64_t tokens;
-  int32_t experts, top_k;
-  int64_t max_sorted, max_blocks;
-  int64_t words() const { return (experts + 31) / 32; }
-};
-
-PlanShape plan_shape(moekit_router r, int64_t tokens, int32_t experts, int32_t top_k) {
-  PlanShape s{tokens, experts, top_k, 0, 0};
-  int32_t block = 0;
-  EXPECT_EQ(moekit_router_plan_sizes(r, tokens, &block, &s.max_sorted, &s.max_blocks), MOEKIT_OK);
-  return s;
-}
-
-// Which parts of the plan a run asks for.
-struct PlanParts {
-  bool bitmatrix = true, counts = true, sorted = true;
-};
-
-// CPU plan in host vectors (at least one element each so that data pointers are never null).
-struct HostPlan {
-  PlanData d;
-  moekit_routing r{};
-  HostPlan(const PlanShape& s, PlanParts parts) {
-    const auto n = [](int64_t v) { return static_cast<size_t>(v > 0 ? v : 1); };
-    d.weights.assign(n(s.tokens * s.top_k), -7.0f);
-    d.ids.assign(n(s.tokens * s.top_k), -7);
-    d.bits.assign(n(s.tokens * s.words()), 0xDEADBEEFu);
-    d.counts.assign(n(s.experts), -7);
-    d.sorted.assign(n(s.max_sorted), -7);
-    d.blocks.assign(n(s.max_blocks), -7);
-    d.post_padded.assign(1, -7);
-    r.struct_size = sizeof r;
-    r.topk_weights = host_tensor(d.weights.data(), MOEKIT_DTYPE_F32, {s.tokens, s.top_k});
-    r.topk_ids = host_tensor(d.ids.data(), MOEKIT_DTYPE_I32, {s.tokens, s.top_k});
-    if (parts.bitmatrix) r.bitmatrix = host_tensor(d.bits.data(), MOEKIT_DTYPE_U32, {s.tokens, s.words()});
-    if (parts.counts) r.expert_counts = host_tensor(d.counts.data(), MOEKIT_DTYPE_I32, {s.experts});
-    if (parts.sorted) {
-      r.sorted_token_ids = host_tensor(d.sorted.data(), MOEKIT_DTYPE_I32, {s.max_sorted});
-      r.block_expert_ids = host_tensor(d.blocks.data(), MOEKIT_DTYPE_I32, {s.max_blocks});
-      r.num_tokens_post_padded = host_tensor(d.post_padded.data(), MOEKIT_DTYPE_I32, {1});
-    }
-  }
-};
 
 // The same plan in device buffers (sentinel-filled), downloadable for comparison.
 struct DevicePlan {
@@ -126,39 +82,29 @@ void expect_same_plan(const PlanData& cpu, const PlanData& gpu, const PlanShape&
   }
 }
 
-class CudaRoute : public GpuTest, public ::testing::WithParamInterface<RouteCase> {};
+class CudaRoute : public RouteCaseTest {};
 
 TEST_P(CudaRoute, MatchesCpuForEveryTokenCountAndDtype) {
   const RouteCase& c = GetParam();
-  Router router;
-  make_routers(cpu_, gpu_, c, router);
-  if (HasFatalFailure()) return;
-  struct Run {
-    int64_t tokens;
-    moekit_dtype dtype;
-  };
-  const Run runs[] = {{0, MOEKIT_DTYPE_F32},    {1, MOEKIT_DTYPE_F32},     {7, MOEKIT_DTYPE_F32},
-                      {1000, MOEKIT_DTYPE_F32}, {16384, MOEKIT_DTYPE_F32}, {1000, MOEKIT_DTYPE_BF16},
-                      {1000, MOEKIT_DTYPE_F16}};
-  for (const Run& run : runs) {
+  const RouteRun runs[] = {{0, MOEKIT_DTYPE_F32},    {1, MOEKIT_DTYPE_F32},     {7, MOEKIT_DTYPE_F32},
+                           {1000, MOEKIT_DTYPE_F32}, {16384, MOEKIT_DTYPE_F32}, {1000, MOEKIT_DTYPE_BF16},
+                           {1000, MOEKIT_DTYPE_F16}};
+  for (const RouteRun& run : runs) {
     const std::string where =
         std::string(c.name) + " T=" + std::to_string(run.tokens) + " " + moekit_dtype_name(run.dtype);
     const std::vector<uint8_t> logits =
         encode(make_logits(run.tokens, c.experts, static_cast<uint32_t>(run.tokens) + 17u, c.skew_expert), run.dtype);
-    const PlanShape s = plan_shape(router.cpu, run.tokens, c.experts, c.top_k);
+    const PlanShape s = plan_shape(router_.cpu, run.tokens, c.experts, c.top_k);
     const PlanParts all;
 
     HostPlan cpu_plan(s, all);
-    std::vector<uint8_t> host_logits = logits;
-    if (host_logits.empty()) host_logits.resize(4);
-    const moekit_tensor lc = host_tensor(host_logits.data(), run.dtype, {run.tokens, c.experts});
-    ASSERT_EQ(moekit_router_run(router.cpu, &lc, &cpu_plan.r, nullptr), MOEKIT_OK) << where << moekit_last_error();
+    ASSERT_NO_FATAL_FAILURE(run_cpu_reference(router_.cpu, logits, run.dtype, s, cpu_plan, where));
 
     DevicePlan gpu_plan(s, all);
     DeviceBuffer dev_logits(logits.size());
     dev_logits.upload(logits.data(), logits.size());
     const moekit_tensor lg = device_tensor(dev_logits.get(), run.dtype, {run.tokens, c.experts});
-    ASSERT_EQ(moekit_router_run(router.gpu, &lg, &gpu_plan.r, nullptr), MOEKIT_OK) << where << moekit_last_error();
+    ASSERT_EQ(moekit_router_run(router_.gpu, &lg, &gpu_plan.r, nullptr), MOEKIT_OK) << where << moekit_last_error();
     CUDA_OK(cudaDeviceSynchronize());
     expect_same_plan(cpu_plan.d, gpu_plan.download(), s, all, true, where);
     if (run.tokens == 16384 && run.dtype == MOEKIT_DTYPE_F32) {
@@ -168,7 +114,7 @@ TEST_P(CudaRoute, MatchesCpuForEveryTokenCountAndDtype) {
       CUDA_OK(cudaEventCreate(&end));
       constexpr int kReps = 20;
       CUDA_OK(cudaEventRecord(begin, nullptr));
-      for (int i = 0; i < kReps; ++i) ASSERT_EQ(moekit_router_run(router.gpu, &lg, &gpu_plan.r, nullptr), MOEKIT_OK);
+      for (int i = 0; i < kReps; ++i) ASSERT_EQ(moekit_router_run(router_.gpu, &lg, &gpu_plan.r, nullptr), MOEKIT_OK);
       CUDA_OK(cudaEventRecord(end, nullptr));
       CUDA_OK(cudaEventSynchronize(end));
       float ms = 0.0f;
@@ -185,13 +131,12 @@ TEST_P(CudaRoute, MatchesCpuForEveryTokenCountAndDtype) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Presets, CudaRoute, ::testing::ValuesIn(kRouteCases),
-                         [](const ::testing::TestParamInfo<RouteCase>& i) { return std::string(i.param.name); });
+INSTANTIATE_TEST_SUITE_P(Presets, CudaRoute, ::testing::ValuesIn(kRouteCases), route_case_name);
 
 // Caller-given ids (build_plan): valid ids, duplicates within a token, -1, E, INT32_MIN / INT32_MAX.
 TEST_F(GpuTest, BuildPlanMatchesCpuIncludingInvalidIds) {
   for (const RouteCase& c : {kRouteCases[5], kRouteCases[3], kRouteCases[8]}) {
-    Router router;
+    RouterPair router;
     make_routers(cpu_, gpu_, c, router);
     if (HasFatalFailure()) return;
     for (int64_t tokens : {int64_t{0}, int64_t{1}, int64_t{1000}, int64_t{16384}}) {
