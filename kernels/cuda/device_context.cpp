@@ -20,12 +20,6 @@ std::string version_string(int v) {  // 13000 -> "13.0"
   return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10);
 }
 
-std::string gib(size_t bytes) {
-  const double g = static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0);
-  std::string s = std::to_string(g);
-  return s.substr(0, s.find('.') + 2) + " GiB";
-}
-
 }  // namespace
 
 ProbeResult probe_devices() {
@@ -68,17 +62,11 @@ ProbeResult probe_devices() {
   return r;
 }
 
-DeviceGuard::DeviceGuard(int device) {
-  if (cudaGetDevice(&previous_) != cudaSuccess) previous_ = -1;
-  if (previous_ != device) {
-    check_cuda(cudaSetDevice(device), "cudaSetDevice");
-    switched_ = true;
-  }
-}
+bool CudaCurrentDevice::current(int* device) { return cudaGetDevice(device) == cudaSuccess; }
 
-DeviceGuard::~DeviceGuard() {
-  if (switched_ && previous_ >= 0) cudaSetDevice(previous_);
-}
+void CudaCurrentDevice::select(int device) { check_cuda(cudaSetDevice(device), "cudaSetDevice"); }
+
+void CudaCurrentDevice::restore(int device) noexcept { cudaSetDevice(device); }
 
 DeviceContext::DeviceContext(int device) : device_(device) {
   DeviceGuard guard(device);
@@ -116,8 +104,8 @@ cublasHandle_t DeviceContext::cublas(cudaStream_t stream) {
 
 std::string DeviceContext::describe() const {
   std::string s = std::string(props_.name) + " (sm_" + std::to_string(props_.major) + std::to_string(props_.minor) +
-                  ", " + std::to_string(props_.multiProcessorCount) + " SMs, " + gib(props_.totalGlobalMem) + "); " +
-                  kernel_set_summary(device_) + "; router GEMM: ";
+                  ", " + std::to_string(props_.multiProcessorCount) + " SMs, " +
+                  plugin::gib_text(props_.totalGlobalMem) + "); " + kernel_set_summary(device_) + "; router GEMM: ";
   s += cublas_ != nullptr ? "cuBLAS " + cublas_api().library : "unsupported (" + cublas_error_ + ")";
   s += "; experts: " + experts::tiers_summary();
   return s;

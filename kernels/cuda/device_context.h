@@ -9,29 +9,23 @@
 #include <string>
 
 #include "cublas_loader.h"
+#include "device_context_common.h"
 
 namespace moekit::cuda {
 
-// Result of probing the driver and devices without creating anything.
-struct ProbeResult {
-  bool available = false;
-  int32_t device_count = 0;
-  std::string detail;  // device description, or the reason ("no CUDA driver ...", "no CUDA device ...")
-};
+// The driver and devices, probed without creating anything; when CUDA is not usable the detail says why ("no
+// CUDA driver ...", "no CUDA device ...").
+using plugin::ProbeResult;
 ProbeResult probe_devices();
 
-// Makes `device` current for the scope and restores the caller's device afterwards.
-class DeviceGuard {
- public:
-  explicit DeviceGuard(int device);
-  ~DeviceGuard();
-  DeviceGuard(const DeviceGuard&) = delete;
-  DeviceGuard& operator=(const DeviceGuard&) = delete;
-
- private:
-  int previous_ = -1;
-  bool switched_ = false;
+// The CUDA calls behind DeviceGuard (device_context_common.h's ScopedDevice).
+struct CudaCurrentDevice {
+  static bool current(int* device);
+  static void select(int device);
+  static void restore(int device) noexcept;
 };
+// Makes `device` current for the scope and restores the caller's device afterwards.
+using DeviceGuard = plugin::ScopedDevice<CudaCurrentDevice>;
 
 class DeviceContext {
  public:

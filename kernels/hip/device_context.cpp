@@ -15,12 +15,6 @@ std::string version_string(int v) {  // HIP: major * 10000000 + minor * 100000 +
   return std::to_string(v / 10000000) + "." + std::to_string((v / 100000) % 100);
 }
 
-std::string gib(size_t bytes) {
-  const double g = static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0);
-  std::string s = std::to_string(g);
-  return s.substr(0, s.find('.') + 2) + " GiB";
-}
-
 }  // namespace
 
 ProbeResult probe_devices() {
@@ -56,17 +50,11 @@ ProbeResult probe_devices() {
   return r;
 }
 
-DeviceGuard::DeviceGuard(int device) {
-  if (hipGetDevice(&previous_) != hipSuccess) previous_ = -1;
-  if (previous_ != device) {
-    check_hip(hipSetDevice(device), "hipSetDevice");
-    switched_ = true;
-  }
-}
+bool HipCurrentDevice::current(int* device) { return hipGetDevice(device) == hipSuccess; }
 
-DeviceGuard::~DeviceGuard() {
-  if (switched_ && previous_ >= 0) (void)hipSetDevice(previous_);
-}
+void HipCurrentDevice::select(int device) { check_hip(hipSetDevice(device), "hipSetDevice"); }
+
+void HipCurrentDevice::restore(int device) noexcept { (void)hipSetDevice(device); }
 
 DeviceContext::DeviceContext(int device) : device_(device) {
   DeviceGuard guard(device);
@@ -80,7 +68,8 @@ DeviceContext::DeviceContext(int device) : device_(device) {
 
 std::string DeviceContext::describe() const {
   return std::string(props_.name) + " (" + props_.gcnArchName + ", " + std::to_string(props_.multiProcessorCount) +
-         " CUs, " + gib(props_.totalGlobalMem) + "); " + kernel_set_summary(device_) + "; " + kHipNotImplemented;
+         " CUs, " + plugin::gib_text(props_.totalGlobalMem) + "); " + kernel_set_summary(device_) + "; " +
+         kHipNotImplemented;
 }
 
 }  // namespace moekit::hip

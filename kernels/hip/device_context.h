@@ -6,28 +6,23 @@
 #include <cstdint>
 #include <string>
 
+#include "device_context_common.h"
+
 namespace moekit::hip {
 
-// Result of probing the driver and devices without creating anything.
-struct ProbeResult {
-  bool available = false;
-  int32_t device_count = 0;
-  std::string detail;  // device description, or the reason ("no ROCm driver ...", "no HIP device ...")
-};
+// The driver and devices, probed without creating anything; without a device the detail starts "no HIP device"
+// and says why (no ROCm driver, or none reported).
+using plugin::ProbeResult;
 ProbeResult probe_devices();
 
-// Makes `device` current for the scope and restores the caller's device afterwards.
-class DeviceGuard {
- public:
-  explicit DeviceGuard(int device);
-  ~DeviceGuard();
-  DeviceGuard(const DeviceGuard&) = delete;
-  DeviceGuard& operator=(const DeviceGuard&) = delete;
-
- private:
-  int previous_ = -1;
-  bool switched_ = false;
+// The HIP calls behind DeviceGuard (device_context_common.h's ScopedDevice).
+struct HipCurrentDevice {
+  static bool current(int* device);
+  static void select(int device);
+  static void restore(int device) noexcept;
 };
+// Makes `device` current for the scope and restores the caller's device afterwards.
+using DeviceGuard = plugin::ScopedDevice<HipCurrentDevice>;
 
 class DeviceContext {
  public:
