@@ -5,31 +5,23 @@
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 
-#include <cstring>
 #include <string>
 
+#include "../device_module_checks.h"
 #include "moekit/moekit.h"
 #include "moekit_plugin.h"
 
 namespace {
 
+using namespace moekit_module_test;
+
 bool names_missing_driver_or_device(const std::string& s) {
   return s.find("no CUDA driver") != std::string::npos || s.find("no CUDA device") != std::string::npos;
 }
 
-class CudaModule : public ::testing::Test {
+class CudaModule : public LoadedModuleTest {
  protected:
-  void SetUp() override {
-    handle_ = dlopen(MOEKIT_CUDA_MODULE_PATH, RTLD_NOW | RTLD_LOCAL);
-    ASSERT_NE(handle_, nullptr) << dlerror();
-    auto get = reinterpret_cast<moekit_plugin_get_table_fn>(dlsym(handle_, MOEKIT_PLUGIN_ENTRY_POINT));
-    ASSERT_NE(get, nullptr);
-    table_ = get(MOEKIT_PLUGIN_ABI_VERSION);
-    ASSERT_NE(table_, nullptr);
-    EXPECT_EQ(get(MOEKIT_PLUGIN_ABI_VERSION + 1), nullptr) << "a module must refuse an ABI it does not implement";
-  }
-  void* handle_ = nullptr;  // never closed: the module holds a CUDA runtime
-  const moekit_plugin_table* table_ = nullptr;
+  CudaModule() : LoadedModuleTest(MOEKIT_CUDA_MODULE_PATH) {}
 };
 
 TEST_F(CudaModule, ExportsOnlyTheEntryPoint) {
@@ -56,44 +48,22 @@ TEST_F(CudaModule, TableDescribesItself) {
 }
 
 TEST_F(CudaModule, ProbeContextAndQueryAgree) {
-  int32_t count = -1;
-  char detail[512];
-  std::memset(detail, 0, sizeof detail);
-  const int32_t status = table_->probe(&count, detail, sizeof detail);
-  const std::string reason = detail;
-  ASSERT_FALSE(reason.empty());
-
-  moekit_backend_info info = MOEKIT_BACKEND_INFO_INIT;
-  ASSERT_EQ(moekit_backend_query(MOEKIT_BACKEND_CUDA, &info), MOEKIT_OK);
-  moekit_context ctx = nullptr;
-  const moekit_status created = moekit_context_create(MOEKIT_BACKEND_CUDA, 0, &ctx);
-  const std::string error = moekit_last_error();
-
-  if (status == MOEKIT_PLUGIN_OK) {
-    EXPECT_GE(count, 1);
-    EXPECT_EQ(info.available, 1) << info.detail;
-    ASSERT_EQ(created, MOEKIT_OK) << error;
+  LayerAnswers a;
+  ASSERT_NO_FATAL_FAILURE(ask_every_layer(*table_, MOEKIT_BACKEND_CUDA, &a));
+  if (a.probe_status == MOEKIT_PLUGIN_OK) {
+    ASSERT_NO_FATAL_FAILURE(expect_available_everywhere(a));
     moekit_backend backend = MOEKIT_BACKEND_CPU;
-    ASSERT_EQ(moekit_context_get_backend(ctx, &backend, nullptr), MOEKIT_OK);
+    ASSERT_EQ(moekit_context_get_backend(a.context, &backend, nullptr), MOEKIT_OK);
     EXPECT_EQ(backend, MOEKIT_BACKEND_CUDA);
-    EXPECT_EQ(moekit_context_destroy(ctx), MOEKIT_OK);
+    EXPECT_EQ(moekit_context_destroy(a.context), MOEKIT_OK);
     return;
   }
-  // No GPU here: every layer names the reason, and nothing crashed on the way.
-  EXPECT_EQ(status, MOEKIT_PLUGIN_UNAVAILABLE);
-  EXPECT_TRUE(names_missing_driver_or_device(reason)) << reason;
-  EXPECT_EQ(info.available, 0);
-  EXPECT_TRUE(names_missing_driver_or_device(info.detail)) << info.detail;
-  EXPECT_EQ(created, MOEKIT_ERR_BACKEND_UNAVAILABLE);
-  EXPECT_EQ(ctx, nullptr) << "output must stay untouched on failure";
-  EXPECT_NE(error.find("backend cuda unavailable: "), std::string::npos) << error;
-  EXPECT_TRUE(names_missing_driver_or_device(error)) << error;
+  // No GPU here.
+  expect_unavailable_everywhere(a, "cuda", names_missing_driver_or_device);
   // AUTO falls back to the CPU.
-  ASSERT_EQ(moekit_context_create(MOEKIT_BACKEND_AUTO, 0, &ctx), MOEKIT_OK) << moekit_last_error();
   moekit_backend backend = MOEKIT_BACKEND_CUDA;
-  ASSERT_EQ(moekit_context_get_backend(ctx, &backend, nullptr), MOEKIT_OK);
+  ASSERT_NO_FATAL_FAILURE(backend_auto_picks(&backend));
   EXPECT_EQ(backend, MOEKIT_BACKEND_CPU);
-  EXPECT_EQ(moekit_context_destroy(ctx), MOEKIT_OK);
 }
 
 TEST(CudaModuleSearch, AnExplicitModuleDirectoryIsTheWholeSearch) {

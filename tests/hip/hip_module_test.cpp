@@ -3,21 +3,22 @@
 // object per configured offload target, and answers consistently with the machine. Without a ROCm driver or a
 // device, its probe, moekit_backend_query and moekit_context_create all say "no HIP device" with the reason;
 // with one, a context is created. What the module does not implement answers UNSUPPORTED with a message.
-#include <dlfcn.h>
 #include <gtest/gtest.h>
 
-#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "../device_module_checks.h"
 #include "moekit/moekit.h"
 #include "moekit_core/platform_contract.h"
 #include "moekit_plugin.h"
 
 namespace {
+
+using namespace moekit_module_test;
 
 bool says_no_hip_device(const std::string& s) { return s.find("no HIP device") != std::string::npos; }
 
@@ -29,19 +30,9 @@ std::vector<std::string> split(const std::string& list) {
   return out;
 }
 
-class HipModule : public ::testing::Test {
+class HipModule : public LoadedModuleTest {
  protected:
-  void SetUp() override {
-    handle_ = dlopen(MOEKIT_HIP_MODULE_PATH, RTLD_NOW | RTLD_LOCAL);
-    ASSERT_NE(handle_, nullptr) << dlerror();
-    auto get = reinterpret_cast<moekit_plugin_get_table_fn>(dlsym(handle_, MOEKIT_PLUGIN_ENTRY_POINT));
-    ASSERT_NE(get, nullptr);
-    table_ = get(MOEKIT_PLUGIN_ABI_VERSION);
-    ASSERT_NE(table_, nullptr);
-    EXPECT_EQ(get(MOEKIT_PLUGIN_ABI_VERSION + 1), nullptr) << "a module must refuse an ABI it does not implement";
-  }
-  void* handle_ = nullptr;  // never closed: the module holds the HIP runtime
-  const moekit_plugin_table* table_ = nullptr;
+  HipModule() : LoadedModuleTest(MOEKIT_HIP_MODULE_PATH) {}
 };
 
 TEST_F(HipModule, TableDescribesItselfWithTheHipContract) {
@@ -113,42 +104,19 @@ TEST_F(HipModule, UnimplementedEntriesAnswerUnsupportedWithAReason) {
 }
 
 TEST_F(HipModule, ProbeContextAndQueryAgree) {
-  int32_t count = -1;
-  char detail[512];
-  std::memset(detail, 0, sizeof detail);
-  const int32_t status = table_->probe(&count, detail, sizeof detail);
-  const std::string reason = detail;
-  ASSERT_FALSE(reason.empty());
-
-  moekit_backend_info info = MOEKIT_BACKEND_INFO_INIT;
-  ASSERT_EQ(moekit_backend_query(MOEKIT_BACKEND_HIP, &info), MOEKIT_OK);
-  moekit_context ctx = nullptr;
-  const moekit_status created = moekit_context_create(MOEKIT_BACKEND_HIP, 0, &ctx);
-  const std::string error = moekit_last_error();
-
-  if (status == MOEKIT_PLUGIN_OK) {  // an AMD GPU host
-    EXPECT_GE(count, 1);
-    EXPECT_EQ(info.available, 1) << info.detail;
-    ASSERT_EQ(created, MOEKIT_OK) << error;
-    EXPECT_EQ(moekit_context_destroy(ctx), MOEKIT_OK);
+  LayerAnswers a;
+  ASSERT_NO_FATAL_FAILURE(ask_every_layer(*table_, MOEKIT_BACKEND_HIP, &a));
+  if (a.probe_status == MOEKIT_PLUGIN_OK) {  // an AMD GPU host
+    ASSERT_NO_FATAL_FAILURE(expect_available_everywhere(a));
+    EXPECT_EQ(moekit_context_destroy(a.context), MOEKIT_OK);
     return;
   }
-  // No AMD GPU here: every layer names the reason, and nothing crashed on the way.
-  EXPECT_EQ(status, MOEKIT_PLUGIN_UNAVAILABLE);
-  EXPECT_EQ(count, 0);
-  EXPECT_TRUE(says_no_hip_device(reason)) << reason;
-  EXPECT_EQ(info.available, 0);
-  EXPECT_TRUE(says_no_hip_device(info.detail)) << info.detail;
-  EXPECT_EQ(created, MOEKIT_ERR_BACKEND_UNAVAILABLE);
-  EXPECT_EQ(ctx, nullptr) << "output must stay untouched on failure";
-  EXPECT_NE(error.find("backend hip unavailable: "), std::string::npos) << error;
-  EXPECT_TRUE(says_no_hip_device(error)) << error;
+  // No AMD GPU here.
+  expect_unavailable_everywhere(a, "hip", says_no_hip_device);
   // AUTO falls back past HIP (and CUDA, absent here) to the CPU.
-  ASSERT_EQ(moekit_context_create(MOEKIT_BACKEND_AUTO, 0, &ctx), MOEKIT_OK) << moekit_last_error();
   moekit_backend backend = MOEKIT_BACKEND_HIP;
-  ASSERT_EQ(moekit_context_get_backend(ctx, &backend, nullptr), MOEKIT_OK);
+  ASSERT_NO_FATAL_FAILURE(backend_auto_picks(&backend));
   EXPECT_NE(backend, MOEKIT_BACKEND_HIP);
-  EXPECT_EQ(moekit_context_destroy(ctx), MOEKIT_OK);
 }
 
 TEST(HipModuleSearch, TheEnvironmentVariableNamesTheModule) {
