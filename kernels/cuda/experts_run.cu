@@ -34,6 +34,7 @@
 #include "kernel_launch.h"
 #include "plugin_error.h"
 #include "portability.h"
+#include "warp_ops.cuh"
 
 namespace moekit::cuda::experts {
 
@@ -224,7 +225,7 @@ __device__ __forceinline__ uint16_t to_compute_bits(float v) {
 
 // Max over the block (kRowThreads threads); every thread gets the result.
 __device__ float block_max(float v, float* scratch) {
-  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xFFFFFFFFu, v, o));
+  v = warp_max(v);
   const int warp = threadIdx.x / 32;
   __syncthreads();  // scratch may still be read by the previous call
   if ((threadIdx.x & 31) == 0) scratch[warp] = v;
@@ -329,14 +330,26 @@ __global__ void __launch_bounds__(kRowThreads) build_operand_kernel(RowSource sr
       for (int64_t gi = threadIdx.x; gi < groups; gi += kRowThreads) scales[scale_index(plan, r, gi, groups)] = scale;
       continue;
     }
-    for (int64_t gi = 0; gi < groups; ++gi) {  // per 1 x 128 group: one value per thread
-      const int64_t h = gi * kQuantBlock + threadIdx.x;
-      const float v = value(h);
-      const float scale = fp8_scale_from_amax(block_max(finite_abs(v), scratch));
-      const uint8_t code = fp8_quantize(v, scale);
-      if constexpr (CODES) dst_codes[h] = code;
-      else dst[h] = to_compute_bits<CT>(e4m3_to_f32(code));
-      if (threadIdx.x == 0) scales[scale_index(plan, r, gi, groups)] = scale;
+    // Per 1 x 128 group: a warp per group, 4 columns per lane, no block barrier (a block-wide max per group
+    // serialised the 56 groups of a DeepSeek-V3 row).
+    const int lane = threadIdx.x & 31;
+    for (int64_t gi = threadIdx.x / 32; gi < groups; gi += kRowThreads / 32) {
+      float v[kQuantBlock / 32];
+      float amax = 0.0f;
+#pragma unroll
+      for (int u = 0; u < kQuantBlock / 32; ++u) {
+        v[u] = value(gi * kQuantBlock + u * 32 + lane);
+        amax = fmaxf(amax, finite_abs(v[u]));
+      }
+      const float scale = fp8_scale_from_amax(warp_max(amax));
+#pragma unroll
+      for (int u = 0; u < kQuantBlock / 32; ++u) {
+        const int64_t h = gi * kQuantBlock + u * 32 + lane;
+        const uint8_t code = fp8_quantize(v[u], scale);
+        if constexpr (CODES) dst_codes[h] = code;
+        else dst[h] = to_compute_bits<CT>(e4m3_to_f32(code));
+      }
+      if (lane == 0) scales[scale_index(plan, r, gi, groups)] = scale;
     }
   }
 }
@@ -410,10 +423,6 @@ constexpr int kWarpRows = 8;  // warps (rows) per block: 256 threads
 
 __device__ __forceinline__ float half_warp_max(float v) {
   for (int o = 8; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xFFFFFFFFu, v, o));
-  return v;
-}
-__device__ __forceinline__ float full_warp_max(float v) {
-  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xFFFFFFFFu, v, o));
   return v;
 }
 
@@ -495,7 +504,7 @@ __global__ void __launch_bounds__(kWarpRows * 32) grouped_gather_kernel(RowSourc
 #pragma unroll
         for (int j = 0; j < 8; ++j) amax = fmaxf(amax, finite_abs(v[j]));
       }
-      const float scale = fp8_scale_from_amax(full_warp_max(amax));
+      const float scale = fp8_scale_from_amax(warp_max(amax));
       for (int64_t c0 = 0; c0 < src.cols; c0 += 256) {
         const int64_t h0 = c0 + lane * 8;
         if (h0 >= src.cols) continue;
@@ -593,7 +602,7 @@ __global__ void __launch_bounds__(kWarpRows * 32) grouped_activation_kernel(Grou
 #pragma unroll
         for (int j = 0; j < 8; ++j) amax = fmaxf(amax, finite_abs(v[j]));
       }
-      const float scale = fp8_scale_from_amax(full_warp_max(amax));
+      const float scale = fp8_scale_from_amax(warp_max(amax));
       for (int64_t c = lane * 8; c < p.ip; c += 256) {
         float v[8];
         act8(c, v);
@@ -686,9 +695,12 @@ struct CombineParams {
   int32_t out_dtype;
 };
 
+// A block per (token, blockDim.x columns): a block per token left most SMs idle at small T.
 __global__ void combine_kernel(CombineParams p) {
-  for (int64_t t = blockIdx.x; t < p.tokens; t += gridDim.x) {
-    for (int64_t h = threadIdx.x; h < p.hidden; h += blockDim.x) {
+  const int64_t chunks = (p.hidden + blockDim.x - 1) / blockDim.x;
+  for (int64_t b = blockIdx.x; b < p.tokens * chunks; b += gridDim.x) {
+    const int64_t t = b / chunks, h = (b % chunks) * blockDim.x + threadIdx.x;
+    if (h < p.hidden) {
       float acc = 0.0f;
       for (int64_t j = 0; j < p.top_k; ++j) {
         const int64_t a = t * p.top_k + j;
@@ -1190,7 +1202,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
 
   // 6. Combine in slot order.
   c.y = y;
-  combine_kernel<<<grid_for(T, 1), 256, 0, stream>>>(c);
+  combine_kernel<<<grid_for(T * ((cfg.hidden + 255) / 256), 1), 256, 0, stream>>>(c);
   check_launch("combine_kernel");
 }
 
