@@ -164,54 +164,80 @@ __device__ float block_max(float v, float* scratch) {
   return m;
 }
 
-// One block per grouped row i (the blocks past meta[1] exit). Same math as the mma tier's build_operand_kernel:
-// x[h] = load(hidden) * router weight (f32), zero past H; FP8: scale = fp8_scale_from_amax(amax of the token row
-// or of the 128-group), code = fp8_quantize(x, scale).
+// Element c of grouped row i as the GEMM operand sees it (f32): the source f32 row, or x[c] = load(hidden) *
+// router weight (one f32 multiply, the CPU backend's), zero past H.
+struct RowValue {
+  const RowsParams& p;
+  int64_t i, base;
+  float rw;
+  __device__ RowValue(const RowsParams& params, int64_t row) : p(params), i(row) {
+    const int64_t a = p.rows[i];
+    base = (a / p.top_k) * p.hidden_cols;
+    rw = p.src_f32 == nullptr && p.weight_on_input ? p.topk_weights[a] : 1.0f;
+  }
+  __device__ float operator()(int64_t c) const {
+    if (p.src_f32 != nullptr) return p.src_f32[i * p.cols + c];
+    return c < p.hidden_cols ? load_as_f32(p.hidden, p.hidden_dtype, base + c) * rw : 0.0f;
+  }
+};
+
+// 16-bit rows or per-token FP8: one block per grouped row i (the blocks past meta[1] exit). Same math as the mma
+// tier's build_operand_kernel: FP8 scale = fp8_scale_from_amax(amax of the row), code = fp8_quantize(x, scale).
 template <class CT>
 __global__ void __launch_bounds__(kRowThreads) build_rows_kernel(const RowsParams p) {
   __shared__ float scratch[kRowThreads / 32];
   const int64_t n = p.meta[1];
   const int64_t groups = p.cols / kQuantBlock;
   for (int64_t i = blockIdx.x; i < n; i += gridDim.x) {
-    const int64_t a = p.rows[i];
-    const int64_t base = (a / p.top_k) * p.hidden_cols;
-    const float rw = p.src_f32 == nullptr && p.weight_on_input ? p.topk_weights[a] : 1.0f;
-    auto value = [&](int64_t c) -> float {
-      if (p.src_f32 != nullptr) return p.src_f32[i * p.cols + c];
-      return c < p.hidden_cols ? load_as_f32(p.hidden, p.hidden_dtype, base + c) * rw : 0.0f;
-    };
+    const RowValue value(p, i);
     if (p.act_quant == kActNone) {
       uint16_t* dst = static_cast<uint16_t*>(p.out) + i * p.cols;
       for (int64_t c = threadIdx.x; c < p.cols; c += kRowThreads) dst[c] = to_bits<CT>(value(c));
       continue;
     }
     uint8_t* dst = static_cast<uint8_t*>(p.out) + i * p.cols;
-    float* scales = p.scales + i * groups;
-    if (p.act_quant == kActPerToken) {
-      float m = 0.0f;
-      for (int64_t c = threadIdx.x; c < p.cols; c += kRowThreads) m = fmaxf(m, finite_abs(value(c)));
-      const float scale = fp8_scale_from_amax(block_max(m, scratch));
-      for (int64_t c = threadIdx.x; c < p.cols; c += kRowThreads) dst[c] = fp8_quantize(value(c), scale);
-      for (int64_t g = threadIdx.x; g < groups; g += kRowThreads) scales[g] = scale;
-      continue;
-    }
-    // Per 128-group: a warp per group, 4 columns per lane, no block barrier (one row of DeepSeek-V3 is 56 groups:
-    // a block-wide max per group made the gather of T=16 take 39 us).
-    const int lane = threadIdx.x & 31;
-    for (int64_t g = threadIdx.x / 32; g < groups; g += kRowThreads / 32) {
-      float v[kQuantBlock / 32];
-      float m = 0.0f;
-#pragma unroll
-      for (int u = 0; u < kQuantBlock / 32; ++u) {
-        v[u] = value(g * kQuantBlock + u * 32 + lane);
-        m = fmaxf(m, finite_abs(v[u]));
-      }
-      const float scale = fp8_scale_from_amax(warp_max(m));
-#pragma unroll
-      for (int u = 0; u < kQuantBlock / 32; ++u) dst[g * kQuantBlock + u * 32 + lane] = fp8_quantize(v[u], scale);
-      if (lane == 0) scales[g] = scale;
-    }
+    float m = 0.0f;
+    for (int64_t c = threadIdx.x; c < p.cols; c += kRowThreads) m = fmaxf(m, finite_abs(value(c)));
+    const float scale = fp8_scale_from_amax(block_max(m, scratch));
+    for (int64_t c = threadIdx.x; c < p.cols; c += kRowThreads) dst[c] = fp8_quantize(value(c), scale);
+    for (int64_t g = threadIdx.x; g < groups; g += kRowThreads) p.scales[i * groups + g] = scale;
   }
+}
+
+// Per-128-group FP8: a warp per (grouped row, group) over the whole grid, 4 columns per lane, no block barrier.
+// (A block per row with a block-wide max per group took 39 us for DeepSeek-V3 T=16, 56 groups a row; a block
+// per row with a warp per group still 16 us, each warp walking 14 groups one after the other.)
+__global__ void __launch_bounds__(kRowThreads) quantize_groups_kernel(const RowsParams p) {
+  const int64_t groups = p.cols / kQuantBlock;
+  const int64_t work = static_cast<int64_t>(p.meta[1]) * groups;
+  const int64_t warps = static_cast<int64_t>(gridDim.x) * (kRowThreads / 32);
+  const int lane = threadIdx.x & 31;
+  for (int64_t w = static_cast<int64_t>(blockIdx.x) * (kRowThreads / 32) + threadIdx.x / 32; w < work; w += warps) {
+    const int64_t i = w / groups, g = w % groups;
+    const RowValue value(p, i);
+    float v[kQuantBlock / 32];
+    float m = 0.0f;
+#pragma unroll
+    for (int u = 0; u < kQuantBlock / 32; ++u) {
+      v[u] = value(g * kQuantBlock + u * 32 + lane);
+      m = fmaxf(m, finite_abs(v[u]));
+    }
+    const float scale = fp8_scale_from_amax(warp_max(m));
+    uint8_t* dst = static_cast<uint8_t*>(p.out) + i * p.cols + g * kQuantBlock;
+#pragma unroll
+    for (int u = 0; u < kQuantBlock / 32; ++u) dst[u * 32 + lane] = fp8_quantize(v[u], scale);
+    if (lane == 0) p.scales[i * groups + g] = scale;
+  }
+}
+
+// Gather or activation quantization of the grouped rows, by format.
+template <class CT>
+void launch_build_rows(const RowsParams& p, int64_t max_rows, cudaStream_t stream, const char* what) {
+  if (p.act_quant == kActPerGroup)
+    quantize_groups_kernel<<<grid_for(max_rows * (p.cols / kQuantBlock), kRowThreads / 32), kRowThreads, 0, stream>>>(p);
+  else
+    build_rows_kernel<CT><<<grid_for(max_rows, 1), kRowThreads, 0, stream>>>(p);
+  check_launch(what);
 }
 
 // ---- 3./5. The streaming GEMMs -----------------------------------------------------------------------------
@@ -472,13 +498,12 @@ __global__ void __launch_bounds__(kCombineThreads) combine_kernel(const CombineP
 
 template <class CT, bool FP8, int MAX_TILES>
 void launch_gemms(const GemmParams& g1, const GemmParams& g2, const RowsParams* act_quant, unsigned groups,
-                  unsigned row_grid, cudaStream_t stream) {
+                  int64_t max_rows, cudaStream_t stream) {
   const dim3 grid1(static_cast<unsigned>(g1.ip / 8 / kWarps), groups);
   stream_gemm_kernel<CT, FP8, true, MAX_TILES><<<grid1, kThreads, 0, stream>>>(g1);
   check_launch("stream gate_up kernel");
   if (act_quant != nullptr) {
-    build_rows_kernel<CT><<<row_grid, kRowThreads, 0, stream>>>(*act_quant);
-    check_launch("stream build_rows_kernel (activation quantization)");
+    launch_build_rows<CT>(*act_quant, max_rows, stream, "stream activation quantization");
   }
   const dim3 grid2(static_cast<unsigned>(g2.rows_per_expert / 16 / kWarps), groups);
   stream_gemm_kernel<CT, FP8, false, MAX_TILES><<<grid2, kThreads, 0, stream>>>(g2);
@@ -487,10 +512,10 @@ void launch_gemms(const GemmParams& g1, const GemmParams& g2, const RowsParams* 
 
 template <class CT, bool FP8>
 void launch_gemms_tiles(int tiles, const GemmParams& g1, const GemmParams& g2, const RowsParams* aq, unsigned groups,
-                        unsigned row_grid, cudaStream_t stream) {
-  if (tiles >= 4) launch_gemms<CT, FP8, 4>(g1, g2, aq, groups, row_grid, stream);
-  else if (tiles == 2) launch_gemms<CT, FP8, 2>(g1, g2, aq, groups, row_grid, stream);
-  else launch_gemms<CT, FP8, 1>(g1, g2, aq, groups, row_grid, stream);
+                        int64_t max_rows, cudaStream_t stream) {
+  if (tiles >= 4) launch_gemms<CT, FP8, 4>(g1, g2, aq, groups, max_rows, stream);
+  else if (tiles == 2) launch_gemms<CT, FP8, 2>(g1, g2, aq, groups, max_rows, stream);
+  else launch_gemms<CT, FP8, 1>(g1, g2, aq, groups, max_rows, stream);
 }
 
 }  // namespace
@@ -551,7 +576,6 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
 
   const bool q = quantized(cfg);
   const bool f16 = prep.compute == Compute::F16;
-  const unsigned row_grid = grid_for(A, 1);
   RowsParams gather{};
   gather.hidden = hidden.data;
   gather.hidden_dtype = hidden.dtype;
@@ -565,9 +589,8 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   gather.act_quant = cfg.act_quant;
   gather.out = ws + l.x;
   gather.scales = q ? reinterpret_cast<float*>(ws + l.x_scale) : nullptr;
-  if (f16) build_rows_kernel<__half><<<row_grid, kRowThreads, 0, stream>>>(gather);
-  else build_rows_kernel<__nv_bfloat16><<<row_grid, kRowThreads, 0, stream>>>(gather);
-  check_launch("stream build_rows_kernel (gather)");
+  if (f16) launch_build_rows<__half>(gather, A, stream, "stream gather");
+  else launch_build_rows<__nv_bfloat16>(gather, A, stream, "stream gather");
 
   GemmParams g1{};
   g1.w = prep.w13;
@@ -613,11 +636,11 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   if (G == 0) {
     // No local experts: nothing to multiply; the combine writes zeros.
   } else if (fp8) {
-    launch_gemms_tiles<__nv_bfloat16, true>(tiles, g1, g2, &act_quant, group_grid, row_grid, stream);
+    launch_gemms_tiles<__nv_bfloat16, true>(tiles, g1, g2, &act_quant, group_grid, A, stream);
   } else if (f16) {
-    launch_gemms_tiles<__half, false>(tiles, g1, g2, nullptr, group_grid, row_grid, stream);
+    launch_gemms_tiles<__half, false>(tiles, g1, g2, nullptr, group_grid, A, stream);
   } else {
-    launch_gemms_tiles<__nv_bfloat16, false>(tiles, g1, g2, nullptr, group_grid, row_grid, stream);
+    launch_gemms_tiles<__nv_bfloat16, false>(tiles, g1, g2, nullptr, group_grid, A, stream);
   }
 
   CombineParams c{};
