@@ -26,6 +26,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "compute_bits.cuh"
 #include "experts.h"
 #include "experts_decode.h"
 #include "experts_gemm.cuh"
@@ -217,11 +218,6 @@ __device__ __forceinline__ float load_as_f32(const void* data, int32_t dtype, in
   return static_cast<const float*>(data)[i];
 }
 
-template <class CT>
-__device__ __forceinline__ uint16_t to_compute_bits(float v) {
-  if constexpr (std::is_same<CT, __half>::value) return f32_to_f16(v);
-  else return f32_to_bf16(v);
-}
 
 // Max over the block (kRowThreads threads); every thread gets the result.
 __device__ float block_max(float v, float* scratch) {
@@ -314,8 +310,13 @@ __global__ void __launch_bounds__(kRowThreads) build_operand_kernel(RowSource sr
     };
     uint16_t* dst = out + r * src.cols;
     uint8_t* dst_codes = out_codes + r * src.cols;
-    if (act_quant == kActQuantNone) {
-      for (int64_t h = threadIdx.x; h < src.cols; h += kRowThreads) dst[h] = to_compute_bits<CT>(value(h));
+    if (act_quant == kActQuantNone) {  // 8 columns loaded before one 16-byte store (cols: a multiple of 128)
+      for (int64_t h0 = threadIdx.x * 8; h0 < src.cols; h0 += kRowThreads * 8) {
+        float v[8];
+#pragma unroll
+        for (int u = 0; u < 8; ++u) v[u] = value(h0 + u);
+        *reinterpret_cast<uint4*>(dst + h0) = pack8_compute_bits<CT>(v);
+      }
       continue;
     }
     if (act_quant == kActQuantPerToken) {
@@ -444,11 +445,7 @@ __device__ __forceinline__ void store8(void* out, int64_t i, const float* v, flo
     for (int j = 0; j < 8; ++j) w[j / 4] |= static_cast<uint32_t>(fp8_quantize(v[j], scale)) << (8 * (j % 4));
     *reinterpret_cast<uint2*>(static_cast<uint8_t*>(out) + i) = make_uint2(w[0], w[1]);
   } else {
-    uint4 o4;
-    uint16_t* o = reinterpret_cast<uint16_t*>(&o4);
-#pragma unroll
-    for (int j = 0; j < 8; ++j) o[j] = to_compute_bits<CT>(v[j]);
-    *reinterpret_cast<uint4*>(static_cast<uint16_t*>(out) + i) = o4;
+    *reinterpret_cast<uint4*>(static_cast<uint16_t*>(out) + i) = pack8_compute_bits<CT>(v);
   }
 }
 
