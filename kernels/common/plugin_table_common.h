@@ -4,7 +4,7 @@
 //   M::Context, M::Guard          device context (constructed from a device id; device(), describe()) and the
 //                                 RAII "make this device current" guard
 //   M::Stream                     the runtime's stream type
-//   M::probe()                    a ProbeResult-like {available, device_count, detail}
+//   M::probe()                    a ProbeResult (device_context_common.h)
 //   M::contract()                 the module's PlatformContract (core/src/platform_contract.cpp)
 //   M::launch_route_topk, M::launch_plan_metadata, M::launch_quantize, M::launch_dequantize
 //   M::allocate(void**, bytes), M::release(void*), M::synchronize(Stream)   throwing PluginError on failure

@@ -42,7 +42,7 @@ namespace moekit::cuda::experts {
 namespace {
 
 constexpr int64_t kAlignBytes = 256;  // the CUDA contract's buffer_align_bytes
-constexpr int kRowThreads = 128;      // gather / quantization: one block per row, one 128-group per pass
+constexpr int kRowThreads = 128;      // gather / quantization: one block per row, a warp per 128-group
 constexpr int kGroupM = 8;
 
 enum : int32_t { kActQuantNone = 0, kActQuantPerToken = 1, kActQuantPerGroup = 2 };
@@ -217,7 +217,6 @@ __device__ __forceinline__ float load_as_f32(const void* data, int32_t dtype, in
   if (dtype == MOEKIT_PLUGIN_F16) return f16_to_f32(static_cast<const uint16_t*>(data)[i]);
   return static_cast<const float*>(data)[i];
 }
-
 
 // Max over the block (kRowThreads threads); every thread gets the result.
 __device__ float block_max(float v, float* scratch) {
@@ -692,11 +691,12 @@ struct CombineParams {
   int32_t out_dtype;
 };
 
-// A block per (token, blockDim.x columns): a block per token left most SMs idle at small T.
-__global__ void combine_kernel(CombineParams p) {
-  const int64_t chunks = (p.hidden + blockDim.x - 1) / blockDim.x;
+// A block per (token, kMmaCombineThreads columns): a block per token left most SMs idle at small T.
+constexpr int kMmaCombineThreads = 256;
+__global__ void __launch_bounds__(kMmaCombineThreads) combine_kernel(CombineParams p) {
+  const int64_t chunks = (p.hidden + kMmaCombineThreads - 1) / kMmaCombineThreads;
   for (int64_t b = blockIdx.x; b < p.tokens * chunks; b += gridDim.x) {
-    const int64_t t = b / chunks, h = (b % chunks) * blockDim.x + threadIdx.x;
+    const int64_t t = b / chunks, h = (b % chunks) * kMmaCombineThreads + threadIdx.x;
     if (h < p.hidden) {
       float acc = 0.0f;
       for (int64_t j = 0; j < p.top_k; ++j) {
@@ -1199,7 +1199,8 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
 
   // 6. Combine in slot order.
   c.y = y;
-  combine_kernel<<<grid_for(T * ((cfg.hidden + 255) / 256), 1), 256, 0, stream>>>(c);
+  const int64_t combine_blocks = T * ((cfg.hidden + kMmaCombineThreads - 1) / kMmaCombineThreads);
+  combine_kernel<<<grid_for(combine_blocks, 1), kMmaCombineThreads, 0, stream>>>(c);
   check_launch("combine_kernel");
 }
 

@@ -18,7 +18,7 @@ namespace {
 constexpr int kWarps = 4;  // per GEMM block: gate_up 4 x 8 intermediate columns, down 4 x 16 output columns
 constexpr int kThreads = kWarps * 32;
 constexpr int kGroupThreads = 1024;
-constexpr int kRowThreads = 128;  // gather / quantization: one 128-group per pass
+constexpr int kRowThreads = 128;  // row builders: a block per 16-bit / per-token row, or 4 warps of (row, group) items
 constexpr int kRowsPerTile = 8;   // the mma's N
 constexpr int kMaxTiles = 4;      // up to 32 rows of an expert per weight read
 enum : int32_t { kActNone = 0, kActPerToken = 1, kActPerGroup = 2 };
@@ -174,8 +174,9 @@ struct RowValue {
   }
 };
 
-// 16-bit rows or per-token FP8: one block per grouped row i (the blocks past meta[1] exit). Same math as the mma
-// tier's build_operand_kernel: FP8 scale = fp8_scale_from_amax(amax of the row), code = fp8_quantize(x, scale).
+// 16-bit rows or per-token FP8 (per-128-group rows go to quantize_groups_kernel; launch_build_rows picks): one
+// block per grouped row i, rows past meta[1] untouched. Same math as the mma tier's build_operand_kernel: FP8
+// scale = fp8_scale_from_amax(amax of the row), code = fp8_quantize(x, scale).
 template <class CT>
 __global__ void __launch_bounds__(kRowThreads) build_rows_kernel(const RowsParams p) {
   __shared__ float scratch[kRowThreads / 32];
@@ -195,6 +196,7 @@ __global__ void __launch_bounds__(kRowThreads) build_rows_kernel(const RowsParam
       }
       continue;
     }
+    if (p.act_quant != kActPerToken) continue;  // not this kernel's format (launch_build_rows never sends it)
     uint8_t* dst = static_cast<uint8_t*>(p.out) + i * p.cols;
     float m = 0.0f;
     for (int64_t c = threadIdx.x; c < p.cols; c += kRowThreads) m = fmaxf(m, finite_abs(value(c)));
@@ -233,8 +235,9 @@ __global__ void __launch_bounds__(kRowThreads) quantize_groups_kernel(const Rows
 // Gather or activation quantization of the grouped rows, by format.
 template <class CT>
 void launch_build_rows(const RowsParams& p, int64_t max_rows, cudaStream_t stream, const char* what) {
+  constexpr int kWarpsPerBlock = kRowThreads / 32;  // quantize_groups_kernel's work items are warps
   if (p.act_quant == kActPerGroup)
-    quantize_groups_kernel<<<grid_for(max_rows * (p.cols / kQuantBlock), kRowThreads / 32), kRowThreads, 0, stream>>>(p);
+    quantize_groups_kernel<<<grid_for(max_rows * (p.cols / kQuantBlock), kWarpsPerBlock), kRowThreads, 0, stream>>>(p);
   else
     build_rows_kernel<CT><<<grid_for(max_rows, 1), kRowThreads, 0, stream>>>(p);
   check_launch(what);
@@ -287,6 +290,8 @@ __device__ __forceinline__ void mma_chunk(float (&d)[4], uint4 lo, uint4 hi, uin
 // equal or slower for both (FP8 two-block stages 11-19 % slower).
 constexpr int kStageK = 128;
 constexpr int kDepth = 2;
+static_assert(kStageK == kQuantBlock, "an FP8 stage is one scale block: w_scale and x_scale are indexed by stage");
+static_assert(kQuantBlock % 32 == 0, "the per-group quantizer gives each lane kQuantBlock / 32 columns");
 
 template <bool L2_PREFETCH>
 __device__ __forceinline__ uint4 load_weights(const void* p) {
