@@ -691,12 +691,13 @@ struct CombineParams {
   int32_t out_dtype;
 };
 
-// A block per (token, kMmaCombineThreads columns): a block per token left most SMs idle at small T.
+// A block per (token, blockDim.x columns): a block per token left most SMs idle at small T. Launched with
+// kMmaCombineThreads threads.
 constexpr int kMmaCombineThreads = 256;
-__global__ void __launch_bounds__(kMmaCombineThreads) combine_kernel(CombineParams p) {
-  const int64_t chunks = (p.hidden + kMmaCombineThreads - 1) / kMmaCombineThreads;
+__global__ void combine_kernel(CombineParams p) {
+  const int64_t chunks = (p.hidden + blockDim.x - 1) / blockDim.x;
   for (int64_t b = blockIdx.x; b < p.tokens * chunks; b += gridDim.x) {
-    const int64_t t = b / chunks, h = (b % chunks) * kMmaCombineThreads + threadIdx.x;
+    const int64_t t = b / chunks, h = (b % chunks) * blockDim.x + threadIdx.x;
     if (h < p.hidden) {
       float acc = 0.0f;
       for (int64_t j = 0; j < p.top_k; ++j) {

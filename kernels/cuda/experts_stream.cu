@@ -174,8 +174,9 @@ struct RowValue {
   }
 };
 
-// 16-bit rows or per-token FP8 (per-128-group rows go to quantize_groups_kernel; launch_build_rows picks): one
-// block per grouped row i, rows past meta[1] untouched. Same math as the mma tier's build_operand_kernel: FP8
+// 16-bit rows or per-token FP8 only: any other act_quant is taken as per-token here, so per-128-group rows must go
+// to quantize_groups_kernel (launch_build_rows is the one launcher and picks). One block per grouped row i, rows
+// past meta[1] untouched. Same math as the mma tier's build_operand_kernel: FP8
 // scale = fp8_scale_from_amax(amax of the row), code = fp8_quantize(x, scale).
 template <class CT>
 __global__ void __launch_bounds__(kRowThreads) build_rows_kernel(const RowsParams p) {
@@ -196,7 +197,6 @@ __global__ void __launch_bounds__(kRowThreads) build_rows_kernel(const RowsParam
       }
       continue;
     }
-    if (p.act_quant != kActPerToken) continue;  // not this kernel's format (launch_build_rows never sends it)
     uint8_t* dst = static_cast<uint8_t*>(p.out) + i * p.cols;
     float m = 0.0f;
     for (int64_t c = threadIdx.x; c < p.cols; c += kRowThreads) m = fmaxf(m, finite_abs(value(c)));
@@ -293,19 +293,6 @@ constexpr int kDepth = 2;
 static_assert(kStageK == kQuantBlock, "an FP8 stage is one scale block: w_scale and x_scale are indexed by stage");
 static_assert(kQuantBlock % 32 == 0, "the per-group quantizer gives each lane kQuantBlock / 32 columns");
 
-template <bool L2_PREFETCH>
-__device__ __forceinline__ uint4 load_weights(const void* p) {
-  if constexpr (L2_PREFETCH) {
-    uint4 v;
-    asm("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4];"
-        : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-        : "l"(p));
-    return v;
-  } else {
-    return load_stream(p);
-  }
-}
-
 // One warp: weight rows row_lo (= g's row) and row_hi of expert e against rows [first + r0, first + r0 + 8*NT)
 // of x (those past `n` are read as row `first` and dropped). acc[j]: tile j's C fragment: c0, c1 = (row_lo,
 // rows 2q, 2q+1), c2, c3 = (row_hi, rows 2q, 2q+1). kDepth stages of weights are in flight: a ring of register
@@ -345,8 +332,8 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, int32_t e, int6
     const int64_t off = kb * kStageK * kElem;
 #pragma unroll
     for (int s = 0; s < kSub; ++s) {
-      lo[s] = load_weights<!FP8>(wlo + off + s * 64);
-      hi[s] = load_weights<!FP8>(whi + off + s * 64);
+      lo[s] = load_stream<!FP8>(wlo + off + s * 64);
+      hi[s] = load_stream<!FP8>(whi + off + s * 64);
     }
     if constexpr (FP8) {
       slo = __ldg(ws_expert + kb * p.rows_per_expert + row_lo);
