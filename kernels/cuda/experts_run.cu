@@ -921,8 +921,9 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
   } else if (l.tier.tier == Tier::Stream) {
     copy_text(report.kernel, sizeof report.kernel, stream::kernel_label(cfg, p));
     copy_text(report.detail, sizeof report.detail,
-              "expert-major streaming: assignments grouped by expert on the device, a warp streams 16 weight rows "
-              "of one expert once per " + std::to_string(stream::rows_per_pass(cfg, T, k)) +
+              "expert-major streaming: assignments grouped by expert on the device, a block streams 64 weight rows "
+              "of one expert through a 3-stage cp.async shared-memory ring once per " +
+                  std::to_string(stream::rows_per_pass(cfg, T, k)) +
                   " of its rows (mma.sync, weights as A), activation fused into w13, slot-ordered combine; " +
                   l.tier.why);
   } else if (grouped) {

@@ -282,123 +282,217 @@ __device__ __forceinline__ void mma_chunk(float (&d)[4], uint4 lo, uint4 hi, uin
   }
 }
 
-// The weight pipeline of a warp (16 weight rows): kDepth stages of kStageK columns in flight, a stage being one FP8
-// scale block: 4 KiB of 16-bit weights or 2 KiB of FP8. The FP8 weight scales of a stage are requested with its
-// weights, so that the fold does not wait on a dependent load from HBM (DeepSeek-V3 fp8 T=16: 1581 -> 1337 us).
-// 16-bit loads carry the L2 256-byte prefetch hint (gpt-oss bf16 T=64: 1498 -> 1400 us); FP8 loads do not, where
-// it cost 1-6 %. Measured on the H200 and left alone: 3, 4 or 6 stages, and stages of two scale blocks, were
-// equal or slower for both (FP8 two-block stages 11-19 % slower).
-constexpr int kStageK = 128;
-constexpr int kDepth = 2;
-static_assert(kStageK == kQuantBlock, "an FP8 stage is one scale block: w_scale and x_scale are indexed by stage");
+// The operand pipeline of a block (kBlockRows = 64 weight rows, 16 per warp, against up to 8 * MAX_TILES grouped
+// rows): a shared-memory ring of kStages stages, each holding kStageBytes of every weight row and of every x row
+// (plus, for FP8, the stage's weight and x block scales), filled with 16-byte cp.async, consecutive threads on
+// consecutive chunks of a row, and read by each warp as the register fragments the mma takes. Why
+// (bench/probes/stream_bandwidth.cu, H200): reading 1.9-3.8 GB of expert-shaped rows, this copy pattern reached
+// 4.52-4.60 TB/s, as fast as a flat contiguous read (4.53-4.55), while the register ring it replaced (each warp
+// loading 64-byte pieces of its own 16 rows, 2-4 stages in flight, with or without the L2 prefetch hint)
+// stopped at 4.08-4.33 TB/s, and the tier's GEMMs measured 4.0-4.17 TB/s under ncu; 128-byte stages were slower
+// (4.21-4.36 TB/s). x and the scales come through the ring too, so that no load from global memory sits between
+// a stage's barrier and its mma (with x and the FP8 scales read from global memory in the loop, FP8 layers were
+// 3-22 % slower than the register ring, bf16 2-6 % faster).
+// A stage is kStageBytes of each row: 128 K columns of 16-bit operands (one FP8 scale block's width) or 256 K
+// columns of FP8 (two scale blocks; the last stage of a row may hold one).
+constexpr int kBlockRows = kWarps * 16;
+constexpr int kStageBytes = 256;
+constexpr int kChunks = kStageBytes / 16;  // 16-byte chunks of a row per stage
+constexpr int kRowsPerCopyRound = kThreads / kChunks;
+constexpr int kStages = 3;
+static_assert(kBlockRows % kRowsPerCopyRound == 0 && kRowsPerTile == kRowsPerCopyRound, "whole rows per copy round");
 static_assert(kQuantBlock % 32 == 0, "the per-group quantizer gives each lane kQuantBlock / 32 columns");
 
-// One warp: weight rows row_lo (= g's row) and row_hi of expert e against rows [first + r0, first + r0 + 8*NT)
-// of x (those past `n` are read as row `first` and dropped). acc[j]: tile j's C fragment: c0, c1 = (row_lo,
-// rows 2q, 2q+1), c2, c3 = (row_hi, rows 2q, 2q+1). kDepth stages of weights are in flight: a ring of register
-// buffers, indexed by compile-time constants (the K loop is unrolled by kDepth).
-template <class CT, bool FP8, int NT>
-__device__ __forceinline__ void stream_rows(const GemmParams& p, int32_t e, int64_t first, int n, int r0,
-                                            int64_t row_lo, int64_t row_hi, float (&acc)[NT][4]) {
-  constexpr int kElem = FP8 ? 1 : 2;
-  constexpr int kSub = kStageK * kElem / 64;  // 64-byte slices per stage
-  const int lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
-  const int64_t row_bytes = p.k * kElem;
-  const int64_t stages = p.k / kStageK;
-  const char* wbase = static_cast<const char*>(p.w) + static_cast<int64_t>(e) * p.rows_per_expert * row_bytes;
-  const char* wlo = wbase + row_lo * row_bytes + q * 16;
-  const char* whi = wbase + row_hi * row_bytes + q * 16;
-  const char* xr[NT];
-  int64_t srow[NT][2];  // grouped rows 2q, 2q+1 of each tile (FP8 scales)
+// Byte layout of one stage: weights [64][256], x [8 * MAX_TILES][256], FP8 only: weight scales [blocks][64] and x
+// scales [blocks][8 * MAX_TILES] (f32).
+template <bool FP8, int MAX_TILES>
+struct StageShape {
+  static constexpr int kElem = FP8 ? 1 : 2;
+  static constexpr int kScaleBlocks = kStageBytes / (kQuantBlock * kElem);  // FP8 scale blocks per stage
+  static constexpr int kSlicesPerBlock = kQuantBlock * kElem / 64;          // 64-byte K slices per scale block
+  static constexpr int kXRows = kRowsPerTile * MAX_TILES;
+  static constexpr int kX = kBlockRows * kStageBytes;
+  static constexpr int kWScale = kX + kXRows * kStageBytes;
+  static constexpr int kXScale = kWScale + (FP8 ? kScaleBlocks * kBlockRows * 4 : 0);
+  static constexpr int kBytes = kXScale + (FP8 ? kScaleBlocks * kXRows * 4 : 0);
+  static_assert(kScaleBlocks * kSlicesPerBlock * 64 == kStageBytes, "a stage is whole scale blocks");
+  static_assert(!FP8 || kScaleBlocks * kXRows <= kThreads, "one x scale per thread and stage");
+};
+
+template <bool FP8, int MAX_TILES>
+constexpr int stream_smem_bytes() {
+  return kStages * StageShape<FP8, MAX_TILES>::kBytes;
+}
+
+// Chunk c of ring row r is stored at chunk c ^ chunk_swizzle(r). A quarter-warp's 16-byte shared loads cover
+// rows g = 2i, 2i+1 (of the weights or of an x tile) and chunks q + 4s (q = 0..3): the swizzle puts its 8 loads
+// in 8 different bank groups (row g keeps the half {4s..4s+3} when g is even and takes the other half when g is
+// odd). The copies (16 consecutive chunks of one row per 16 threads) stay conflict-free under any per-row XOR.
+__device__ __forceinline__ int chunk_swizzle(int r) {
+  const int g = r & 7;
+  return ((g & 1) << 2) | ((g >> 1) & 3);
+}
+
+// Weight row of block row lr (0..63) for the block whose first unit is unit0: gate_up's warp w holds gate rows
+// (unit0 + w) * 8 + 0..7 then the matching up rows Ip + the same; down's warp w holds rows (unit0 + w) * 16 + 0..15.
+template <bool GATED>
+__device__ __forceinline__ int64_t block_weight_row(const GemmParams& p, int64_t unit0, int lr) {
+  const int64_t unit = unit0 + lr / 16;
+  const int i = lr % 16;
+  if constexpr (GATED) return i < 8 ? unit * 8 + i : p.ip + unit * 8 + (i - 8);
+  return unit * 16 + i;
+}
+
+__device__ __forceinline__ void cp_async4(void* smem, const void* gmem) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(gemm_detail::smem_u32(smem)), "l"(gmem));
+}
+
+// One block: its 64 weight rows of expert e against rows [first + r0, first + r0 + 8*NT) of x (those past `n`
+// are read as row `first` and dropped). Warp w computes block rows w*16 + g (lo) and w*16 + 8 + g (hi); acc[j]:
+// tile j's C fragment: c0, c1 = (lo, rows 2q, 2q+1), c2, c3 = (hi, rows 2q, 2q+1). Every thread of the block
+// must call this (it copies and waits at block barriers), and it returns with the ring idle.
+template <class CT, bool FP8, bool GATED, int NT, int MAX_TILES>
+__device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* smem, int32_t e, int64_t first, int n,
+                                            int r0, int64_t unit0, float (&acc)[NT][4]) {
+  using S = StageShape<FP8, MAX_TILES>;
+  static_assert(NT <= MAX_TILES, "the ring holds MAX_TILES tiles of x");
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid / 32, g = lane >> 2, q = lane & 3;
+  const int64_t row_bytes = p.k * S::kElem;
+  const int64_t stages = (row_bytes + kStageBytes - 1) / kStageBytes;
+  const int64_t kbs = p.k / kQuantBlock;
+
+  // Copy duties, fixed for the whole row: ring rows tid/16 + 8u, chunk tid%16 of each stage; 8u keeps the row's
+  // swizzle, (tid/16 + 8u) & 7 == tid/16.
+  const int copy_chunk = tid % kChunks, copy_row = tid / kChunks;
+  const int copy_slot = copy_chunk ^ chunk_swizzle(copy_row);
+  constexpr int kWCopies = kBlockRows / kRowsPerCopyRound;
+  const char* w_src[kWCopies];
+  const char* wexpert = static_cast<const char*>(p.w) + static_cast<int64_t>(e) * p.rows_per_expert * row_bytes;
 #pragma unroll
-  for (int j = 0; j < NT; ++j) {
-    const int r = r0 + j * kRowsPerTile + g;
-    xr[j] = static_cast<const char*>(p.x) + (first + (r < n ? r : 0)) * row_bytes + q * 16;
+  for (int u = 0; u < kWCopies; ++u)
+    w_src[u] = wexpert + block_weight_row<GATED>(p, unit0, copy_row + u * kRowsPerCopyRound) * row_bytes +
+               copy_chunk * 16;
+  const char* x_src[NT];  // x tile u's row copy_row (rows past n read row `first`)
 #pragma unroll
-    for (int c = 0; c < 2; ++c) {
-      const int rc = r0 + j * kRowsPerTile + 2 * q + c;
-      srow[j][c] = first + (rc < n ? rc : 0);
-    }
+  for (int u = 0; u < NT; ++u) {
+    const int r = r0 + u * kRowsPerTile + copy_row;
+    x_src[u] = static_cast<const char*>(p.x) + (first + (r < n ? r : 0)) * row_bytes + copy_chunk * 16;
   }
+  // FP8 scales: threads 0..31 copy 4 weight scales each (4 consecutive block rows are 4 consecutive weight rows),
+  // threads 0..16*NT-1 one x scale each, per stage.
+  const float* ws_expert = FP8 ? p.w_scale + static_cast<int64_t>(e) * kbs * p.rows_per_expert : nullptr;
+  const int ws_block = tid / (kBlockRows / 4), ws_row = (tid % (kBlockRows / 4)) * 4;
+  const bool copies_ws = FP8 && tid < S::kScaleBlocks * (kBlockRows / 4);
+  const int64_t ws_weight_row = copies_ws ? block_weight_row<GATED>(p, unit0, ws_row) : 0;
+  const int xs_block = tid / (kRowsPerTile * NT), xs_row = tid % (kRowsPerTile * NT);
+  const bool copies_xs = FP8 && tid < S::kScaleBlocks * kRowsPerTile * NT;
+  const int xs_r = r0 + xs_row;
+  const float* xs_src = FP8 ? p.x_scale + (first + (xs_r < n ? xs_r : 0)) * kbs : nullptr;
+
+  auto issue = [&](int64_t st) {
+    unsigned char* ring = smem + (st % kStages) * S::kBytes;
+    const int64_t off = st * kStageBytes;  // the sources carry the chunk's offset in the stage
+    if (!FP8 || off + copy_chunk * 16 < row_bytes) {
+#pragma unroll
+      for (int u = 0; u < kWCopies; ++u)
+        gemm_detail::cp_async16(ring + (copy_row + u * kRowsPerCopyRound) * kStageBytes + copy_slot * 16,
+                                w_src[u] + off);
+#pragma unroll
+      for (int u = 0; u < NT; ++u)
+        gemm_detail::cp_async16(ring + S::kX + (copy_row + u * kRowsPerTile) * kStageBytes + copy_slot * 16,
+                                x_src[u] + off);
+    }
+    if constexpr (FP8) {
+      const int64_t wkb = st * S::kScaleBlocks + ws_block;
+      if (copies_ws && wkb < kbs)
+        gemm_detail::cp_async16(reinterpret_cast<float*>(ring + S::kWScale) + ws_block * kBlockRows + ws_row,
+                                ws_expert + wkb * p.rows_per_expert + ws_weight_row);
+      const int64_t xkb = st * S::kScaleBlocks + xs_block;
+      if (copies_xs && xkb < kbs)
+        cp_async4(reinterpret_cast<float*>(ring + S::kXScale) + xs_block * S::kXRows + xs_row, xs_src + xkb);
+    }
+  };
+
 #pragma unroll
   for (int j = 0; j < NT; ++j)
 #pragma unroll
     for (int c = 0; c < 4; ++c) acc[j][c] = 0.0f;
-  const int64_t kbs = p.k / kQuantBlock;
-  const float* ws_expert = FP8 ? p.w_scale + static_cast<int64_t>(e) * kbs * p.rows_per_expert : nullptr;
-  uint4 buf_lo[kDepth][kSub], buf_hi[kDepth][kSub];
-  float ws_lo[kDepth], ws_hi[kDepth];  // FP8 weight block scales of each buffered stage
-  auto request = [&](int64_t kb, uint4 (&lo)[kSub], uint4 (&hi)[kSub], float& slo, float& shi) {
-    const int64_t off = kb * kStageK * kElem;
+
+  const int lo = warp * 16 + g, hi = lo + 8, swz = chunk_swizzle(g);  // lo, hi and j*8 + g all have swizzle g
 #pragma unroll
-    for (int s = 0; s < kSub; ++s) {
-      lo[s] = load_stream<!FP8>(wlo + off + s * 64);
-      hi[s] = load_stream<!FP8>(whi + off + s * 64);
-    }
-    if constexpr (FP8) {
-      slo = __ldg(ws_expert + kb * p.rows_per_expert + row_lo);
-      shi = __ldg(ws_expert + kb * p.rows_per_expert + row_hi);
-    }
-  };
+  for (int s = 0; s < kStages - 1; ++s) {
+    if (s < stages) issue(s);
+    gemm_detail::cp_async_commit();  // always, so that group s is stage s
+  }
+  for (int64_t st = 0; st < stages; ++st) {
+    gemm_detail::cp_async_wait<kStages - 2>();  // this thread's copies of stage st have landed
+    __syncthreads();                            // everyone's have, and stage st - 1's slot is free
+    if (st + kStages - 1 < stages) issue(st + kStages - 1);
+    gemm_detail::cp_async_commit();
+    const unsigned char* ring = smem + (st % kStages) * S::kBytes;
+    const uint4* wlo = reinterpret_cast<const uint4*>(ring + lo * kStageBytes);
+    const uint4* whi = reinterpret_cast<const uint4*>(ring + hi * kStageBytes);
+    const uint4* xs = reinterpret_cast<const uint4*>(ring + S::kX + g * kStageBytes);
 #pragma unroll
-  for (int d = 0; d < kDepth; ++d)
-    if (d < stages) request(d, buf_lo[d], buf_hi[d], ws_lo[d], ws_hi[d]);
-  for (int64_t kb0 = 0; kb0 < stages; kb0 += kDepth) {
-#pragma unroll
-    for (int d = 0; d < kDepth; ++d) {
-      const int64_t kb = kb0 + d;
-      if (kb >= stages) break;  // warp-uniform
-      const int64_t off = kb * kStageK * kElem;
+    for (int b = 0; b < S::kScaleBlocks; ++b) {
+      if (FP8 && st * S::kScaleBlocks + b >= kbs) break;  // a row's last FP8 stage may hold one block; uniform
       float part[NT][4];
 #pragma unroll
       for (int j = 0; j < NT; ++j)
 #pragma unroll
         for (int c = 0; c < 4; ++c) part[j][c] = 0.0f;
 #pragma unroll
-      for (int s = 0; s < kSub; ++s) {
+      for (int s = 0; s < S::kSlicesPerBlock; ++s) {
+        const int at = ((b * S::kSlicesPerBlock + s) * 4 + q) ^ swz;
+        const uint4 wl = wlo[at], wh = whi[at];
 #pragma unroll
         for (int j = 0; j < NT; ++j) {
-          const uint4 xv = __ldg(reinterpret_cast<const uint4*>(xr[j] + off + s * 64));
-          if constexpr (FP8) mma_chunk<CT, FP8>(part[j], buf_lo[d][s], buf_hi[d][s], xv);
-          else mma_chunk<CT, FP8>(acc[j], buf_lo[d][s], buf_hi[d][s], xv);
+          const uint4 xv = xs[j * kRowsPerTile * kChunks + at];
+          if constexpr (FP8) mma_chunk<CT, FP8>(part[j], wl, wh, xv);
+          else mma_chunk<CT, FP8>(acc[j], wl, wh, xv);
         }
       }
       if constexpr (FP8) {  // the mma tier's fold: block partial * (row scale * weight block scale)
+        const float* wsc = reinterpret_cast<const float*>(ring + S::kWScale) + b * kBlockRows;
+        const float* xsc = reinterpret_cast<const float*>(ring + S::kXScale) + b * S::kXRows;
+        const float ws_lo = wsc[lo], ws_hi = wsc[hi];
 #pragma unroll
         for (int j = 0; j < NT; ++j) {
-          const float sa0 = __ldg(p.x_scale + srow[j][0] * kbs + kb);
-          const float sa1 = __ldg(p.x_scale + srow[j][1] * kbs + kb);
-          acc[j][0] += part[j][0] * (sa0 * ws_lo[d]);
-          acc[j][1] += part[j][1] * (sa1 * ws_lo[d]);
-          acc[j][2] += part[j][2] * (sa0 * ws_hi[d]);
-          acc[j][3] += part[j][3] * (sa1 * ws_hi[d]);
+          const float sa0 = xsc[j * kRowsPerTile + 2 * q], sa1 = xsc[j * kRowsPerTile + 2 * q + 1];
+          acc[j][0] += part[j][0] * (sa0 * ws_lo);
+          acc[j][1] += part[j][1] * (sa1 * ws_lo);
+          acc[j][2] += part[j][2] * (sa0 * ws_hi);
+          acc[j][3] += part[j][3] * (sa1 * ws_hi);
         }
       }
-      // The buffer just consumed takes the stage kDepth ahead.
-      if (kb + kDepth < stages) request(kb + kDepth, buf_lo[d], buf_hi[d], ws_lo[d], ws_hi[d]);
     }
   }
+  gemm_detail::cp_async_wait<0>();  // only empty groups are left; the next pass refills slot 0 on
+  __syncthreads();                  // a ring every warp has finished reading
 }
 
-template <class CT, bool FP8, bool GATED, int NT>
-__device__ __forceinline__ void stream_pass(const GemmParams& p, int32_t e, int64_t first, int n, int r0,
-                                            int64_t unit) {
+template <class CT, bool FP8, bool GATED, int NT, int MAX_TILES>
+__device__ __forceinline__ void stream_pass(const GemmParams& p, unsigned char* smem, int32_t e, int64_t first, int n,
+                                            int r0, int64_t unit0) {
   const int lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
+  const int64_t unit = unit0 + threadIdx.x / 32;
   // gate_up: 8 intermediate columns, gate rows c and up rows Ip + c; down: 16 output columns.
   const int64_t row_lo = GATED ? unit * 8 + g : unit * 16 + g;
   const int64_t row_hi = GATED ? p.ip + row_lo : row_lo + 8;
   float acc[NT][4];
-  stream_rows<CT, FP8, NT>(p, e, first, n, r0, row_lo, row_hi, acc);
+  stream_rows<CT, FP8, GATED, NT, MAX_TILES>(p, smem, e, first, n, r0, unit0, acc);
   if constexpr (GATED) {
     const float* bias = p.bias + static_cast<int64_t>(e) * p.rows_per_expert;
     const float bg = bias[row_lo], bu = bias[row_hi];
+    const bool real = row_lo < p.inter;  // padding columns are written as zeros
 #pragma unroll
     for (int j = 0; j < NT; ++j)
 #pragma unroll
       for (int c = 0; c < 2; ++c) {
         const int r = r0 + j * kRowsPerTile + 2 * q + c;
         if (r >= n) continue;
-        const float v = gemm_detail::activate(p.activation, acc[j][c] + bg, acc[j][2 + c] + bu, p.alpha, p.limit);
+        const float v =
+            real ? gemm_detail::activate(p.activation, acc[j][c] + bg, acc[j][2 + c] + bu, p.alpha, p.limit) : 0.0f;
         const int64_t at = (first + r) * p.ip + row_lo;
         if constexpr (FP8) static_cast<float*>(p.out)[at] = v;
         else static_cast<uint16_t*>(p.out)[at] = to_compute_bits<CT>(v);
@@ -418,17 +512,20 @@ __device__ __forceinline__ void stream_pass(const GemmParams& p, int32_t e, int6
   }
 }
 
-// grid (units / kWarps, G): block y is a group (those past meta[0] exit), each warp one unit of weight rows.
-// MAX_TILES: rows of the group per weight read / 8; larger groups are taken in passes.
+// grid (units / kWarps, G): block y is a group (those past meta[0] exit), each warp one unit of weight rows, the
+// block's 4 units streamed together (stream_rows). MAX_TILES: rows of the group per weight read / 8; larger
+// groups are taken in passes. Dynamic shared memory: stream_smem_bytes<FP8, MAX_TILES>().
 template <class CT, bool FP8, bool GATED, int MAX_TILES>
 __global__ void __launch_bounds__(kThreads) stream_gemm_kernel(const GemmParams p) {
+  extern __shared__ __align__(16) unsigned char stream_smem[];
   const int group = blockIdx.y;
-  if (group >= p.meta[0]) return;
+  if (group >= p.meta[0]) return;  // block-uniform, as every exit before stream_rows must be
   const int32_t e = p.group_expert[group];
   const int64_t first = p.group_first[group];
   const int n = p.group_count[group];
-  const int64_t unit = static_cast<int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32;
-  if (GATED && unit * 8 >= p.inter) {  // padding columns: zero weights and bias, activation(0, 0) = 0
+  const int64_t unit0 = static_cast<int64_t>(blockIdx.x) * kWarps;
+  if (GATED && unit0 * 8 >= p.inter) {  // all padding columns: activation(0, 0) = 0, no weights to read
+    const int64_t unit = unit0 + threadIdx.x / 32;
     const int lane = threadIdx.x & 31;
     for (int r = 0; r < n; ++r) {
       const int64_t at = (first + r) * p.ip + unit * 8;
@@ -439,12 +536,15 @@ __global__ void __launch_bounds__(kThreads) stream_gemm_kernel(const GemmParams 
     }
     return;
   }
-  if (!GATED && unit * 16 >= p.hidden) return;  // output columns past H: nothing to write
+  if (!GATED && unit0 * 16 >= p.hidden) return;  // output columns past H only: nothing to write
   for (int r0 = 0; r0 < n; r0 += kRowsPerTile * MAX_TILES) {
     const int left = n - r0;
-    if (MAX_TILES >= 4 && left > 2 * kRowsPerTile) stream_pass<CT, FP8, GATED, (MAX_TILES >= 4 ? 4 : 1)>(p, e, first, n, r0, unit);
-    else if (MAX_TILES >= 2 && left > kRowsPerTile) stream_pass<CT, FP8, GATED, (MAX_TILES >= 2 ? 2 : 1)>(p, e, first, n, r0, unit);
-    else stream_pass<CT, FP8, GATED, 1>(p, e, first, n, r0, unit);
+    if (MAX_TILES >= 4 && left > 2 * kRowsPerTile)
+      stream_pass<CT, FP8, GATED, (MAX_TILES >= 4 ? 4 : 1), MAX_TILES>(p, stream_smem, e, first, n, r0, unit0);
+    else if (MAX_TILES >= 2 && left > kRowsPerTile)
+      stream_pass<CT, FP8, GATED, (MAX_TILES >= 2 ? 2 : 1), MAX_TILES>(p, stream_smem, e, first, n, r0, unit0);
+    else
+      stream_pass<CT, FP8, GATED, 1, MAX_TILES>(p, stream_smem, e, first, n, r0, unit0);
   }
 }
 
@@ -491,14 +591,27 @@ __global__ void __launch_bounds__(kCombineThreads) combine_kernel(const CombineP
 template <class CT, bool FP8, int MAX_TILES>
 void launch_gemms(const GemmParams& g1, const GemmParams& g2, const RowsParams* act_quant, unsigned groups,
                   int64_t max_rows, cudaStream_t stream) {
+  constexpr int smem = stream_smem_bytes<FP8, MAX_TILES>();
+  auto* gate_up = stream_gemm_kernel<CT, FP8, true, MAX_TILES>;
+  auto* down = stream_gemm_kernel<CT, FP8, false, MAX_TILES>;
+  check_cuda(cudaFuncSetAttribute(gate_up, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
+             "cudaFuncSetAttribute (stream gate_up shared memory)");
+  check_cuda(cudaFuncSetAttribute(down, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
+             "cudaFuncSetAttribute (stream down shared memory)");
+  // All of an SM's unified L1 / shared memory as shared memory: 4 blocks of the common MAX_TILES = 1 ring
+  // (55-57 KB each) fit an H200 SM only then; the weights bypass L1 anyway.
+  check_cuda(cudaFuncSetAttribute(gate_up, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared),
+             "cudaFuncSetAttribute (stream gate_up carveout)");
+  check_cuda(cudaFuncSetAttribute(down, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared),
+             "cudaFuncSetAttribute (stream down carveout)");
   const dim3 grid1(static_cast<unsigned>(g1.ip / 8 / kWarps), groups);
-  stream_gemm_kernel<CT, FP8, true, MAX_TILES><<<grid1, kThreads, 0, stream>>>(g1);
+  gate_up<<<grid1, kThreads, smem, stream>>>(g1);
   check_launch("stream gate_up kernel");
   if (act_quant != nullptr) {
     launch_build_rows<CT>(*act_quant, max_rows, stream, "stream activation quantization");
   }
   const dim3 grid2(static_cast<unsigned>(g2.rows_per_expert / 16 / kWarps), groups);
-  stream_gemm_kernel<CT, FP8, false, MAX_TILES><<<grid2, kThreads, 0, stream>>>(g2);
+  down<<<grid2, kThreads, smem, stream>>>(g2);
   check_launch("stream down kernel");
 }
 

@@ -21,20 +21,13 @@ __device__ __forceinline__ float warp_sum_f32(float v) {
 }
 
 // Streaming load of 16 weight bytes: read once, so kept out of L1. Not volatile, so that the compiler may issue
-// later iterations' loads before this one's arithmetic. L2_PREFETCH adds the L2 256-byte prefetch hint (the stream
-// tier's 16-bit weights, where it measured faster).
-template <bool L2_PREFETCH = false>
+// later iterations' loads before this one's arithmetic. (The stream tier used to take an L2 256-byte prefetch
+// variant of this load; it now copies its weights through shared memory, experts_stream.cu.)
 __device__ __forceinline__ uint4 load_stream(const void* p) {
   uint4 v;
-  if constexpr (L2_PREFETCH) {
-    asm("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4];"
-        : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-        : "l"(p));
-  } else {
-    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-        : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-        : "l"(p));
-  }
+  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+      : "l"(p));
   return v;
 }
 
