@@ -73,18 +73,21 @@ constexpr double kGroupedMinRowsPerExpert = 32.0;
 // Qwen3 T=16 273 vs 311 / 246 vs 306 us, gpt-oss T=64 1455 vs 1491 / 1176 vs 1361 us), while with Mixtral's 8
 // experts the split-K mma.sync path kept T=16 and 64 (bf16 772 vs 830, 778 vs 823 us).
 constexpr int32_t kGroupedMinExperts = 64;
-// The small-batch streaming tier (experts_stream.h) runs past the decode tier's T <= 4 up to T = 64, while the
-// routed rows per local expert (A / L) are at most 4, except for 16-bit weights with Hp > 4096. Measured on the
-// H200 in one run (moekit bench, one layer incl. routing, median us, stream forced vs the previous tier):
-//   qwen3-30b-a3b  bf16 T=8/16/32/64  178/245/318/359 vs grouped 204/261/345/371; fp8 130/170/225/265 vs 179/234/291/317
-//   gpt-oss-120b   bf16 430/721/1087/1451 vs 477/777/1149/1497; fp8 295/489/723/959 vs 410/628/888/1179
-//   deepseek-v3    fp8 979/1580/2540/3429 vs 1114/1762/2770/3656; bf16 1485/2432/3908/5181 vs 1480/2340/3750/5001
-//                  (H = 7168: the grouped tier stayed 0-4% faster in bf16, hence the Hp bound for 16-bit weights)
-//   mixtral-8x7b   (A / L = T / 4) T=8/16: bf16 786/795 vs mma 791/795, fp8 561/594 vs 726/731; T=32/64 (8 and 16
-//                  rows per expert): bf16 1076/1191 vs 795/801, fp8 808/818 vs 731/843, hence the rows bound.
-constexpr int64_t kStreamMaxTokens = 64;
-constexpr double kStreamMaxRowsPerExpert = 4.0;
-constexpr int64_t kStreamMaxHiddenPad16 = 4096;
+// The streaming tier (experts_stream.h) runs wherever it takes the format and the routed rows per local expert
+// (A / L) are at most 16, except 16-bit weights at T = 1, which stay on the decode tier. Measured on the H200
+// after its weights moved to a shared-memory ring (moekit bench, one layer incl. routing, median us, each pair
+// from one run, bf16 / fp8 w8a8):
+//   T=1    stream vs decode: DeepSeek-V3 220/136 vs 226/248, gpt-oss 80/58 vs 80/97, Mixtral 197/125 vs 195/232,
+//          Qwen3 48/41 vs 37/45 (16-bit T=1: a tie on three presets, 1.3x slower on Qwen3: more launches)
+//   T=2    (bf16) stream vs decode: DeepSeek-V3 394 vs 415, gpt-oss 134 vs 138, Mixtral 333 vs 338, Qwen3 62.1 vs 62.4
+//   T=4    stream vs decode: DeepSeek-V3 651/365 vs 708/791, gpt-oss 205/131 vs 223/257, Mixtral 487/276 vs
+//          643/685, Qwen3 95/73 vs 102/129
+//   T=16, 64 (DeepSeek-V3 bf16, H = 7168) stream vs grouped: 2028/4509 vs 2406/5007
+//   T=256  stream vs grouped: DeepSeek-V3 (8 rows per expert) 5097/2834 vs 5442/4046, gpt-oss (8) 1495/849 vs
+//          1707/1337, Qwen3 (16) 361/278 vs 387/329
+//   Mixtral T=64 (16 rows per expert) stream vs mma.sync: 729/465 vs 753/757; at T=256 (64 rows) 1719/1174 vs
+//   847/684 (the table), hence the bound.
+constexpr double kStreamMaxRowsPerExpert = 16.0;
 
 enum class Tier : int32_t { Mma = 0, Grouped = 1, Decode = 2, Stream = 3 };
 
@@ -117,18 +120,17 @@ TierChoice choose_tier(const moekit_plugin_experts_config& cfg, int64_t tokens, 
   if (forced == "grouped" && grouped_ok) return {Tier::Grouped, "MOEKIT_CUDA_EXPERTS_TIER=grouped"};
   if (forced == "decode" && decode_ok) return {Tier::Decode, "MOEKIT_CUDA_EXPERTS_TIER=decode"};
   if (forced == "stream" && stream_ok) return {Tier::Stream, "MOEKIT_CUDA_EXPERTS_TIER=stream"};
-  if (decode_ok) return {Tier::Decode, "decode: T <= 4, weight streaming without a plan"};
   const double rows_per_expert =
       cfg.num_local_experts > 0 ? static_cast<double>(assignments) / cfg.num_local_experts : 0.0;
   const bool sixteen_bit = cfg.weight_format == 0 || cfg.weight_format == 1 || cfg.weight_format == 2;
-  if (stream_ok && tokens <= kStreamMaxTokens && rows_per_expert <= kStreamMaxRowsPerExpert &&
-      !(sixteen_bit && cfg.hidden_pad > kStreamMaxHiddenPad16))
-    return {Tier::Stream, "small batch: T <= 64, <= 4 rows per expert"};
+  if (decode_ok && sixteen_bit && tokens <= 1) return {Tier::Decode, "decode: 16-bit weights at T = 1"};
+  if (stream_ok && rows_per_expert <= kStreamMaxRowsPerExpert)
+    return {Tier::Stream, "weight streaming: <= 16 rows per local expert"};
+  if (decode_ok) return {Tier::Decode, "decode: T <= 4, past the streaming tier"};
   if (!sm90::compiled()) return {Tier::Mma, "grouped tier not built"};
   if (compute_capability != 90) return {Tier::Mma, "grouped tier needs sm_90"};
   if (!grouped_ok) return {Tier::Mma, "grouped tier takes bf16 weights (w16a16) or FP8 blocks (w8a8) only"};
-  const double per_expert = cfg.num_local_experts > 0 ? static_cast<double>(assignments) / cfg.num_local_experts : 0;
-  if (per_expert >= kGroupedMinRowsPerExpert) return {Tier::Grouped, "prefill: >= 32 rows per expert"};
+  if (rows_per_expert >= kGroupedMinRowsPerExpert) return {Tier::Grouped, "prefill: >= 32 rows per expert"};
   if (cfg.num_local_experts >= kGroupedMinExperts) return {Tier::Grouped, ">= 64 local experts"};
   return {Tier::Mma, "< 32 rows per expert, < 64 local experts: split-K"};
 }
@@ -878,7 +880,8 @@ std::string tiers_summary() {
 
 void configure_gemm_kernels() {
   // The wide kernels take 96 KiB of shared memory (4 stages x 24 KiB): above the 48 KiB default, so they opt in
-  // once per device, outside any run (runs may be captured into a graph).
+  // once per device, outside any run (runs may be captured into a graph). So do the streaming tier's rings.
+  stream::configure_kernels();
   allow_smem<__nv_bfloat16, WeightKind::Half16, false>();
   allow_smem<__nv_bfloat16, WeightKind::Half16, true>();
   allow_smem<__half, WeightKind::Half16, false>();

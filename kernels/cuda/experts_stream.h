@@ -37,11 +37,14 @@ constexpr int64_t kMaxAssignments = 16384;
 // FP8 128-block weights with FP8 activations (per token or per 128-group) where the device has the e4m3 mma
 // (`e4m3_mma`). Other formats (FP8 w8a16, MXFP4, 16-bit weights with FP8 activations) are declined.
 bool supports(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int64_t top_k, bool e4m3_mma);
+// Opts the tier's GEMM kernels into their shared-memory rings (above the 48 KiB default); once per device,
+// before any run (runs may be captured into a graph).
+void configure_kernels();
 size_t workspace_bytes(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int64_t top_k);
 // "cuda-stream-bf16", "cuda-stream-f16", "cuda-stream-f32-as-bf16" or "cuda-stream-fp8block-w8a8".
 const char* kernel_label(const moekit_plugin_experts_config& cfg, const Prepared& p);
-// Rows of one expert that a warp multiplies per weight read, for the run report (picked from the average rows
-// per expert, A / min(A, L)).
+// Rows of one expert that a block multiplies per weight read: 8, 16 or 32, picked from the average rows per
+// expert, A / min(A, L); run() takes groups in passes of this many rows, and the run report names it.
 int rows_per_pass(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int64_t top_k);
 void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moekit_plugin_tensor& hidden,
          const moekit_plugin_routing& plan, const moekit_plugin_tensor& out, void* workspace, cudaStream_t stream);

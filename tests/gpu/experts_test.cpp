@@ -192,6 +192,24 @@ const ExpertsCase kRoutingCases[] = {
 INSTANTIATE_TEST_SUITE_P(Routing, ExpertsVsCpu, ::testing::ValuesIn(kRoutingCases),
                          [](const auto& info) { return std::string(info.param.name); });
 
+// The mma.sync tier, forced through MOEKIT_CUDA_EXPERTS_TIER=mma on the same format and routing cases: it takes
+// every format, and since the streaming tier took over up to 16 rows per expert, the runner picks it by itself
+// only for formats the streaming tier declines (MXFP4, FP8 w8a16, 16-bit weights with FP8 activations) or past
+// 16 rows per expert with fewer than 64 experts.
+class MmaTierVsCpu : public GpuTest, public ::testing::WithParamInterface<ExpertsCase> {};
+
+TEST_P(MmaTierVsCpu, MatchesTheCpuBackend) {
+  const ExpertsCase& c = GetParam();
+  const ScopedEnv env("MOEKIT_CUDA_EXPERTS_TIER", "mma");
+  ASSERT_TRUE(env.ok());
+  check_case(cpu_, gpu_, c, 4321 + static_cast<uint64_t>(c.T) * 29 + static_cast<uint64_t>(c.E),
+             c.T > 0 ? "cuda-mma" : nullptr);
+}
+INSTANTIATE_TEST_SUITE_P(Formats, MmaTierVsCpu, ::testing::ValuesIn(kFormatCases),
+                         [](const auto& info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(Routing, MmaTierVsCpu, ::testing::ValuesIn(kRoutingCases),
+                         [](const auto& info) { return std::string(info.param.name); });
+
 // Model presets. Full hidden/intermediate sizes where the weights stay small enough to generate on the host;
 // otherwise fewer experts (noted). T from 1 to 16384.
 const ExpertsCase kPresetCases[] = {

@@ -238,8 +238,17 @@ void whole_layer_graph(moekit_context cpu_, moekit_context gpu_, int64_t T, cons
 
 TEST_F(GpuTest, WholeLayerCapturesInACudaGraphAndMatchesEagerBitForBit) { whole_layer_graph(cpu_, gpu_, 96, "cuda-mma"); }
 
-// The decode tier (T <= 4): two launches after routing, no plan.
-TEST_F(GpuTest, WholeLayerOnTheDecodeTierCapturesInACudaGraph) { whole_layer_graph(cpu_, gpu_, 2, "cuda-decode"); }
+// The decode tier (forced; by itself it takes 16-bit weights at T = 1 and formats the streaming tier declines):
+// two launches after routing, no plan.
+TEST_F(GpuTest, WholeLayerOnTheDecodeTierCapturesInACudaGraph) {
+  const ScopedEnv env("MOEKIT_CUDA_EXPERTS_TIER", "decode");
+  ASSERT_TRUE(env.ok());
+  whole_layer_graph(cpu_, gpu_, 2, "cuda-decode");
+}
+
+// The streaming tier (chosen by itself here: T = 16, 3.2 rows per expert): device-side grouping, shared-memory
+// rings opted in before capture, passes sized on the host from T alone.
+TEST_F(GpuTest, WholeLayerOnTheStreamTierCapturesInACudaGraph) { whole_layer_graph(cpu_, gpu_, 16, "cuda-stream"); }
 
 // The same with the prefill tier (CUTLASS sm_90a grouped GEMMs, forced; sm_90 only): its setup kernels read the
 // plan on the device, so the capture must hold no host-side problem sizes.
