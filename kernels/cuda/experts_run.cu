@@ -958,7 +958,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
     return;
   }
   if (l.tier.tier == Tier::Stream) {
-    stream::run(cfg, p, hidden, plan, out, workspace, stream);
+    stream::run(cfg, p, hidden, plan, out, workspace, compute_capability >= 90, stream);
     return;
   }
   if (cfg.num_experts > kMaxDeviceExperts)

@@ -4,6 +4,8 @@
 #include <cuda_runtime.h>
 
 #include "compute_bits.cuh"
+#include "dependent_launch.h"
+#include "device/grid_dependency.cuh"
 #include "experts_gemm.cuh"
 #include "experts_stream.h"
 #include "experts_stream_ops.cuh"
@@ -73,6 +75,8 @@ struct GroupParams {
 // One block. Dynamic shared memory: count [L], first [L] int32, local expert of each assignment [A] int16.
 __global__ void __launch_bounds__(kGroupThreads) group_kernel(const GroupParams p) {
   extern __shared__ int32_t group_shared[];
+  device::wait_for_prerequisite_grids();  // the routing's topk_ids (every kernel of the tier waits first thing)
+  device::allow_dependent_grids();
   const int L = p.num_local, A = p.assignments;
   int32_t* count = group_shared;
   int32_t* first = count + L;
@@ -181,6 +185,8 @@ struct RowValue {
 template <class CT>
 __global__ void __launch_bounds__(kRowThreads) build_rows_kernel(const RowsParams p) {
   __shared__ float scratch[kRowThreads / 32];
+  device::wait_for_prerequisite_grids();
+  device::allow_dependent_grids();
   const int64_t n = p.meta[1];
   const int64_t groups = p.cols / kQuantBlock;
   for (int64_t i = blockIdx.x; i < n; i += gridDim.x) {
@@ -210,6 +216,8 @@ __global__ void __launch_bounds__(kRowThreads) build_rows_kernel(const RowsParam
 // (A block per row with a block-wide max per group took 39 us for DeepSeek-V3 T=16, 56 groups a row; a block
 // per row with a warp per group still 16 us, each warp walking 14 groups one after the other.)
 __global__ void __launch_bounds__(kRowThreads) quantize_groups_kernel(const RowsParams p) {
+  device::wait_for_prerequisite_grids();
+  device::allow_dependent_grids();
   const int64_t groups = p.cols / kQuantBlock;
   const int64_t work = static_cast<int64_t>(p.meta[1]) * groups;
   const int64_t warps = static_cast<int64_t>(gridDim.x) * (kRowThreads / 32);
@@ -234,13 +242,13 @@ __global__ void __launch_bounds__(kRowThreads) quantize_groups_kernel(const Rows
 
 // Gather or activation quantization of the grouped rows, by format.
 template <class CT>
-void launch_build_rows(const RowsParams& p, int64_t max_rows, cudaStream_t stream, const char* what) {
+void launch_build_rows(const RowsParams& p, int64_t max_rows, bool overlap, cudaStream_t stream, const char* what) {
   constexpr int kWarpsPerBlock = kRowThreads / 32;  // quantize_groups_kernel's work items are warps
   if (p.act_quant == kActPerGroup)
-    quantize_groups_kernel<<<grid_for(max_rows * (p.cols / kQuantBlock), kWarpsPerBlock), kRowThreads, 0, stream>>>(p);
+    launch_dependent(overlap, quantize_groups_kernel, dim3(grid_for(max_rows * (p.cols / kQuantBlock), kWarpsPerBlock)),
+                     dim3(kRowThreads), 0, stream, what, p);
   else
-    build_rows_kernel<CT><<<grid_for(max_rows, 1), kRowThreads, 0, stream>>>(p);
-  check_launch(what);
+    launch_dependent(overlap, build_rows_kernel<CT>, dim3(grid_for(max_rows, 1)), dim3(kRowThreads), 0, stream, what, p);
 }
 
 // ---- 3./5. The streaming GEMMs -----------------------------------------------------------------------------
@@ -518,6 +526,8 @@ __device__ __forceinline__ void stream_pass(const GemmParams& p, unsigned char* 
 template <class CT, bool FP8, bool GATED, int MAX_TILES>
 __global__ void __launch_bounds__(kThreads) stream_gemm_kernel(const GemmParams p) {
   extern __shared__ __align__(16) unsigned char stream_smem[];
+  device::wait_for_prerequisite_grids();
+  device::allow_dependent_grids();
   const int group = blockIdx.y;
   if (group >= p.meta[0]) return;  // block-uniform, as every exit before stream_rows must be
   const int32_t e = p.group_expert[group];
@@ -569,6 +579,7 @@ constexpr int kCombineThreads = 256;
 // tokens without a valid local expert get zeros. A block per (token, 256 columns): with a block per token, T=16
 // filled 16 SMs and the combine took 119 us of DeepSeek-V3's layer.
 __global__ void __launch_bounds__(kCombineThreads) combine_kernel(const CombineParams p) {
+  device::wait_for_prerequisite_grids();
   const int64_t chunks = (p.hidden + kCombineThreads - 1) / kCombineThreads;
   for (int64_t b = blockIdx.x; b < p.tokens * chunks; b += gridDim.x) {
     const int64_t t = b / chunks, h = (b % chunks) * kCombineThreads + threadIdx.x;
@@ -612,27 +623,25 @@ void allow_smem_all_tiles() {
 
 template <class CT, bool FP8, int MAX_TILES>
 void launch_gemms(const GemmParams& g1, const GemmParams& g2, const RowsParams* act_quant, unsigned groups,
-                  int64_t max_rows, cudaStream_t stream) {
+                  int64_t max_rows, bool overlap, cudaStream_t stream) {
   constexpr int smem = stream_smem_bytes<FP8, MAX_TILES>();  // opted in by configure_kernels()
   auto* gate_up = stream_gemm_kernel<CT, FP8, true, MAX_TILES>;
   auto* down = stream_gemm_kernel<CT, FP8, false, MAX_TILES>;
   const dim3 grid1(static_cast<unsigned>(g1.ip / 8 / kWarps), groups);
-  gate_up<<<grid1, kThreads, smem, stream>>>(g1);
-  check_launch("stream gate_up kernel");
+  launch_dependent(overlap, gate_up, grid1, dim3(kThreads), smem, stream, "stream gate_up kernel", g1);
   if (act_quant != nullptr) {
-    launch_build_rows<CT>(*act_quant, max_rows, stream, "stream activation quantization");
+    launch_build_rows<CT>(*act_quant, max_rows, overlap, stream, "stream activation quantization");
   }
   const dim3 grid2(static_cast<unsigned>(g2.rows_per_expert / 16 / kWarps), groups);
-  down<<<grid2, kThreads, smem, stream>>>(g2);
-  check_launch("stream down kernel");
+  launch_dependent(overlap, down, grid2, dim3(kThreads), smem, stream, "stream down kernel", g2);
 }
 
 template <class CT, bool FP8>
 void launch_gemms_tiles(int tiles, const GemmParams& g1, const GemmParams& g2, const RowsParams* aq, unsigned groups,
-                        int64_t max_rows, cudaStream_t stream) {
-  if (tiles >= 4) launch_gemms<CT, FP8, 4>(g1, g2, aq, groups, max_rows, stream);
-  else if (tiles == 2) launch_gemms<CT, FP8, 2>(g1, g2, aq, groups, max_rows, stream);
-  else launch_gemms<CT, FP8, 1>(g1, g2, aq, groups, max_rows, stream);
+                        int64_t max_rows, bool overlap, cudaStream_t stream) {
+  if (tiles >= 4) launch_gemms<CT, FP8, 4>(g1, g2, aq, groups, max_rows, overlap, stream);
+  else if (tiles == 2) launch_gemms<CT, FP8, 2>(g1, g2, aq, groups, max_rows, overlap, stream);
+  else launch_gemms<CT, FP8, 1>(g1, g2, aq, groups, max_rows, overlap, stream);
 }
 
 }  // namespace
@@ -673,7 +682,8 @@ int rows_per_pass(const moekit_plugin_experts_config& cfg, int64_t num_tokens, i
 }
 
 void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const moekit_plugin_tensor& hidden,
-         const moekit_plugin_routing& plan, const moekit_plugin_tensor& out, void* workspace, cudaStream_t stream) {
+         const moekit_plugin_routing& plan, const moekit_plugin_tensor& out, void* workspace, bool overlap,
+         cudaStream_t stream) {
   const int64_t T = hidden.shape[0], k = plan.topk_ids.shape[1], A = T * k;
   const bool fp8 = prep.kind == WeightKind::Fp8;
   if (!supports(cfg, T, k, fp8) || prep.kind == WeightKind::Mxfp4 || (fp8 && !quantized(cfg)))
@@ -698,8 +708,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   gp.group_count = groups + 2 * G;
   gp.meta = meta;
   const size_t group_smem = static_cast<size_t>(cfg.num_local_experts) * 8 + static_cast<size_t>(A) * 2;
-  group_kernel<<<1, kGroupThreads, group_smem, stream>>>(gp);
-  check_launch("stream group_kernel");
+  launch_dependent(overlap, group_kernel, dim3(1), dim3(kGroupThreads), group_smem, stream, "stream group_kernel", gp);
 
   const bool q = quantized(cfg);
   const bool f16 = prep.compute == Compute::F16;
@@ -716,8 +725,8 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   gather.act_quant = cfg.act_quant;
   gather.out = ws + l.x;
   gather.scales = q ? reinterpret_cast<float*>(ws + l.x_scale) : nullptr;
-  if (f16) launch_build_rows<__half>(gather, A, stream, "stream gather");
-  else launch_build_rows<__nv_bfloat16>(gather, A, stream, "stream gather");
+  if (f16) launch_build_rows<__half>(gather, A, overlap, stream, "stream gather");
+  else launch_build_rows<__nv_bfloat16>(gather, A, overlap, stream, "stream gather");
 
   GemmParams g1{};
   g1.w = prep.w13;
@@ -763,11 +772,11 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   if (G == 0) {
     // No local experts: nothing to multiply; the combine writes zeros.
   } else if (fp8) {
-    launch_gemms_tiles<__nv_bfloat16, true>(tiles, g1, g2, &act_quant, group_grid, A, stream);
+    launch_gemms_tiles<__nv_bfloat16, true>(tiles, g1, g2, &act_quant, group_grid, A, overlap, stream);
   } else if (f16) {
-    launch_gemms_tiles<__half, false>(tiles, g1, g2, nullptr, group_grid, A, stream);
+    launch_gemms_tiles<__half, false>(tiles, g1, g2, nullptr, group_grid, A, overlap, stream);
   } else {
-    launch_gemms_tiles<__nv_bfloat16, false>(tiles, g1, g2, nullptr, group_grid, A, stream);
+    launch_gemms_tiles<__nv_bfloat16, false>(tiles, g1, g2, nullptr, group_grid, A, overlap, stream);
   }
 
   CombineParams c{};
@@ -786,8 +795,8 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   c.out = out.data;
   c.out_dtype = out.dtype;
   const int64_t combine_blocks = T * ((cfg.hidden + kCombineThreads - 1) / kCombineThreads);
-  combine_kernel<<<grid_for(combine_blocks, 1), kCombineThreads, 0, stream>>>(c);
-  check_launch("stream combine_kernel");
+  launch_dependent(overlap, combine_kernel, dim3(grid_for(combine_blocks, 1)), dim3(kCombineThreads), 0, stream,
+                   "stream combine_kernel", c);
 }
 
 }  // namespace moekit::cuda::experts::stream

@@ -46,7 +46,10 @@ const char* kernel_label(const moekit_plugin_experts_config& cfg, const Prepared
 // Rows of one expert that a block multiplies per weight read: 8, 16 or 32, picked from the average rows per
 // expert, A / min(A, L); run() takes groups in passes of this many rows, and the run report names it.
 int rows_per_pass(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int64_t top_k);
+// `overlap`: launch each kernel with programmatic dependent launch (sm_90+, dependent_launch.h), so that its
+// blocks become resident while the previous kernel drains; every kernel waits for its predecessor first thing.
 void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moekit_plugin_tensor& hidden,
-         const moekit_plugin_routing& plan, const moekit_plugin_tensor& out, void* workspace, cudaStream_t stream);
+         const moekit_plugin_routing& plan, const moekit_plugin_tensor& out, void* workspace, bool overlap,
+         cudaStream_t stream);
 
 }  // namespace moekit::cuda::experts::stream
