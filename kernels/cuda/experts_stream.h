@@ -1,23 +1,25 @@
-// The small-batch tier of the CUDA expert runner ("cuda-stream-*"): a few rows per expert (T of about 5..64).
-// There the layer is weight streaming, like decode, but experts are shared by several tokens, so the decode
-// tier's one pass over an expert per assignment reads the same bytes several times, and the GEMM tiers' 64- or
-// 128-row tiles carry 1-4 real rows. This tier reads each touched expert's weights once and applies them to all
-// of its rows:
+// The streaming tier of the CUDA expert runner ("cuda-stream-*"): up to 16 routed rows per local expert, from
+// decode (T = 1, except 16-bit weights there) to T = 256 on the large presets. There the layer is weight
+// streaming: the decode tier's one pass over an expert per assignment reads the same bytes several times once
+// experts are shared, and the GEMM tiers' 64- or 128-row tiles carry a few real rows. This tier reads each
+// touched expert's weights once and applies them to all of its rows:
 //   1. group    one block sorts the assignments by local expert (stable counting sort: within an expert the
 //               flat indices t*k+j stay increasing) into rows[], with one (expert, first row, row count) group
 //               per touched expert; skipped ids (outside [0, E), non-local experts) are in no group;
 //   2. gather   x[i] = the hidden row of rows[i] (x the router weight when it is applied on the input), in the
 //               compute type, or as e4m3 codes + scales (per token / per 128-group, the quantizer's math);
-//   3. gate_up  per (group, 8 intermediate columns) a warp streams the 8 gate and 8 up weight rows once and
-//               multiplies them by up to 32 rows of x on the tensor cores (mma.sync with the weights as the
-//               16-row A operand and the rows as N: "swap AB"), then adds b13 and applies the activation;
+//   3. gate_up  per (group, 32 intermediate columns) a block of 4 warps streams the 32 gate and 32 up weight
+//               rows once through a shared-memory ring and multiplies them by up to 32 rows of x on the tensor
+//               cores (mma.sync with the weights as the 16-row A operand and the rows as N: "swap AB"), then
+//               adds b13 and applies the activation;
 //   4. (FP8 activations) the activation rows are quantized like the gather;
-//   5. down     per (group, 16 output columns) a warp streams 16 rows of w2 once against the group's
+//   5. down     per (group, 64 output columns) a block streams 64 rows of w2 once against the group's
 //               activation rows -> y[a, h] f32 for each assignment a;
 //   6. combine  out[t] = sum over slots j = 0..k-1 in order of weight * (y[t*k+j] + b2), rounded once: the CPU
 //               backend's order, no atomics (deterministic).
-// Stream-ordered, allocation-free, no host synchronisation: capturable in a CUDA graph. Groups with more than
-// 32 rows are taken in passes of 32 (each pass reads the weights again, mostly from L2): no row is dropped.
+// Stream-ordered, allocation-free, no host synchronisation: capturable in a CUDA graph. Groups with more rows than
+// a pass (8, 16 or 32, rows_per_pass) are taken in several passes (each reads the weights again, mostly from L2):
+// no row is dropped.
 #pragma once
 
 #include <cuda_runtime_api.h>
