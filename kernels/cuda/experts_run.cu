@@ -68,8 +68,8 @@ int splits_for(int64_t m_blocks, int64_t n_tiles, int64_t k, int sm_count) {
 // MOEKIT_CUDA_EXPERTS_TIER=mma|grouped|decode|stream overrides the choice wherever the named tier can run the
 // configuration (the GPU tests cover every tier on the same inputs; the benchmark compares them).
 constexpr double kGroupedMinRowsPerExpert = 32.0;
-// ... or from this many local experts at any T past the decode tier: with 128-256 experts the grouped tier was
-// faster at every T = 16..256 too (same run, bf16 / fp8: DeepSeek-V3 T=16 2316 vs 2348 / 1799 vs 2074 us,
+// ... or from this many local experts past the streaming tier: with 128-256 experts the grouped tier was
+// faster than mma.sync at every T = 16..256 too (same run, bf16 / fp8: DeepSeek-V3 T=16 2316 vs 2348 / 1799 vs 2074 us,
 // Qwen3 T=16 273 vs 311 / 246 vs 306 us, gpt-oss T=64 1455 vs 1491 / 1176 vs 1361 us), while with Mixtral's 8
 // experts the split-K mma.sync path kept T=16 and 64 (bf16 772 vs 830, 778 vs 823 us).
 constexpr int32_t kGroupedMinExperts = 64;

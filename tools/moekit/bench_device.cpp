@@ -102,8 +102,9 @@ class CudaTimedLayer : public TimedLayer {
     drv_.destroy_event(b);
     // Keep the device busy for kSteadyStateMs before timing: after the seconds of host-side weight generation
     // the GPU has idled, and a few probe runs of a short layer end before its clocks are back up.
-    const double steady_runs = std::ceil(1000.0 * kSteadyStateMs / std::max(estimate_us, 1.0));
-    for (int i = 0; i < std::min(steady_runs, 5000.0); ++i) issue(i % sets_);
+    const double steady_estimate = std::ceil(1000.0 * kSteadyStateMs / std::max(estimate_us, 1.0));
+    const int steady_runs = static_cast<int>(std::min(5000.0, steady_estimate));
+    for (int i = 0; i < steady_runs; ++i) issue(i % sets_);
     const int n = iterations_for(estimate_us, min_iters, max_iters, budget_ms);
     // Back-to-back runs with an event between each pair: every interval is one run's device time.
     std::vector<CuEvent> events;
