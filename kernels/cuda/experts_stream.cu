@@ -116,17 +116,28 @@ __global__ void __launch_bounds__(kGroupThreads) group_kernel(const GroupParams 
     }
   }
   __syncthreads();
-  // Stable scatter: a warp per expert walks the assignments in order, 32 at a time.
-  for (int e = warp; e < L; e += kGroupThreads / 32) {
-    const int n = count[e];
-    if (n == 0) continue;
-    int done = 0;
-    for (int base = 0; base < A && done < n; base += 32) {
-      const int a = base + lane;
-      const bool mine = a < A && le[a] == e;
-      const unsigned m = __ballot_sync(0xFFFFFFFFu, mine);
-      if (mine) p.rows[first[e] + done + __popc(m & ((1u << lane) - 1u))] = a;
-      done += __popc(m);
+  // Stable scatter, kGroupThreads assignments at a time in order. A lane's rank among the lanes of its warp with
+  // the same expert comes from __match_any_sync; the warps of a tile then take their places one after another
+  // from the running start of each expert (first[], advanced by each warp's lowest lane per expert), so rows[]
+  // keeps the assignment order within an expert. (A warp per expert walking all A assignments took 55 us for
+  // DeepSeek-V3 T=256, 2048 assignments over 256 experts.)
+  const unsigned lower_lanes = (1u << lane) - 1u;
+  for (int base = 0; base < A; base += kGroupThreads) {
+    const int a = base + tid;
+    const int e = a < A ? le[a] : -1;
+    const unsigned peers = __match_any_sync(0xFFFFFFFFu, e);
+    const int leader = __ffs(peers) - 1;
+    for (int turn = 0; turn < kGroupThreads / 32; ++turn) {
+      if (warp == turn) {  // warp-uniform
+        int start = 0;
+        if (lane == leader && e >= 0) {
+          start = first[e];
+          first[e] = start + __popc(peers);
+        }
+        start = __shfl_sync(0xFFFFFFFFu, start, leader);
+        if (e >= 0) p.rows[start + __popc(peers & lower_lanes)] = a;
+      }
+      __syncthreads();
     }
   }
 }
@@ -577,20 +588,39 @@ constexpr int kCombineThreads = 256;
 
 // The CPU backend's combine: acc += weight * (y + b2) over the slots in order, one rounding to the output type;
 // tokens without a valid local expert get zeros. A block per (token, 256 columns): with a block per token, T=16
-// filled 16 SMs and the combine took 119 us of DeepSeek-V3's layer.
+// filled 16 SMs and the combine took 119 us of DeepSeek-V3's layer. The token's slots (local expert, weight) are
+// looked up once per block into shared memory, so that each thread's y and b2 loads depend on no global load
+// (with the id -> local expert -> y chain per thread and slot it took 42 us for DeepSeek-V3 T=256).
+// Dynamic shared memory: combine_padded_slots(top_k) int32 experts, then as many f32 weights. The padding is
+// there because ptxas loads the expert ids of the unrolled loop's last (top_k % 4) iterations with one 16-byte
+// LDS: harmless on the hardware, but a read past a top_k-sized array (compute-sanitizer memcheck flagged it).
+constexpr int kCombineUnroll = 4;
+__host__ __device__ constexpr int64_t combine_padded_slots(int64_t top_k) {
+  return (top_k + kCombineUnroll - 1) / kCombineUnroll * kCombineUnroll;
+}
+
 __global__ void __launch_bounds__(kCombineThreads) combine_kernel(const CombineParams p) {
+  extern __shared__ int32_t combine_slots[];
   device::wait_for_prerequisite_grids();
+  int32_t* slot_expert = combine_slots;
+  float* slot_weight = reinterpret_cast<float*>(combine_slots + combine_padded_slots(p.top_k));
   const int64_t chunks = (p.hidden + kCombineThreads - 1) / kCombineThreads;
   for (int64_t b = blockIdx.x; b < p.tokens * chunks; b += gridDim.x) {
     const int64_t t = b / chunks, h = (b % chunks) * kCombineThreads + threadIdx.x;
+    __syncthreads();  // the previous item's slots have been read
+    for (int64_t j = threadIdx.x; j < p.top_k; j += kCombineThreads) {
+      const int64_t a = t * p.top_k + j;
+      slot_expert[j] = local_expert(p.ids, p.local_of, p.num_experts, p.num_local, a);
+      slot_weight[j] = p.weight_on_input ? 1.0f : p.topk_weights[a];
+    }
+    __syncthreads();
     if (h < p.hidden) {
       float acc = 0.0f;
+#pragma unroll kCombineUnroll
       for (int64_t j = 0; j < p.top_k; ++j) {
-        const int64_t a = t * p.top_k + j;
-        const int32_t e = local_expert(p.ids, p.local_of, p.num_experts, p.num_local, a);
+        const int32_t e = slot_expert[j];
         if (e < 0) continue;
-        const float w = p.weight_on_input ? 1.0f : p.topk_weights[a];
-        acc += w * (p.y[a * p.hidden + h] + p.b2[static_cast<int64_t>(e) * p.hp + h]);
+        acc += slot_weight[j] * (p.y[(t * p.top_k + j) * p.hidden + h] + p.b2[static_cast<int64_t>(e) * p.hp + h]);
       }
       store_from_f32(p.out, p.out_dtype, t * p.hidden + h, acc);
     }
@@ -795,8 +825,8 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   c.out = out.data;
   c.out_dtype = out.dtype;
   const int64_t combine_blocks = T * ((cfg.hidden + kCombineThreads - 1) / kCombineThreads);
-  launch_dependent(overlap, combine_kernel, dim3(grid_for(combine_blocks, 1)), dim3(kCombineThreads), 0, stream,
-                   "stream combine_kernel", c);
+  launch_dependent(overlap, combine_kernel, dim3(grid_for(combine_blocks, 1)), dim3(kCombineThreads),
+                   static_cast<size_t>(combine_padded_slots(k)) * 8, stream, "stream combine_kernel", c);
 }
 
 }  // namespace moekit::cuda::experts::stream
