@@ -187,16 +187,8 @@ __global__ void __launch_bounds__(kThreads) gate_up_kernel(const QParams p, int6
       for (int64_t g = threadIdx.x; g < groups; g += kThreads) a_scale[g] = scale;
     } else {  // per 1 x 128 group: one warp per group, 4 values per lane
       for (int64_t g = warp; g < groups; g += kWarps) {
-        float v[4], m = 0.0f;
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-          v[i] = value(g * kQuantBlock + i * 32 + lane);
-          m = fmaxf(m, finite_abs(v[i]));
-        }
-        const float scale = fp8_scale_from_amax(warp_max(m));
-#pragma unroll
-        for (int i = 0; i < 4; ++i)
-          xs[x_slot<WK>(g * kQuantBlock + i * 32 + lane)] = e4m3_to_f32(fp8_quantize(v[i], scale));
+        const float scale = fp8_quantize_group_warp(
+            g * kQuantBlock, lane, value, [&](int64_t k, int, uint8_t code) { xs[x_slot<WK>(k)] = e4m3_to_f32(code); });
         if (lane == 0) a_scale[g] = scale;
       }
     }

@@ -31,6 +31,7 @@
 #include "experts_decode.h"
 #include "experts_gemm.cuh"
 #include "experts_stream.h"
+#include "experts_stream_ops.cuh"
 #include "grouped_gemm_sm90.h"
 #include "kernel_launch.h"
 #include "plugin_error.h"
@@ -336,21 +337,10 @@ __global__ void __launch_bounds__(kRowThreads) build_operand_kernel(RowSource sr
     // serialised the 56 groups of a DeepSeek-V3 row).
     const int lane = threadIdx.x & 31;
     for (int64_t gi = threadIdx.x / 32; gi < groups; gi += kRowThreads / 32) {
-      float v[kQuantBlock / 32];
-      float amax = 0.0f;
-#pragma unroll
-      for (int u = 0; u < kQuantBlock / 32; ++u) {
-        v[u] = value(gi * kQuantBlock + u * 32 + lane);
-        amax = fmaxf(amax, finite_abs(v[u]));
-      }
-      const float scale = fp8_scale_from_amax(warp_max(amax));
-#pragma unroll
-      for (int u = 0; u < kQuantBlock / 32; ++u) {
-        const int64_t h = gi * kQuantBlock + u * 32 + lane;
-        const uint8_t code = fp8_quantize(v[u], scale);
+      const float scale = fp8_quantize_group_warp(gi * kQuantBlock, lane, value, [&](int64_t h, int, uint8_t code) {
         if constexpr (CODES) dst_codes[h] = code;
         else dst[h] = to_compute_bits<CT>(e4m3_to_f32(code));
-      }
+      });
       if (lane == 0) scales[scale_index(plan, r, gi, groups)] = scale;
     }
   }

@@ -236,17 +236,9 @@ __global__ void __launch_bounds__(kRowThreads) quantize_groups_kernel(const Rows
   for (int64_t w = static_cast<int64_t>(blockIdx.x) * (kRowThreads / 32) + threadIdx.x / 32; w < work; w += warps) {
     const int64_t i = w / groups, g = w % groups;
     const RowValue value(p, i);
-    float v[kQuantBlock / 32];
-    float m = 0.0f;
-#pragma unroll
-    for (int u = 0; u < kQuantBlock / 32; ++u) {
-      v[u] = value(g * kQuantBlock + u * 32 + lane);
-      m = fmaxf(m, finite_abs(v[u]));
-    }
-    const float scale = fp8_scale_from_amax(warp_max(m));
     uint8_t* dst = static_cast<uint8_t*>(p.out) + i * p.cols + g * kQuantBlock;
-#pragma unroll
-    for (int u = 0; u < kQuantBlock / 32; ++u) dst[u * 32 + lane] = fp8_quantize(v[u], scale);
+    const float scale =
+        fp8_quantize_group_warp(g * kQuantBlock, lane, value, [&](int64_t, int j, uint8_t code) { dst[j] = code; });
     if (lane == 0) p.scales[i * groups + g] = scale;
   }
 }

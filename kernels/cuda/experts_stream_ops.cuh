@@ -1,6 +1,7 @@
 // Device primitives of the CUDA expert tiers that stream weights from HBM without a tile pipeline (the decode
 // tier, experts_decode.cu / experts_decode_quant.cuh, and the small-batch streaming tier, experts_stream.cu):
-// one definition each instead of a copy per file.
+// one definition each instead of a copy per file. The per-128-group FP8 activation quantizer is shared with the
+// mma tier's row builder too (experts_run.cu).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -8,6 +9,7 @@
 #include <cstdint>
 
 #include "device/warp_ops.cuh"
+#include "experts_gemm.cuh"
 
 namespace moekit::cuda::experts {
 
@@ -39,6 +41,30 @@ __device__ __forceinline__ int32_t local_expert(const int32_t* ids, const int32_
   if (id < 0 || id >= num_experts) return -1;
   const int32_t e = local_of[id];
   return e >= 0 && e < num_local ? e : -1;
+}
+
+// FP8 e4m3 quantization of one 1 x kQuantBlock group of a row by one warp: the per-128-group activation
+// quantizer of the mma tier (build_operand_kernel), the streaming tier (quantize_groups_kernel) and the decode tier
+// (gate_up_kernel). Lane `lane` holds the group's elements j = u * 32 + lane, u = 0..3, at row columns first + j;
+// amax over finite values (a warp max), scale = fp8_scale_from_amax(amax), code = fp8_quantize(x, scale): the CPU
+// backend's formulas (moekit_core/numerics/fp8.h), bit-exact. value(c) is the row's f32 input at column c;
+// store(c, j, code) puts the code of column c, element j of the group, where the caller keeps it (the streaming
+// tier indexes from the group's start with j: indexing its row with c compiles to different, if equivalent, code).
+// Returns the group's scale (the same in every lane); the caller stores it in its own layout.
+template <class Value, class Store>
+__device__ __forceinline__ float fp8_quantize_group_warp(int64_t first, int lane, const Value& value,
+                                                         const Store& store) {
+  float v[kQuantBlock / 32];
+  float amax = 0.0f;
+#pragma unroll
+  for (int u = 0; u < kQuantBlock / 32; ++u) {
+    v[u] = value(first + u * 32 + lane);
+    amax = fmaxf(amax, finite_abs(v[u]));
+  }
+  const float scale = fp8_scale_from_amax(device::warp_max(amax));
+#pragma unroll
+  for (int u = 0; u < kQuantBlock / 32; ++u) store(first + u * 32 + lane, u * 32 + lane, fp8_quantize(v[u], scale));
+  return scale;
 }
 
 // The decode tiers' fused combine for token t, output column h: out[t, h] = the sum over slots j = 0..k-1, in slot
