@@ -126,6 +126,27 @@ void check_case(moekit_context cpu, moekit_context gpu, const ExpertsCase& c, ui
               static_cast<long long>(c.T), max_ref, worst_err, tol, n ? std::sqrt(sum_sq / n) : 0.0, got.report.kernel);
 }
 
+// A tier that a suite forces through MOEKIT_CUDA_EXPERTS_TIER: the value that forces it, the prefix of the
+// kernel its report must name (at T = 0 too, or only where T > 0), the seed of each case (seed_base +
+// T * seed_per_token + E), and where it needs more than a CUDA device: `runs_on` says whether it can run the
+// case here (null: always), and if it cannot, the test is skipped with `skip_reason`.
+struct ForcedTier {
+  const char* tier;
+  const char* kernel_prefix;
+  bool kernel_prefix_at_t0;
+  uint64_t seed_base, seed_per_token;
+  bool (*runs_on)(const ExpertsCase&);
+  const char* skip_reason;
+};
+
+void check_forced_tier(moekit_context cpu, moekit_context gpu, const ForcedTier& tier, const ExpertsCase& c) {
+  if (tier.runs_on != nullptr && !tier.runs_on(c)) GTEST_SKIP() << tier.skip_reason;
+  const ScopedEnv env("MOEKIT_CUDA_EXPERTS_TIER", tier.tier);
+  ASSERT_TRUE(env.ok());
+  const uint64_t seed = tier.seed_base + static_cast<uint64_t>(c.T) * tier.seed_per_token + static_cast<uint64_t>(c.E);
+  check_case(cpu, gpu, c, seed, (c.T > 0 || tier.kernel_prefix_at_t0) ? tier.kernel_prefix : nullptr);
+}
+
 class ExpertsVsCpu : public GpuTest, public ::testing::WithParamInterface<ExpertsCase> {};
 
 TEST_P(ExpertsVsCpu, MatchesTheCpuBackend) {
@@ -198,13 +219,9 @@ INSTANTIATE_TEST_SUITE_P(Routing, ExpertsVsCpu, ::testing::ValuesIn(kRoutingCase
 // 16 rows per expert with fewer than 64 experts.
 class MmaTierVsCpu : public GpuTest, public ::testing::WithParamInterface<ExpertsCase> {};
 
-TEST_P(MmaTierVsCpu, MatchesTheCpuBackend) {
-  const ExpertsCase& c = GetParam();
-  const ScopedEnv env("MOEKIT_CUDA_EXPERTS_TIER", "mma");
-  ASSERT_TRUE(env.ok());
-  check_case(cpu_, gpu_, c, 4321 + static_cast<uint64_t>(c.T) * 29 + static_cast<uint64_t>(c.E),
-             c.T > 0 ? "cuda-mma" : nullptr);
-}
+const ForcedTier kMmaTier{"mma", "cuda-mma", false, 4321, 29, nullptr, nullptr};
+
+TEST_P(MmaTierVsCpu, MatchesTheCpuBackend) { check_forced_tier(cpu_, gpu_, kMmaTier, GetParam()); }
 INSTANTIATE_TEST_SUITE_P(Formats, MmaTierVsCpu, ::testing::ValuesIn(kFormatCases),
                          [](const auto& info) { return std::string(info.param.name); });
 INSTANTIATE_TEST_SUITE_P(Routing, MmaTierVsCpu, ::testing::ValuesIn(kRoutingCases),
@@ -251,13 +268,12 @@ bool device_is_sm90() {
 
 class GroupedTierVsCpu : public GpuTest, public ::testing::WithParamInterface<ExpertsCase> {};
 
-TEST_P(GroupedTierVsCpu, MatchesTheCpuBackend) {
-  if (!device_is_sm90()) GTEST_SKIP() << "the grouped tier runs on sm_90 devices only";
-  const ExpertsCase& c = GetParam();
-  const ScopedEnv env("MOEKIT_CUDA_EXPERTS_TIER", "grouped");
-  ASSERT_TRUE(env.ok());
-  check_case(cpu_, gpu_, c, 977 + static_cast<uint64_t>(c.T) * 17 + static_cast<uint64_t>(c.E), "cuda-sm90-grouped");
-}
+// Its report names it at T = 0 too.
+const ForcedTier kGroupedTier{"grouped", "cuda-sm90-grouped", true, 977, 17,
+                              [](const ExpertsCase&) { return device_is_sm90(); },
+                              "the grouped tier runs on sm_90 devices only"};
+
+TEST_P(GroupedTierVsCpu, MatchesTheCpuBackend) { check_forced_tier(cpu_, gpu_, kGroupedTier, GetParam()); }
 
 const ExpertsCase kGroupedCases[] = {
     // name                        format                    act      hidden q      bias  E   L   H    I    T   k
@@ -300,13 +316,9 @@ INSTANTIATE_TEST_SUITE_P(Grouped, GroupedTierVsCpu, ::testing::ValuesIn(kGrouped
 // skipped ids and full-size presets are checked against the CPU backend. It runs on every CUDA device.
 class DecodeTierVsCpu : public GpuTest, public ::testing::WithParamInterface<ExpertsCase> {};
 
-TEST_P(DecodeTierVsCpu, MatchesTheCpuBackend) {
-  const ExpertsCase& c = GetParam();
-  const ScopedEnv env("MOEKIT_CUDA_EXPERTS_TIER", "decode");
-  ASSERT_TRUE(env.ok());
-  check_case(cpu_, gpu_, c, 555 + static_cast<uint64_t>(c.T) * 13 + static_cast<uint64_t>(c.E),
-             c.T > 0 ? "cuda-decode" : nullptr);
-}
+const ForcedTier kDecodeTier{"decode", "cuda-decode", false, 555, 13, nullptr, nullptr};
+
+TEST_P(DecodeTierVsCpu, MatchesTheCpuBackend) { check_forced_tier(cpu_, gpu_, kDecodeTier, GetParam()); }
 
 const ExpertsCase kDecodeCases[] = {
     // name                        format                    act      hidden q      bias  E   L   H    I    T   k
@@ -388,15 +400,12 @@ bool device_has_e4m3_mma() {
   return cudaGetDeviceProperties(&prop, 0) == cudaSuccess && prop.major * 10 + prop.minor >= 89;
 }
 
-TEST_P(StreamTierVsCpu, MatchesTheCpuBackend) {
-  const ExpertsCase& c = GetParam();
-  if (c.format == MOEKIT_WEIGHTS_FP8_BLOCK && !device_has_e4m3_mma())
-    GTEST_SKIP() << "the stream tier's FP8 path needs the e4m3 mma (sm_89+)";
-  const ScopedEnv env("MOEKIT_CUDA_EXPERTS_TIER", "stream");
-  ASSERT_TRUE(env.ok());
-  check_case(cpu_, gpu_, c, 771 + static_cast<uint64_t>(c.T) * 19 + static_cast<uint64_t>(c.E),
-             c.T > 0 ? "cuda-stream" : nullptr);
-}
+const ForcedTier kStreamTier{
+    "stream", "cuda-stream", false, 771, 19,
+    [](const ExpertsCase& c) { return c.format != MOEKIT_WEIGHTS_FP8_BLOCK || device_has_e4m3_mma(); },
+    "the stream tier's FP8 path needs the e4m3 mma (sm_89+)"};
+
+TEST_P(StreamTierVsCpu, MatchesTheCpuBackend) { check_forced_tier(cpu_, gpu_, kStreamTier, GetParam()); }
 
 const ExpertsCase kStreamCases[] = {
     // name                        format                    act      hidden q      bias  E   L   H    I    T   k
