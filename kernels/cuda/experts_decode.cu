@@ -77,8 +77,10 @@ __device__ __forceinline__ float dot8(uint4 a, uint4 b) {
 // or 8 pairs per warp was equal or slower than 2 columns / 4 pairs / no unroll (Qwen3 36.4 -> 36.1-43.8 us,
 // gpt-oss 81.5 -> 83.8-103.5, DeepSeek-V3 228.0 -> 227.8-246.6, Mixtral 192.6 -> 192.6-221.6): more loads per
 // warp is not what this pass lacks.
-constexpr int kGateUpColumns = 2;  // gate_up: intermediate columns per warp (2 rows each)
-constexpr int kDownPairs = 4;      // down: (column, slot) pairs per warp
+// gate_up: intermediate columns per warp (2 weight rows each; see down_pairs_for). down: (column, slot) pairs per
+// warp, a template parameter chosen per launch by down_pairs_for().
+constexpr int kGateUpColumns = 1;
+constexpr int kMaxDownPairs = 4;
 
 // grid (ceil(Ip / (kWarps * kGateUpColumns)), T * k); dynamic shared memory: Hp 16-bit values.
 template <class CT>
@@ -142,7 +144,7 @@ __global__ void __launch_bounds__(kThreads) gate_up_kernel(Params p) {
 // grid (ceil(H / cols), T) with cols = max(1, kWarps * kDownPairs / k) output columns per block; dynamic shared
 // memory: cols * k floats. The block's warps take the (column, slot) pairs kDownPairs at a time and stream
 // their w2 rows together; then one thread per column adds its slots' contributions in slot order.
-template <class CT>
+template <class CT, int kDownPairs>
 __global__ void __launch_bounds__(kThreads) down_combine_kernel(Params p, int cols) {
   // Launched as a programmatic dependent (dependent_launch.cuh): wait for the kernel before us, then let the next
   // pass take SM slots while this one streams.
@@ -190,6 +192,51 @@ __global__ void __launch_bounds__(kThreads) down_combine_kernel(Params p, int co
   const int64_t h = h0 + threadIdx.x;
   if (threadIdx.x >= cols || h >= p.hidden) return;
   combine_slots(p, t, h, ydot + threadIdx.x * p.top_k);
+}
+
+// Output columns per down block: the block's kWarps warps take kDownPairs (column, slot) pairs each.
+int down_columns(int down_pairs, int64_t k) {
+  return k < kWarps * down_pairs ? static_cast<int>(kWarps * down_pairs / k) : 1;
+}
+
+template <class CT>
+auto down_combine_kernel_for(int pairs) {
+  switch (pairs) {
+    case 1: return down_combine_kernel<CT, 1>;
+    case 2: return down_combine_kernel<CT, 2>;
+    default: return down_combine_kernel<CT, kMaxDownPairs>;
+  }
+}
+
+// SM slots for blocks of `kernel` at once: multiprocessors x resident blocks per multiprocessor.
+template <class Kernel>
+int64_t resident_blocks(Kernel kernel, size_t smem) {
+  int device = 0, sms = 0, per_sm = 0;
+  check_cuda(cudaGetDevice(&device), "cudaGetDevice");
+  check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute");
+  check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, smem),
+             "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
+  return static_cast<int64_t>(sms) * per_sm;
+}
+
+// Per-warp work of the two passes (gate_up's is fixed, down's depends on the layer's grid). Both are
+// latency-bound weight streams (a warp has the loads of one 512-byte step of each of its rows in flight), so
+// what counts is how many warps run at once and whether the grid ends in a partial wave. Measured on the H200 (ncu, T = 1, bf16, per pass):
+//  - gate_up: 1 column per warp (32 registers, 8 blocks per SM) was as fast as 2 (50 registers, 4 blocks) or
+//    faster: gpt-oss 47.8 vs 48.6 us, Mixtral 121.6 vs 127.3, Qwen3 22.2 vs 22.8, DeepSeek-V3 127.7 vs 126.1.
+//  - down (pairs 1 / 2 / 4 per warp; 30 / 38 / 56 registers): Mixtral 60.5 / 72.0 / 78.8 us (grids of 0.97 /
+//    0.65 / 0.48 waves), gpt-oss 28.3 / 23.9 / 37.1 (1.36 / 0.91 / 0.68), Qwen3 18.1 / 21.0 / 18.5 (1.94 / 1.29 /
+//    0.97), DeepSeek-V3 83.7 / 77.2 / 87.3 (6.8 / 4.5 / 3.4); 8 pairs was the slowest everywhere. So: the
+//    fewest pairs whose grid fits in one wave, and 2 pairs when none does.
+template <class CT>
+int down_pairs_for(int64_t T, int64_t k, int64_t hidden) {
+  for (int pairs : {1, 2, 4}) {
+    const int cols = down_columns(pairs, k);
+    const int64_t blocks = (hidden + cols - 1) / cols * T;
+    if (blocks <= resident_blocks(down_combine_kernel_for<CT>(pairs), static_cast<size_t>(cols * k) * sizeof(float)))
+      return pairs;
+  }
+  return 2;
 }
 
 bool quantized_weights(const moekit_plugin_experts_config& cfg) {
@@ -308,6 +355,16 @@ const char* kernel_label(const moekit_plugin_experts_config& cfg, const Prepared
   return p.weight_format == 2 ? "cuda-decode-f32-as-bf16" : "cuda-decode-bf16";
 }
 
+std::string describe(const moekit_plugin_experts_config& cfg, const Prepared& p, int64_t num_tokens, int64_t top_k) {
+  if (p.kind != WeightKind::Half16)
+    return "decode GEMV: warp per (assignment, column) over w13 with the activation fused, warp per (token, column) "
+           "over w2 with the combine fused";
+  const int pairs = p.compute == Compute::F16 ? down_pairs_for<__half>(num_tokens, top_k, cfg.hidden)
+                                              : down_pairs_for<__nv_bfloat16>(num_tokens, top_k, cfg.hidden);
+  return "decode GEMV: warp per (assignment, column) over w13 with the activation fused, " + std::to_string(pairs) +
+         " (column, slot) pair(s) per warp over w2 with the slot-ordered combine fused";
+}
+
 void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const moekit_plugin_tensor& hidden,
          const moekit_plugin_routing& plan, const moekit_plugin_tensor& out, void* workspace, bool overlap,
          cudaStream_t stream) {
@@ -350,13 +407,14 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   const dim3 grid1(static_cast<unsigned>((p.ip + columns_per_block - 1) / columns_per_block),
                    static_cast<unsigned>(T * k));
   const size_t smem = static_cast<size_t>(p.hidden_vec) * 2;
-  const int cols = k < kWarps * kDownPairs ? static_cast<int>(kWarps * kDownPairs / k) : 1;
-  const dim3 grid2(static_cast<unsigned>((p.hidden + cols - 1) / cols), static_cast<unsigned>(T));
-  const size_t smem2 = static_cast<size_t>(cols * k) * sizeof(float);
   auto launch = [&](auto compute_type) {
     using CT = decltype(compute_type);
     launch_dependent(overlap, gate_up_kernel<CT>, grid1, dim3(kThreads), smem, stream, "decode gate_up_kernel", p);
-    launch_dependent(overlap, down_combine_kernel<CT>, grid2, dim3(kThreads), smem2, stream,
+    const int down_pairs = down_pairs_for<CT>(T, k, p.hidden);
+    const int cols = down_columns(down_pairs, k);
+    const dim3 grid2(static_cast<unsigned>((p.hidden + cols - 1) / cols), static_cast<unsigned>(T));
+    const size_t smem2 = static_cast<size_t>(cols * k) * sizeof(float);
+    launch_dependent(overlap, down_combine_kernel_for<CT>(down_pairs), grid2, dim3(kThreads), smem2, stream,
                      "decode down_combine_kernel", p, cols);
   };
   if (prep.compute == Compute::F16) launch(__half{});

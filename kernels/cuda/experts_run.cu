@@ -908,9 +908,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
   report.experts_touched = -1;
   if (l.tier.tier == Tier::Decode) {
     copy_text(report.kernel, sizeof report.kernel, decode::kernel_label(cfg, p));
-    copy_text(report.detail, sizeof report.detail,
-              std::string("decode GEMV: warp per (assignment, column) over w13 with the activation fused, warp per "
-                          "(token, column) over w2 with the combine fused; ") + l.tier.why);
+    copy_text(report.detail, sizeof report.detail, decode::describe(cfg, p, T, k) + "; " + l.tier.why);
   } else if (l.tier.tier == Tier::Stream) {
     copy_text(report.kernel, sizeof report.kernel, stream::kernel_label(cfg, p));
     copy_text(report.detail, sizeof report.detail,
