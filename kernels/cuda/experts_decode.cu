@@ -73,10 +73,10 @@ __device__ __forceinline__ float dot8(uint4 a, uint4 b) {
 // Weight rows each warp streams at once: one dot product per row, all rows' loads of an iteration in flight
 // together. Measured on the H200 with one row (gate_up: one gate/up pair) per warp at T=1: Qwen3 w2 pass 25 MB in
 // 26.5 us (0.95 TB/s), w13 pass 50 MB in 23 us (2.2 TB/s): each warp had too few loads in flight.
-// Re-measured on the H200 (whole layer, T=1, bf16, one run): unrolling the k loop x2 / x4, 4 columns per warp
-// or 8 pairs per warp was equal or slower than 2 columns / 4 pairs / no unroll (Qwen3 36.4 -> 36.1-43.8 us,
-// gpt-oss 81.5 -> 83.8-103.5, DeepSeek-V3 228.0 -> 227.8-246.6, Mixtral 192.6 -> 192.6-221.6): more loads per
-// warp is not what this pass lacks.
+// Re-measured on the H200 (whole layer, T=1, bf16, one run, before the per-launch choice below): unrolling the
+// k loop x2 / x4, 4 columns per warp or 8 pairs per warp was equal or slower than 2 columns / 4 pairs / no
+// unroll (Qwen3 36.4 -> 36.1-43.8 us, gpt-oss 81.5 -> 83.8-103.5, DeepSeek-V3 228.0 -> 227.8-246.6, Mixtral
+// 192.6 -> 192.6-221.6): more loads per warp is not what this pass lacks.
 // gate_up: intermediate columns per warp (2 weight rows each; see down_pairs_for). down: (column, slot) pairs per
 // warp, a template parameter chosen per launch by down_pairs_for().
 constexpr int kGateUpColumns = 1;
@@ -224,7 +224,8 @@ int64_t resident_blocks(Kernel kernel, size_t smem) {
 
 // Per-warp work of the two passes (gate_up's is fixed, down's depends on the layer's grid). Both are
 // latency-bound weight streams (a warp has the loads of one 512-byte step of each of its rows in flight), so
-// what counts is how many warps run at once and whether the grid ends in a partial wave. Measured on the H200 (ncu, T = 1, bf16, per pass):
+// what counts is how many warps run at once and whether the grid ends in a partial wave. Measured on the H200
+// (ncu, T = 1, bf16, per pass):
 //  - gate_up: 1 column per warp (32 registers, 8 blocks per SM) was as fast as 2 (50 registers, 4 blocks) or
 //    faster: gpt-oss 47.8 vs 48.6 us, Mixtral 121.6 vs 127.3, Qwen3 22.2 vs 22.8, DeepSeek-V3 127.7 vs 126.1.
 //  - down (pairs 1 / 2 / 4 per warp; 30 / 38 / 56 registers): Mixtral 60.5 / 72.0 / 78.8 us (grids of 0.97 /
@@ -358,18 +359,22 @@ const char* kernel_label(const moekit_plugin_experts_config& cfg, const Prepared
   return p.weight_format == 2 ? "cuda-decode-f32-as-bf16" : "cuda-decode-bf16";
 }
 
-std::string describe(const moekit_plugin_experts_config& cfg, const Prepared& p, int64_t num_tokens, int64_t top_k) {
+int down_pairs(const moekit_plugin_experts_config& cfg, const Prepared& p, int64_t num_tokens, int64_t top_k) {
+  if (p.kind != WeightKind::Half16) return 0;
+  return p.compute == Compute::F16 ? down_pairs_for<__half>(num_tokens, top_k, cfg.hidden)
+                                   : down_pairs_for<__nv_bfloat16>(num_tokens, top_k, cfg.hidden);
+}
+
+std::string describe(const Prepared& p, int pairs) {
   if (p.kind != WeightKind::Half16)
     return "decode GEMV: warp per (assignment, column) over w13 with the activation fused, warp per (token, column) "
            "over w2 with the combine fused";
-  const int pairs = p.compute == Compute::F16 ? down_pairs_for<__half>(num_tokens, top_k, cfg.hidden)
-                                              : down_pairs_for<__nv_bfloat16>(num_tokens, top_k, cfg.hidden);
   return "decode GEMV: warp per (assignment, column) over w13 with the activation fused, " + std::to_string(pairs) +
          " (column, slot) pair(s) per warp over w2 with the slot-ordered combine fused";
 }
 
 void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const moekit_plugin_tensor& hidden,
-         const moekit_plugin_routing& plan, const moekit_plugin_tensor& out, void* workspace, bool overlap,
+         const moekit_plugin_routing& plan, const moekit_plugin_tensor& out, void* workspace, int pairs, bool overlap,
          cudaStream_t stream) {
   const int64_t T = hidden.shape[0], k = plan.topk_ids.shape[1];
   if (T > kMaxTokens || !supports(cfg) ||
@@ -379,6 +384,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
     run_quantized(cfg, prep, hidden, plan, out, workspace, overlap, stream);
     return;
   }
+  if (pairs < 1 || pairs > kMaxDownPairs) throw_internal("decode tier run without down_pairs()");
   Params p{};
   p.x = hidden.data;
   p.x_dtype = hidden.dtype;
@@ -413,11 +419,10 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   auto launch = [&](auto compute_type) {
     using CT = decltype(compute_type);
     launch_dependent(overlap, gate_up_kernel<CT>, grid1, dim3(kThreads), smem, stream, "decode gate_up_kernel", p);
-    const int down_pairs = down_pairs_for<CT>(T, k, p.hidden);
-    const int cols = down_columns(down_pairs, k);
+    const int cols = down_columns(pairs, k);
     const dim3 grid2(static_cast<unsigned>((p.hidden + cols - 1) / cols), static_cast<unsigned>(T));
     const size_t smem2 = static_cast<size_t>(cols * k) * sizeof(float);
-    launch_dependent(overlap, down_combine_kernel_for<CT>(down_pairs), grid2, dim3(kThreads), smem2, stream,
+    launch_dependent(overlap, down_combine_kernel_for<CT>(pairs), grid2, dim3(kThreads), smem2, stream,
                      "decode down_combine_kernel", p, cols);
   };
   if (prep.compute == Compute::F16) launch(__half{});

@@ -42,12 +42,15 @@ size_t workspace_bytes(const moekit_plugin_experts_config& cfg, int64_t num_toke
 // The run report's kernel name for this configuration, e.g. "cuda-decode-bf16", "cuda-decode-fp8block-w8a8",
 // "cuda-decode-mxfp4-w4a16".
 const char* kernel_label(const moekit_plugin_experts_config& cfg, const Prepared& p);
-// The run report's detail: how the passes split the work for this configuration and T.
-std::string describe(const moekit_plugin_experts_config& cfg, const Prepared& p, int64_t num_tokens, int64_t top_k);
-// overlap: launch each pass as a programmatic dependent of the kernel before it (dependent_launch.h; sm_90+), so
-// that routing -> gate_up -> down do not each wait out a full launch gap.
+// 16-bit weights: the (column, slot) pairs each warp of the down pass takes for this T (from the device's
+// occupancy, so computed once per run); 0 for quantized weights, whose passes do not vary.
+int down_pairs(const moekit_plugin_experts_config& cfg, const Prepared& p, int64_t num_tokens, int64_t top_k);
+// The run report's detail: how the passes split the work (pairs: down_pairs()).
+std::string describe(const Prepared& p, int pairs);
+// pairs: down_pairs() for this run. overlap: launch each pass as a programmatic dependent of the kernel before it
+// (dependent_launch.h; sm_90+), so that routing -> gate_up -> down do not each wait out a full launch gap.
 void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moekit_plugin_tensor& hidden,
-         const moekit_plugin_routing& plan, const moekit_plugin_tensor& out, void* workspace, bool overlap,
+         const moekit_plugin_routing& plan, const moekit_plugin_tensor& out, void* workspace, int pairs, bool overlap,
          cudaStream_t stream);
 
 }  // namespace moekit::cuda::experts::decode

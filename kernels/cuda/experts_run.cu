@@ -906,9 +906,10 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
   report.non_local_assignments = -1;
   report.invalid_assignments = -1;
   report.experts_touched = -1;
+  const int decode_pairs = l.tier.tier == Tier::Decode ? decode::down_pairs(cfg, p, T, k) : 0;
   if (l.tier.tier == Tier::Decode) {
     copy_text(report.kernel, sizeof report.kernel, decode::kernel_label(cfg, p));
-    copy_text(report.detail, sizeof report.detail, decode::describe(cfg, p, T, k) + "; " + l.tier.why);
+    copy_text(report.detail, sizeof report.detail, decode::describe(p, decode_pairs) + "; " + l.tier.why);
   } else if (l.tier.tier == Tier::Stream) {
     copy_text(report.kernel, sizeof report.kernel, stream::kernel_label(cfg, p));
     copy_text(report.detail, sizeof report.detail,
@@ -942,7 +943,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
   if (workspace_bytes < static_cast<size_t>(l.total) || workspace == nullptr)
     throw PluginError(MOEKIT_PLUGIN_INVALID_ARGUMENT, "workspace_bytes: smaller than experts_workspace_size");
   if (l.tier.tier == Tier::Decode) {
-    decode::run(cfg, p, hidden, plan, out, workspace, compute_capability >= 90, stream);
+    decode::run(cfg, p, hidden, plan, out, workspace, decode_pairs, compute_capability >= 90, stream);
     return;
   }
   if (l.tier.tier == Tier::Stream) {
