@@ -907,17 +907,14 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
   report.invalid_assignments = -1;
   report.experts_touched = -1;
   const int decode_pairs = l.tier.tier == Tier::Decode ? decode::down_pairs(cfg, p, T, k) : 0;
+  const int stream_splits = l.tier.tier == Tier::Stream ? stream::down_splits(cfg, p, T, k) : 0;
   if (l.tier.tier == Tier::Decode) {
     copy_text(report.kernel, sizeof report.kernel, decode::kernel_label(cfg, p));
     copy_text(report.detail, sizeof report.detail, decode::describe(p, decode_pairs) + "; " + l.tier.why);
   } else if (l.tier.tier == Tier::Stream) {
     copy_text(report.kernel, sizeof report.kernel, stream::kernel_label(cfg, p));
     copy_text(report.detail, sizeof report.detail,
-              "expert-major streaming: assignments grouped by expert on the device, a block streams 64 weight rows "
-              "of one expert through a 3-stage cp.async shared-memory ring once per " +
-                  std::to_string(stream::rows_per_pass(cfg, T, k)) +
-                  " of its rows (mma.sync, weights as A), activation fused into w13, slot-ordered combine; " +
-                  l.tier.why);
+              stream::describe(cfg, p, hidden, T, k, stream_splits) + "; " + l.tier.why);
   } else if (grouped) {
     copy_text(report.kernel, sizeof report.kernel,
               a8 ? "cuda-sm90-grouped-fp8block-w8a8"
@@ -947,7 +944,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
     return;
   }
   if (l.tier.tier == Tier::Stream) {
-    stream::run(cfg, p, hidden, plan, out, workspace, compute_capability >= 90, stream);
+    stream::run(cfg, p, hidden, plan, out, workspace, stream_splits, compute_capability >= 90, stream);
     return;
   }
   if (cfg.num_experts > kMaxDeviceExperts)

@@ -17,6 +17,11 @@
 //               activation rows -> y[a, h] f32 for each assignment a;
 //   6. combine  out[t] = sum over slots j = 0..k-1 in order of weight * (y[t*k+j] + b2), rounded once: the CPU
 //               backend's order, no atomics (deterministic).
+// One token (T = 1, decode): its k slots name k experts (distinct under any top-k routing; a repeated id is just
+// run twice), so step 1 is skipped: group j is slot j, read from the routing ids by the GEMM blocks themselves,
+// and x is the token's hidden row, read by gate_up in place when it is already the compute type
+// (reads_hidden_directly; step 2 is skipped too), else gathered per slot. The down pass may split K
+// (down_splits) to fill the GPU.
 // Stream-ordered, allocation-free, no host synchronisation: capturable in a CUDA graph. Groups with more rows than
 // a pass (8, 16 or 32, rows_per_pass) are taken in several passes (each reads the weights again, mostly from L2):
 // no row is dropped.
@@ -26,6 +31,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "experts_prepared.h"
 #include "moekit_plugin.h"
@@ -48,10 +54,24 @@ const char* kernel_label(const moekit_plugin_experts_config& cfg, const Prepared
 // Rows of one expert that a block multiplies per weight read: 8, 16 or 32, picked from the average rows per
 // expert, A / min(A, L); run() takes groups in passes of this many rows, and the run report names it.
 int rows_per_pass(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int64_t top_k);
+// Whether run() takes the one-token path (no grouping pass), and whether gate_up then reads the hidden row in
+// place: 16-bit activations of the compute type, router weight not on the input, H a multiple of 8 and a 16-byte
+// aligned row (the ring's 16-byte copies; zeros past H).
+bool one_token(int64_t num_tokens);
+bool reads_hidden_directly(const moekit_plugin_experts_config& cfg, const Prepared& p,
+                           const moekit_plugin_tensor& hidden);
+// One token: the K splits of the down pass, so that its grid (H / 64 column blocks x k slots) fills a wave of
+// resident blocks (occupancy API) while each split keeps at least 4 ring stages; 1 otherwise. Each split writes
+// its own f32 partials, which the combine adds in split order (deterministic).
+int down_splits(const moekit_plugin_experts_config& cfg, const Prepared& p, int64_t num_tokens, int64_t top_k);
+// The run report's detail: the path, rows per weight read, where x comes from and the K splits.
+std::string describe(const moekit_plugin_experts_config& cfg, const Prepared& p, const moekit_plugin_tensor& hidden,
+                     int64_t num_tokens, int64_t top_k, int splits);
 // `overlap`: launch each kernel with programmatic dependent launch (sm_90+, dependent_launch.h), so that its
 // blocks become resident while the previous kernel drains; every kernel waits for its predecessor first thing.
+// splits: down_splits() for this run.
 void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moekit_plugin_tensor& hidden,
-         const moekit_plugin_routing& plan, const moekit_plugin_tensor& out, void* workspace, bool overlap,
+         const moekit_plugin_routing& plan, const moekit_plugin_tensor& out, void* workspace, int splits, bool overlap,
          cudaStream_t stream);
 
 }  // namespace moekit::cuda::experts::stream

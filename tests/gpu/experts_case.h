@@ -17,7 +17,10 @@
 
 namespace moekit_gpu_test {
 
-enum class Routing { Random, OneExpert, WithInvalidIds };
+// Random: k distinct experts per token; OneExpert: every token on the same k experts; WithInvalidIds: random with
+// ids outside [0, E) in some slots; RepeatedIds: slots 2i and 2i+1 of a token name the same expert (a plan the
+// caller built may repeat an id: each slot still counts, as on the CPU backend).
+enum class Routing { Random, OneExpert, WithInvalidIds, RepeatedIds };
 
 struct ExpertsCase {
   const char* name;
@@ -224,6 +227,8 @@ inline ExpertsCaseData make_case(const ExpertsCase& c, uint64_t seed) {
       int32_t id;
       if (c.routing == Routing::OneExpert) {
         id = (j * 5 + 3) % c.E;  // every token on the same experts
+      } else if (c.routing == Routing::RepeatedIds) {
+        id = static_cast<int32_t>((t + j / 2) * 5 + 3) % c.E;
       } else {
         do id = static_cast<int32_t>(rng.next() % static_cast<uint32_t>(c.E));
         while (std::find(chosen.begin(), chosen.end(), id) != chosen.end());

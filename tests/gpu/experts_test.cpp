@@ -79,6 +79,16 @@ void check_case(moekit_context cpu, moekit_context gpu, const ExpertsCase& c, ui
                                     : "BM=64"),
             std::string::npos)
       << detail;
+  if (streaming && c.T == 1) {  // the one-token path; gate_up reads hidden in place when it is the compute type
+    const bool sixteen_bit = c.format == MOEKIT_WEIGHTS_BF16 || c.format == MOEKIT_WEIGHTS_F16 ||
+                             c.format == MOEKIT_WEIGHTS_F32;
+    const moekit_dtype compute = c.format == MOEKIT_WEIGHTS_F16 ? MOEKIT_DTYPE_F16 : MOEKIT_DTYPE_BF16;
+    const bool in_place = sixteen_bit && c.act_quant == MOEKIT_ACT_QUANT_NONE && !c.weight_on_input &&
+                          c.hidden_dtype == compute && c.H % 8 == 0;
+    const std::string path = "one token (no grouping pass): a group per routed slot, x ";
+    EXPECT_NE(detail.find(path + (in_place ? "read from hidden in place" : "gathered per slot")), std::string::npos)
+        << detail;
+  }
   EXPECT_EQ(ref.report.invalid_assignments, d.invalid);
   EXPECT_EQ(ref.report.non_local_assignments, d.non_local);
 
@@ -440,6 +450,40 @@ const ExpertsCase kStreamCases[] = {
          "fp8_w8a8tok_weight_on_input", Routing::Random, 0, true),
     with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 20, 20, 192, 160, 0, 4}, "no_tokens",
          Routing::Random),
+    // One token (the path without a grouping pass): x read from hidden in place (H % 8 == 0, 16-bit hidden of
+    // the compute type; H = 200 and 2880 zero-filled to Hp) or built once (f32 / other 16-bit hidden, H % 8 != 0,
+    // FP8), once per slot with the router weight on the input; skipped and repeated slots.
+    {"bf16_silu_bf16_T1", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 8, 8, 200, 320, 1, 2},
+    {"bf16_gelu_f32_T1", MOEKIT_WEIGHTS_BF16, kGelu, kF32, kNoQ, false, 13, 13, 256, 96, 1, 3},
+    {"f16_swiglu_bias_bf16_T1", MOEKIT_WEIGHTS_F16, kSwiglu, kBF16, kNoQ, true, 6, 6, 128, 256, 1, 2},
+    {"f16_silu_f16_T1", MOEKIT_WEIGHTS_F16, kSilu, kF16, kNoQ, false, 13, 13, 160, 96, 1, 3},
+    {"bf16_silu_H300_T1", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, true, 10, 10, 300, 200, 1, 4},
+    {"fp8_swiglu_bias_w8a8grp_bf16_T1", MOEKIT_WEIGHTS_FP8_BLOCK, kSwiglu, kBF16, kGrpQ, true, 10, 10, 384, 320, 1, 4},
+    {"fp8_gelu_w8a8tok_f32_T1", MOEKIT_WEIGHTS_FP8_BLOCK, kGelu, kF32, kTokQ, false, 9, 9, 256, 192, 1, 3},
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, true, 20, 20, 192, 160, 1, 4}, "invalid_ids_T1",
+         Routing::WithInvalidIds),
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, true, 20, 20, 192, 160, 1, 6}, "expert_map_minus1_T1",
+         Routing::Random, 7),
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, true, 20, 20, 192, 160, 1, 2}, "no_local_expert_T1",
+         Routing::Random, 1),
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, true, 33, 33, 256, 128, 1, 5},
+         "fp8_E33_expert_map_and_invalid_ids_T1", Routing::WithInvalidIds, 20),
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSwiglu, kBF16, kNoQ, true, 20, 20, 192, 160, 1, 4}, "repeated_ids_T1",
+         Routing::RepeatedIds),
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kTokQ, false, 20, 20, 256, 128, 1, 4},
+         "fp8_repeated_ids_T1", Routing::RepeatedIds),
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, true, 20, 20, 192, 160, 1, 1}, "weight_on_input_T1",
+         Routing::Random, 0, true),
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kF32, kTokQ, true, 20, 20, 192, 160, 1, 1},
+         "fp8_w8a8tok_weight_on_input_T1", Routing::Random, 0, true),
+    // The down pass in K splits (few output blocks, a long K; 3-5 splits on an H200): partials added in order.
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSwiglu, kBF16, kNoQ, true, 20, 20, 256, 2048, 1, 4},
+         "invalid_ids_down_splits_T1", Routing::WithInvalidIds),
+    {"mixtral_bf16_I3584_T1", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 8, 8, 4096, 3584, 1, 2},
+    {"mixtral_fp8_w8a8grp_I3584_T1", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 8, 8, 4096, 3584, 1, 2},
+    {"gptoss_bf16_swiglu_bias_E6_T1", MOEKIT_WEIGHTS_BF16, kSwiglu, kBF16, kNoQ, true, 6, 6, 2880, 2880, 1, 4},
+    {"qwen3_bf16_E40_T1", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 40, 40, 2048, 768, 1, 8},
+    {"deepseek_fp8_w8a8grp_I512_E12_T1", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 12, 12, 7168, 512, 1, 8},
     // Preset shapes (E, or I, scaled so that the weights stay small on the host).
     {"qwen3_bf16_E40_T16", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 40, 40, 2048, 768, 16, 8},
     {"qwen3_fp8_w8a8grp_E40_T64", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 40, 40, 2048, 768, 64, 8},
