@@ -35,11 +35,7 @@ struct Layout {
   int64_t rows = 0, groups = 0, meta = 0, x = 0, x_scale = 0, act = 0, act_codes = 0, act_scale = 0, y = 0, total = 0;
 };
 
-// One token: the down pass may split K (down_splits), each split writing its own y partials.
-constexpr int kMaxDownSplits = 8;
-constexpr int kMinStagesPerSplit = 4;
-
-Layout layout_for(const moekit_plugin_experts_config& cfg, int64_t A, bool one) {
+Layout layout_for(const moekit_plugin_experts_config& cfg, int64_t A) {
   Layout l;
   const bool q = quantized(cfg);
   const int64_t L = cfg.num_local_experts, Hp = cfg.hidden_pad, Ip = cfg.intermediate_pad;
@@ -58,7 +54,7 @@ Layout layout_for(const moekit_plugin_experts_config& cfg, int64_t A, bool one) 
   l.act = take(A * Ip * (q ? 4 : 2));
   l.act_codes = take(q ? A * Ip : 0);
   l.act_scale = take(q ? A * (Ip / kQuantBlock) * 4 : 0);
-  l.y = take(A * cfg.hidden * 4 * (one ? kMaxDownSplits : 1));
+  l.y = take(A * cfg.hidden * 4);
   l.total = at;
   return l;
 }
@@ -273,20 +269,18 @@ struct GemmParams {
   const float* x_scale;  // FP8: [A][K/128]
   int64_t x_valid_bytes;  // bytes of an x row read from memory; the ring's columns past them are zeros
   int32_t x_shared_row;   // every group reads x row 0 (one token: its hidden row, read in place)
-  // Groups: from the grouping pass (group_* and meta), or, with one_token, group j is slot j of token 0 (one row,
+  // Groups: from the grouping pass (group_* and meta), or, in the one-token kernels, group j is slot j (one row,
   // grouped row j = assignment j), its expert looked up here (ids, local_of); a skipped slot's block writes
   // zeros (gate_up) or nothing (down).
   const int32_t* group_expert;
   const int32_t* group_first;
   const int32_t* group_count;
   const int32_t* meta;
-  int32_t one_token;
   const int32_t* ids;
   const int32_t* local_of;
   int32_t num_experts, num_local;
-  const int32_t* rows;  // down: the assignment of each grouped row (null with one_token: row j is assignment j)
-  void* out;            // gate_up: act [A][Ip] (compute type; f32 with FP8); down: y [splits][A][H] f32
-  int64_t y_split_stride;  // down: A * H, between the partials of the K splits (grid z)
+  const int32_t* rows;  // down: the assignment of each grouped row (null for one token: row j is assignment j)
+  void* out;            // gate_up: act [A][Ip] (compute type; f32 with FP8); down: y [A][H] f32
   int64_t k;            // K (padded: Hp or Ip)
   int64_t rows_per_expert;
   int64_t ip, inter, hidden;
@@ -381,30 +375,17 @@ __device__ __forceinline__ void cp_async4(void* smem, const void* gmem) {
 // are read as row `first` and dropped). Warp w computes block rows w*16 + g (lo) and w*16 + 8 + g (hi); acc[j]:
 // tile j's C fragment: c0, c1 = (lo, rows 2q, 2q+1), c2, c3 = (hi, rows 2q, 2q+1). Every thread of the block
 // must call this (it copies and waits at block barriers), and it returns with the ring idle.
-template <bool FP8>
-__device__ __forceinline__ int64_t row_stages(const GemmParams& p) {
-  return (p.k * (FP8 ? 1 : 2) + kStageBytes - 1) / kStageBytes;
-}
-
-// Stages [s0, s1) of each row: all of them, or the block's K split (blockIdx.z of gridDim.z; the host takes at
-// most as many splits as stages, so none is empty).
-template <bool FP8>
-__device__ __forceinline__ void split_stages(const GemmParams& p, int64_t& s0, int64_t& s1) {
-  const int64_t stages = row_stages<FP8>(p);
-  s0 = stages * blockIdx.z / gridDim.z;
-  s1 = stages * (blockIdx.z + 1) / gridDim.z;
-}
-
-template <class CT, bool FP8, bool GATED, int NT, int MAX_TILES>
+// ONE: the one-token kernels (groups = slots, x rows zero-filled past x_valid_bytes); compiled apart so that the
+// grouped kernels keep their registers and plain copies (with run-time branches instead, the FP8 kernels went
+// from 100-118 to 138-156 registers, past the 128 that 4 blocks per SM allow, and measured 7-15 % slower).
+template <class CT, bool FP8, bool GATED, int NT, int MAX_TILES, bool ONE>
 __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* smem, int32_t e, int64_t first, int n,
                                             int r0, int64_t unit0, float (&acc)[NT][4]) {
   using S = StageShape<FP8, MAX_TILES>;
   static_assert(NT <= MAX_TILES, "the ring holds MAX_TILES tiles of x");
   const int tid = threadIdx.x, lane = tid & 31, warp = tid / 32, g = lane >> 2, q = lane & 3;
   const int64_t row_bytes = p.k * S::kElem;
-  int64_t s0, s1;
-  split_stages<FP8>(p, s0, s1);
-  const int64_t stages = s1 - s0;
+  const int64_t stages = (row_bytes + kStageBytes - 1) / kStageBytes;
   const int64_t kbs = p.k / kQuantBlock;
 
   // Copy duties, fixed for the whole row: ring rows tid/16 + 8u, chunk tid%16 of each stage; 8u keeps the row's
@@ -418,12 +399,12 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* 
   for (int u = 0; u < kWCopies; ++u)
     w_src[u] = wexpert + block_weight_row<GATED>(p, unit0, copy_row + u * kRowsPerCopyRound) * row_bytes +
                copy_chunk * 16;
-  const char* x_row[NT];  // x tile u's row copy_row (rows past n read row `first`)
+  const char* x_src[NT];  // x tile u's row copy_row (rows past n read row `first`)
 #pragma unroll
   for (int u = 0; u < NT; ++u) {
     const int r = r0 + u * kRowsPerTile + copy_row;
-    const int64_t x_index = p.x_shared_row ? 0 : first + (r < n ? r : 0);
-    x_row[u] = static_cast<const char*>(p.x) + x_index * row_bytes;
+    const int64_t x_index = ONE && p.x_shared_row ? 0 : first + (r < n ? r : 0);
+    x_src[u] = static_cast<const char*>(p.x) + x_index * row_bytes + copy_chunk * 16;
   }
   // FP8 scales: threads 0..31 copy 4 weight scales each (4 consecutive block rows are 4 consecutive weight rows),
   // threads 0..16*NT-1 one x scale each, per stage.
@@ -435,23 +416,26 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* 
   const bool copies_xs = FP8 && tid < S::kScaleBlocks * kRowsPerTile * NT;
   const int xs_r = r0 + xs_row;
   const float* xs_src =
-      FP8 ? p.x_scale + (p.x_shared_row ? 0 : first + (xs_r < n ? xs_r : 0)) * kbs : nullptr;
+      FP8 ? p.x_scale + (ONE && p.x_shared_row ? 0 : first + (xs_r < n ? xs_r : 0)) * kbs : nullptr;
 
-  auto issue = [&](int64_t i) {  // the block's i-th stage, stage s0 + i of the row
-    unsigned char* ring = smem + (i % kStages) * S::kBytes;
-    const int64_t st = s0 + i;
+  auto issue = [&](int64_t st) {
+    unsigned char* ring = smem + (st % kStages) * S::kBytes;
     const int64_t off = st * kStageBytes;  // the sources carry the chunk's offset in the stage
     if (!FP8 || off + copy_chunk * 16 < row_bytes) {
 #pragma unroll
       for (int u = 0; u < kWCopies; ++u)
         gemm_detail::cp_async16(ring + (copy_row + u * kRowsPerCopyRound) * kStageBytes + copy_slot * 16,
                                 w_src[u] + off);
-      const int64_t x_at = off + copy_chunk * 16;
-      const bool x_valid = x_at < p.x_valid_bytes;
 #pragma unroll
-      for (int u = 0; u < NT; ++u)
-        gemm_detail::cp_async16_zfill(ring + S::kX + (copy_row + u * kRowsPerTile) * kStageBytes + copy_slot * 16,
-                                      x_valid ? x_row[u] + x_at : x_row[u], x_valid);
+      for (int u = 0; u < NT; ++u) {
+        void* dst = ring + S::kX + (copy_row + u * kRowsPerTile) * kStageBytes + copy_slot * 16;
+        if constexpr (ONE) {  // src-size 0 past the valid bytes: nothing is read there
+          const bool x_valid = off + copy_chunk * 16 < p.x_valid_bytes;
+          gemm_detail::cp_async16_zfill(dst, x_valid ? x_src[u] + off : x_src[u], x_valid);
+        } else {
+          gemm_detail::cp_async16(dst, x_src[u] + off);
+        }
+      }
     }
     if constexpr (FP8) {
       const int64_t wkb = st * S::kScaleBlocks + ws_block;
@@ -475,13 +459,12 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* 
     if (s < stages) issue(s);
     gemm_detail::cp_async_commit();  // always, so that group s is stage s
   }
-  for (int64_t i = 0; i < stages; ++i) {
-    gemm_detail::cp_async_wait<kStages - 2>();  // this thread's copies of stage i have landed
-    __syncthreads();                            // everyone's have, and stage i - 1's slot is free
-    if (i + kStages - 1 < stages) issue(i + kStages - 1);
+  for (int64_t st = 0; st < stages; ++st) {
+    gemm_detail::cp_async_wait<kStages - 2>();  // this thread's copies of stage st have landed
+    __syncthreads();                            // everyone's have, and stage st - 1's slot is free
+    if (st + kStages - 1 < stages) issue(st + kStages - 1);
     gemm_detail::cp_async_commit();
-    const unsigned char* ring = smem + (i % kStages) * S::kBytes;
-    const int64_t st = s0 + i;
+    const unsigned char* ring = smem + (st % kStages) * S::kBytes;
     const uint4* wlo = reinterpret_cast<const uint4*>(ring + lo * kStageBytes);
     const uint4* whi = reinterpret_cast<const uint4*>(ring + hi * kStageBytes);
     const uint4* xs = reinterpret_cast<const uint4*>(ring + S::kX + g * kStageBytes);
@@ -523,7 +506,7 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* 
   __syncthreads();                  // a ring every warp has finished reading
 }
 
-template <class CT, bool FP8, bool GATED, int NT, int MAX_TILES>
+template <class CT, bool FP8, bool GATED, int NT, int MAX_TILES, bool ONE>
 __device__ __forceinline__ void stream_pass(const GemmParams& p, unsigned char* smem, int32_t e, int64_t first, int n,
                                             int r0, int64_t unit0) {
   const int lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
@@ -532,7 +515,7 @@ __device__ __forceinline__ void stream_pass(const GemmParams& p, unsigned char* 
   const int64_t row_lo = GATED ? unit * 8 + g : unit * 16 + g;
   const int64_t row_hi = GATED ? p.ip + row_lo : row_lo + 8;
   float acc[NT][4];
-  stream_rows<CT, FP8, GATED, NT, MAX_TILES>(p, smem, e, first, n, r0, unit0, acc);
+  stream_rows<CT, FP8, GATED, NT, MAX_TILES, ONE>(p, smem, e, first, n, r0, unit0, acc);
   if constexpr (GATED) {
     const float* bias = p.bias + static_cast<int64_t>(e) * p.rows_per_expert;
     const float bg = bias[row_lo], bu = bias[row_hi];
@@ -550,27 +533,31 @@ __device__ __forceinline__ void stream_pass(const GemmParams& p, unsigned char* 
         else static_cast<uint16_t*>(p.out)[at] = to_compute_bits<CT>(v);
       }
   } else {
-    float* y = static_cast<float*>(p.out) + blockIdx.z * p.y_split_stride;  // this K split's partials
+    float* y = static_cast<float*>(p.out);
 #pragma unroll
     for (int j = 0; j < NT; ++j)
 #pragma unroll
       for (int c = 0; c < 2; ++c) {
         const int r = r0 + j * kRowsPerTile + 2 * q + c;
         if (r >= n) continue;
-        const int64_t a = p.rows != nullptr ? p.rows[first + r] : first + r;
+        const int64_t a = ONE ? first + r : p.rows[first + r];
         if (row_lo < p.hidden) y[a * p.hidden + row_lo] = acc[j][c];
         if (row_hi < p.hidden) y[a * p.hidden + row_hi] = acc[j][2 + c];
       }
   }
 }
 
+// Tried for one token and measured slower (H200, same run, forced stream tier, T=1 bf16 / fp8): the down pass
+// combining in its last-arriving block per 64 columns (atomic count + __threadfence, no combine launch), 1.10-1.40x
+// (DeepSeek-V3 218.8 vs 182.3 us, Mixtral 308 vs 221); K splits of the down pass to fill a wave helped only
+// Mixtral bf16 (188 vs 222 us, which the decode tier runs in 177) and slowed gpt-oss (67.6 vs 65.1) and Qwen3.
 // Tried and measured slower (H200, same run): each block asking L2 for its 64 weight rows' first bytes (bulk
 // prefetch, within half of L2) before its wait, so that the ring's first stages would come from L2: 0.99-1.16x
 // over the 28 stream points of T = 1..64 (25 slower; Qwen3 FP8 T=64 1.16x).
 // grid (units / kWarps, G): block y is a group (those past meta[0] exit), each warp one unit of weight rows, the
 // block's 4 units streamed together (stream_rows). MAX_TILES: rows of the group per weight read / 8; larger
 // groups are taken in passes. Dynamic shared memory: stream_smem_bytes<FP8, MAX_TILES>().
-template <class CT, bool FP8, bool GATED, int MAX_TILES>
+template <class CT, bool FP8, bool GATED, int MAX_TILES, bool ONE>
 __global__ void __launch_bounds__(kThreads) stream_gemm_kernel(const GemmParams p) {
   extern __shared__ __align__(16) unsigned char stream_smem[];
   device::wait_for_prerequisite_grids();
@@ -579,7 +566,7 @@ __global__ void __launch_bounds__(kThreads) stream_gemm_kernel(const GemmParams 
   int32_t e;  // every exit before stream_rows must be block-uniform, as these are
   int64_t first;
   int n;
-  if (p.one_token) {
+  if constexpr (ONE) {
     e = local_expert(p.ids, p.local_of, p.num_experts, p.num_local, group);
     first = group;
     n = 1;
@@ -604,15 +591,15 @@ __global__ void __launch_bounds__(kThreads) stream_gemm_kernel(const GemmParams 
     }
     return;
   }
-  if (!GATED && (e < 0 || unit0 * 16 >= p.hidden)) return;  // a skipped slot, or output columns past H only
+  if (!GATED && ((ONE && e < 0) || unit0 * 16 >= p.hidden)) return;  // a skipped slot, or columns past H only
   for (int r0 = 0; r0 < n; r0 += kRowsPerTile * MAX_TILES) {
     const int left = n - r0;
     if (MAX_TILES >= 4 && left > 2 * kRowsPerTile)
-      stream_pass<CT, FP8, GATED, (MAX_TILES >= 4 ? 4 : 1), MAX_TILES>(p, stream_smem, e, first, n, r0, unit0);
+      stream_pass<CT, FP8, GATED, (MAX_TILES >= 4 ? 4 : 1), MAX_TILES, ONE>(p, stream_smem, e, first, n, r0, unit0);
     else if (MAX_TILES >= 2 && left > kRowsPerTile)
-      stream_pass<CT, FP8, GATED, (MAX_TILES >= 2 ? 2 : 1), MAX_TILES>(p, stream_smem, e, first, n, r0, unit0);
+      stream_pass<CT, FP8, GATED, (MAX_TILES >= 2 ? 2 : 1), MAX_TILES, ONE>(p, stream_smem, e, first, n, r0, unit0);
     else
-      stream_pass<CT, FP8, GATED, 1, MAX_TILES>(p, stream_smem, e, first, n, r0, unit0);
+      stream_pass<CT, FP8, GATED, 1, MAX_TILES, ONE>(p, stream_smem, e, first, n, r0, unit0);
   }
 }
 
@@ -625,9 +612,7 @@ struct CombineParams {
   int32_t num_experts, num_local;
   int64_t tokens, top_k, hidden, hp;
   int32_t weight_on_input;
-  const float* y;  // [splits][A][H]
-  int32_t splits;
-  int64_t y_split_stride;
+  const float* y;  // [A][H]
   const float* b2;  // [L][Hp]
   void* out;
   int32_t out_dtype;
@@ -669,10 +654,7 @@ __global__ void __launch_bounds__(kCombineThreads) combine_kernel(const CombineP
       for (int64_t j = 0; j < p.top_k; ++j) {
         const int32_t e = slot_expert[j];
         if (e < 0) continue;
-        const float* y = p.y + (t * p.top_k + j) * p.hidden + h;
-        float v = y[0];
-        for (int s = 1; s < p.splits; ++s) v += y[s * p.y_split_stride];  // the K splits' partials, in order
-        acc += slot_weight[j] * (v + p.b2[static_cast<int64_t>(e) * p.hp + h]);
+        acc += slot_weight[j] * (p.y[(t * p.top_k + j) * p.hidden + h] + p.b2[static_cast<int64_t>(e) * p.hp + h]);
       }
       store_from_f32(p.out, p.out_dtype, t * p.hidden + h, acc);
     }
@@ -684,10 +666,11 @@ __global__ void __launch_bounds__(kCombineThreads) combine_kernel(const CombineP
 // The rings are larger than the 48 KiB default: each GEMM kernel opts in once per device, outside any run (runs
 // may be captured into a graph), with all of the SM's unified L1 / shared memory as shared memory, so that 4
 // blocks of the common MAX_TILES = 1 ring (55-57 KiB each) fit an H200 SM; the operands bypass L1 anyway.
-template <class CT, bool FP8, int MAX_TILES>
+template <class CT, bool FP8, int MAX_TILES, bool ONE = false>
 void allow_smem() {
   constexpr int smem = stream_smem_bytes<FP8, MAX_TILES>();
-  for (auto* kernel : {stream_gemm_kernel<CT, FP8, true, MAX_TILES>, stream_gemm_kernel<CT, FP8, false, MAX_TILES>}) {
+  for (auto* kernel :
+       {stream_gemm_kernel<CT, FP8, true, MAX_TILES, ONE>, stream_gemm_kernel<CT, FP8, false, MAX_TILES, ONE>}) {
     check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
                "cudaFuncSetAttribute (stream GEMM shared memory)");
     check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
@@ -698,32 +681,34 @@ void allow_smem() {
 
 template <class CT, bool FP8>
 void allow_smem_all_tiles() {
+  allow_smem<CT, FP8, 1, true>();  // one token: 8 rows, one tile
   allow_smem<CT, FP8, 1>();
   allow_smem<CT, FP8, 2>();
   allow_smem<CT, FP8, 4>();
 }
 
-template <class CT, bool FP8, int MAX_TILES>
+template <class CT, bool FP8, int MAX_TILES, bool ONE>
 void launch_gemms(const GemmParams& g1, const GemmParams& g2, const RowsParams* act_quant, unsigned groups,
-                  int64_t max_rows, int down_splits, bool overlap, cudaStream_t stream) {
+                  int64_t max_rows, bool overlap, cudaStream_t stream) {
   constexpr int smem = stream_smem_bytes<FP8, MAX_TILES>();  // opted in by configure_kernels()
-  auto* gate_up = stream_gemm_kernel<CT, FP8, true, MAX_TILES>;
-  auto* down = stream_gemm_kernel<CT, FP8, false, MAX_TILES>;
+  auto* gate_up = stream_gemm_kernel<CT, FP8, true, MAX_TILES, ONE>;
+  auto* down = stream_gemm_kernel<CT, FP8, false, MAX_TILES, ONE>;
   const dim3 grid1(static_cast<unsigned>(g1.ip / 8 / kWarps), groups);
   launch_dependent(overlap, gate_up, grid1, dim3(kThreads), smem, stream, "stream gate_up kernel", g1);
   if (act_quant != nullptr) {
     launch_build_rows<CT>(*act_quant, max_rows, overlap, stream, "stream activation quantization");
   }
-  const dim3 grid2(static_cast<unsigned>(g2.rows_per_expert / 16 / kWarps), groups, static_cast<unsigned>(down_splits));
+  const dim3 grid2(static_cast<unsigned>(g2.rows_per_expert / 16 / kWarps), groups);
   launch_dependent(overlap, down, grid2, dim3(kThreads), smem, stream, "stream down kernel", g2);
 }
 
 template <class CT, bool FP8>
-void launch_gemms_tiles(int tiles, const GemmParams& g1, const GemmParams& g2, const RowsParams* aq, unsigned groups,
-                        int64_t max_rows, int down_splits, bool overlap, cudaStream_t stream) {
-  if (tiles >= 4) launch_gemms<CT, FP8, 4>(g1, g2, aq, groups, max_rows, down_splits, overlap, stream);
-  else if (tiles == 2) launch_gemms<CT, FP8, 2>(g1, g2, aq, groups, max_rows, down_splits, overlap, stream);
-  else launch_gemms<CT, FP8, 1>(g1, g2, aq, groups, max_rows, down_splits, overlap, stream);
+void launch_gemms_tiles(bool one, int tiles, const GemmParams& g1, const GemmParams& g2, const RowsParams* aq,
+                        unsigned groups, int64_t max_rows, bool overlap, cudaStream_t stream) {
+  if (one) launch_gemms<CT, FP8, 1, true>(g1, g2, aq, groups, max_rows, overlap, stream);
+  else if (tiles >= 4) launch_gemms<CT, FP8, 4, false>(g1, g2, aq, groups, max_rows, overlap, stream);
+  else if (tiles == 2) launch_gemms<CT, FP8, 2, false>(g1, g2, aq, groups, max_rows, overlap, stream);
+  else launch_gemms<CT, FP8, 1, false>(g1, g2, aq, groups, max_rows, overlap, stream);
 }
 
 }  // namespace
@@ -742,7 +727,7 @@ bool supports(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int64
 }
 
 size_t workspace_bytes(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int64_t top_k) {
-  return static_cast<size_t>(layout_for(cfg, num_tokens * top_k, one_token(num_tokens)).total);
+  return static_cast<size_t>(layout_for(cfg, num_tokens * top_k).total);
 }
 
 const char* kernel_label(const moekit_plugin_experts_config& cfg, const Prepared& p) {
@@ -772,51 +757,39 @@ bool reads_hidden_directly(const moekit_plugin_experts_config& cfg, const Prepar
   return hidden.dtype == compute_dtype && cfg.hidden % 8 == 0 && reinterpret_cast<uintptr_t>(hidden.data) % 16 == 0;
 }
 
-int down_splits(const moekit_plugin_experts_config& cfg, const Prepared& p, int64_t num_tokens, int64_t top_k) {
-  if (!one_token(num_tokens) || cfg.num_local_experts == 0) return 1;
-  const bool fp8 = p.kind == WeightKind::Fp8;
-  // One token's rows per pass are 8 (rows_per_pass): MAX_TILES = 1, the ring that launch_gemms sizes.
-  void (*kernel)(const GemmParams) = fp8                         ? stream_gemm_kernel<__nv_bfloat16, true, false, 1>
-                                     : p.compute == Compute::F16 ? stream_gemm_kernel<__half, false, false, 1>
-                                                                 : stream_gemm_kernel<__nv_bfloat16, false, false, 1>;
-  const int smem = fp8 ? stream_smem_bytes<true, 1>() : stream_smem_bytes<false, 1>();
+bool one_token_fills_wave(const moekit_plugin_experts_config& cfg, int64_t top_k) {
   int device = 0, sms = 0, per_sm = 0;
   check_cuda(cudaGetDevice(&device), "cudaGetDevice");
   check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute");
-  check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, smem),
+  // The bf16, f16 and FP8 one-token down kernels take the same ring (MAX_TILES = 1) and fewer registers than
+  // 4 blocks per SM would allow: the bf16 kernel answers for all three.
+  auto* down = stream_gemm_kernel<__nv_bfloat16, false, false, 1, true>;
+  check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, down, kThreads, stream_smem_bytes<false, 1>()),
              "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
-  const int64_t blocks = cfg.hidden_pad / 16 / kWarps * top_k, wave = static_cast<int64_t>(sms) * per_sm;
-  const int64_t stages = (cfg.intermediate_pad * (fp8 ? 1 : 2) + kStageBytes - 1) / kStageBytes;
-  int64_t splits = (wave + blocks - 1) / blocks;
-  splits = splits < stages / kMinStagesPerSplit ? splits : stages / kMinStagesPerSplit;
-  splits = splits < kMaxDownSplits ? splits : kMaxDownSplits;
-  return static_cast<int>(splits < 1 ? 1 : splits);
+  return cfg.hidden_pad / 16 / kWarps * top_k >= static_cast<int64_t>(sms) * per_sm;
 }
 
 std::string describe(const moekit_plugin_experts_config& cfg, const Prepared& p, const moekit_plugin_tensor& hidden,
-                     int64_t num_tokens, int64_t top_k, int splits) {
+                     int64_t num_tokens, int64_t top_k) {
   const std::string ring =
       "a block streams 64 weight rows of one expert through a 3-stage cp.async shared-memory ring once per " +
       std::to_string(rows_per_pass(cfg, num_tokens, top_k)) +
       " of its rows (mma.sync, weights as A), activation fused into w13, slot-ordered combine";
   if (!one_token(num_tokens)) return "expert-major streaming: assignments grouped by expert on the device, " + ring;
   return std::string("expert-major streaming, one token (no grouping pass): a group per routed slot, x ") +
-         (reads_hidden_directly(cfg, p, hidden) ? "read from hidden in place" : "gathered per slot") + ", w2 in " +
-         std::to_string(splits) + " K split(s); " + ring;
+         (reads_hidden_directly(cfg, p, hidden) ? "read from hidden in place" : "gathered per slot") + "; " + ring;
 }
 
 void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const moekit_plugin_tensor& hidden,
-         const moekit_plugin_routing& plan, const moekit_plugin_tensor& out, void* workspace, int splits, bool overlap,
+         const moekit_plugin_routing& plan, const moekit_plugin_tensor& out, void* workspace, bool overlap,
          cudaStream_t stream) {
   const int64_t T = hidden.shape[0], k = plan.topk_ids.shape[1], A = T * k;
-  if (splits < 1 || splits > kMaxDownSplits || (splits > 1 && !one_token(T)))
-    throw_internal("stream tier run without down_splits()");
   const bool fp8 = prep.kind == WeightKind::Fp8;
   if (!supports(cfg, T, k, fp8) || prep.kind == WeightKind::Mxfp4 || (fp8 && !quantized(cfg)))
     throw_internal("stream tier chosen for a configuration it does not take");
   if (A == 0) return;
+  const Layout l = layout_for(cfg, A);
   const bool one = one_token(T);
-  const Layout l = layout_for(cfg, A, one);
   const bool direct_x = one && reads_hidden_directly(cfg, prep, hidden);
   char* ws = static_cast<char*>(workspace);
   int32_t* rows = reinterpret_cast<int32_t*>(ws + l.rows);
@@ -880,7 +853,6 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   g1.group_first = gp.group_first;
   g1.group_count = gp.group_count;
   g1.meta = meta;
-  g1.one_token = one;
   g1.ids = gp.ids;
   g1.local_of = prep.local_of;
   g1.num_experts = cfg.num_experts;
@@ -904,7 +876,6 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   g2.x_valid_bytes = Ip * (q ? 1 : 2);
   g2.x_shared_row = 0;
   g2.out = ws + l.y;
-  g2.y_split_stride = A * cfg.hidden;
   g2.k = Ip;
   g2.rows_per_expert = Hp;
   RowsParams act_quant{};
@@ -923,11 +894,11 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   if (G == 0) {
     // No local experts: nothing to multiply; the combine writes zeros.
   } else if (fp8) {
-    launch_gemms_tiles<__nv_bfloat16, true>(tiles, g1, g2, &act_quant, group_grid, A, splits, overlap, stream);
+    launch_gemms_tiles<__nv_bfloat16, true>(one, tiles, g1, g2, &act_quant, group_grid, A, overlap, stream);
   } else if (f16) {
-    launch_gemms_tiles<__half, false>(tiles, g1, g2, nullptr, group_grid, A, splits, overlap, stream);
+    launch_gemms_tiles<__half, false>(one, tiles, g1, g2, nullptr, group_grid, A, overlap, stream);
   } else {
-    launch_gemms_tiles<__nv_bfloat16, false>(tiles, g1, g2, nullptr, group_grid, A, splits, overlap, stream);
+    launch_gemms_tiles<__nv_bfloat16, false>(one, tiles, g1, g2, nullptr, group_grid, A, overlap, stream);
   }
 
   CombineParams c{};
@@ -942,8 +913,6 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   c.hp = Hp;
   c.weight_on_input = cfg.apply_router_weight_on_input;
   c.y = reinterpret_cast<const float*>(ws + l.y);
-  c.splits = splits;
-  c.y_split_stride = g2.y_split_stride;
   c.b2 = prep.b2;
   c.out = out.data;
   c.out_dtype = out.dtype;

@@ -20,8 +20,7 @@
 // One token (T = 1, decode): its k slots name k experts (distinct under any top-k routing; a repeated id is just
 // run twice), so step 1 is skipped: group j is slot j, read from the routing ids by the GEMM blocks themselves,
 // and x is the token's hidden row, read by gate_up in place when it is already the compute type
-// (reads_hidden_directly; step 2 is skipped too), else gathered per slot. The down pass may split K
-// (down_splits) to fill the GPU.
+// (reads_hidden_directly; step 2 is skipped too), else gathered per slot.
 // Stream-ordered, allocation-free, no host synchronisation: capturable in a CUDA graph. Groups with more rows than
 // a pass (8, 16 or 32, rows_per_pass) are taken in several passes (each reads the weights again, mostly from L2):
 // no row is dropped.
@@ -60,18 +59,17 @@ int rows_per_pass(const moekit_plugin_experts_config& cfg, int64_t num_tokens, i
 bool one_token(int64_t num_tokens);
 bool reads_hidden_directly(const moekit_plugin_experts_config& cfg, const Prepared& p,
                            const moekit_plugin_tensor& hidden);
-// One token: the K splits of the down pass, so that its grid (H / 64 column blocks x k slots) fills a wave of
-// resident blocks (occupancy API) while each split keeps at least 4 ring stages; 1 otherwise. Each split writes
-// its own f32 partials, which the combine adds in split order (deterministic).
-int down_splits(const moekit_plugin_experts_config& cfg, const Prepared& p, int64_t num_tokens, int64_t top_k);
-// The run report's detail: the path, rows per weight read, where x comes from and the K splits.
+// One token: whether the down pass's grid (H / 64 column blocks x k slots, one block each) fills a wave of
+// resident blocks on this device (occupancy API). Where it does not, the decode tier's finer work units were
+// faster for 16-bit weights (experts_run.cu, choose_tier).
+bool one_token_fills_wave(const moekit_plugin_experts_config& cfg, int64_t top_k);
+// The run report's detail: the path, rows per weight read and where x comes from.
 std::string describe(const moekit_plugin_experts_config& cfg, const Prepared& p, const moekit_plugin_tensor& hidden,
-                     int64_t num_tokens, int64_t top_k, int splits);
+                     int64_t num_tokens, int64_t top_k);
 // `overlap`: launch each kernel with programmatic dependent launch (sm_90+, dependent_launch.h), so that its
 // blocks become resident while the previous kernel drains; every kernel waits for its predecessor first thing.
-// splits: down_splits() for this run.
 void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moekit_plugin_tensor& hidden,
-         const moekit_plugin_routing& plan, const moekit_plugin_tensor& out, void* workspace, int splits, bool overlap,
+         const moekit_plugin_routing& plan, const moekit_plugin_tensor& out, void* workspace, bool overlap,
          cudaStream_t stream);
 
 }  // namespace moekit::cuda::experts::stream
