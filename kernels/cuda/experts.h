@@ -28,14 +28,19 @@ std::string tiers_summary();
 // Opts the GEMM kernels into the shared memory they need, on the current device (prepare calls it).
 void configure_gemm_kernels();
 
-// `sm_count`: multiprocessors of the device and `compute_capability` (major * 10 + minor): the split-K choice
-// and the tier (mma.sync or the sm_90a grouped GEMMs), hence the workspace, depend on them.
-size_t workspace_size(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int32_t top_k, int sm_count,
-                      int compute_capability);
+// The device properties the tier and split-K choices depend on, hence the workspace: taken from the context's
+// device (not the current one), so that the workspace query and the run agree.
+struct DeviceShape {
+  int sm_count = 0;            // multiprocessors
+  int compute_capability = 0;  // major * 10 + minor
+  size_t smem_per_sm = 0;      // shared memory per multiprocessor (bytes)
+};
 
-// `sm_count`: multiprocessors of the device; `compute_capability`: major * 10 + minor (kernel choice).
+size_t workspace_size(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int32_t top_k,
+                      const DeviceShape& device);
+
 void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moekit_plugin_tensor& hidden,
          const moekit_plugin_routing& plan, const moekit_plugin_tensor& out, void* workspace, size_t workspace_bytes,
-         int sm_count, int compute_capability, moekit_plugin_run_report& report, cudaStream_t stream);
+         const DeviceShape& device, moekit_plugin_run_report& report, cudaStream_t stream);
 
 }  // namespace moekit::cuda::experts

@@ -81,7 +81,7 @@ __device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem_u32(smem)), "l"(gmem));
 }
 // The same copy with the 16 bytes taken from memory only when `valid`, zeros otherwise (src-size 0: nothing is
-// read, so `gmem` need not point past a short row's end).
+// read at `gmem`; callers still pass an address inside the source allocation).
 __device__ __forceinline__ void cp_async16_zfill(void* smem, const void* gmem, bool valid) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(smem)), "l"(gmem),
                "r"(valid ? 16 : 0));

@@ -109,7 +109,8 @@ bool e4m3_mma_disabled() {
 }
 
 TierChoice choose_tier(const moekit_plugin_experts_config& cfg, int64_t tokens, int64_t top_k,
-                       int compute_capability) {
+                       const DeviceShape& device) {
+  const int compute_capability = device.compute_capability;
   const int64_t assignments = tokens * top_k;
   const bool bf16_weights = cfg.weight_format == 0 || cfg.weight_format == 2;  // BF16, or F32 held as bf16
   const bool fp8_w8a8 = cfg.weight_format == 3 && cfg.act_quant != kActQuantNone && !e4m3_mma_disabled();
@@ -127,7 +128,8 @@ TierChoice choose_tier(const moekit_plugin_experts_config& cfg, int64_t tokens, 
   const double rows_per_expert =
       cfg.num_local_experts > 0 ? static_cast<double>(assignments) / cfg.num_local_experts : 0.0;
   const bool sixteen_bit = cfg.weight_format == 0 || cfg.weight_format == 1 || cfg.weight_format == 2;
-  if (stream_ok && sixteen_bit && tokens == 1 && stream::one_token_fills_wave(cfg, top_k))
+  if (stream_ok && sixteen_bit && tokens == 1 &&
+      stream::one_token_fills_wave(cfg, top_k, device.sm_count, device.smem_per_sm))
     return {Tier::Stream, "one token, 16-bit: the streaming tier's down grid fills a wave"};
   if (decode_ok && sixteen_bit && tokens <= 1) return {Tier::Decode, "decode: 16-bit weights at T = 1"};
   if (stream_ok && rows_per_expert <= kStreamMaxRowsPerExpert)
@@ -155,14 +157,14 @@ struct Layout {
           grouped_scratch_bytes = 0;  // grouped tier only
 };
 
-Layout layout_for(const moekit_plugin_experts_config& cfg, int64_t T, int64_t k, int sm_count,
-                  int compute_capability) {
+Layout layout_for(const moekit_plugin_experts_config& cfg, int64_t T, int64_t k, const DeviceShape& device) {
+  const int sm_count = device.sm_count;
   Layout l;
   l.assignments = T * k;  // core checked T * k for overflow
   if (l.assignments > INT32_MAX)
     throw_unsupported("num_tokens: num_tokens * top_k = " + std::to_string(l.assignments) +
                       " exceeds the 2^31 - 1 assignments the CUDA runner indexes");
-  l.tier = choose_tier(cfg, T, k, compute_capability);
+  l.tier = choose_tier(cfg, T, k, device);
   if (l.assignments == 0) return l;
   if (l.tier.tier == Tier::Decode) {
     l.act = 0;
@@ -887,17 +889,18 @@ void configure_gemm_kernels() {
   allow_smem<__nv_bfloat16, WeightKind::Mxfp4, true>();
 }
 
-size_t workspace_size(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int32_t top_k, int sm_count,
-                      int compute_capability) {
-  return static_cast<size_t>(layout_for(cfg, num_tokens, top_k, sm_count, compute_capability).total);
+size_t workspace_size(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int32_t top_k,
+                      const DeviceShape& device) {
+  return static_cast<size_t>(layout_for(cfg, num_tokens, top_k, device).total);
 }
 
 void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moekit_plugin_tensor& hidden,
          const moekit_plugin_routing& plan, const moekit_plugin_tensor& out, void* workspace, size_t workspace_bytes,
-         int sm_count, int compute_capability, moekit_plugin_run_report& report, cudaStream_t stream) {
+         const DeviceShape& device, moekit_plugin_run_report& report, cudaStream_t stream) {
   const int64_t T = hidden.shape[0];
   const int64_t k = plan.topk_ids.shape[1];
-  const Layout l = layout_for(cfg, T, k, sm_count, compute_capability);
+  const int sm_count = device.sm_count, compute_capability = device.compute_capability;
+  const Layout l = layout_for(cfg, T, k, device);
   const bool grouped = l.tier.tier == Tier::Grouped;
   const bool quant = l.quant;
   // FP8 activations x FP8 weights run on the native e4m3 tensor-core mma where the device has it (sm_89+);

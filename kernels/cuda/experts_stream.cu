@@ -3,6 +3,8 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
+
 #include "compute_bits.cuh"
 #include "dependent_launch.h"
 #include "device/grid_dependency.cuh"
@@ -429,9 +431,11 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* 
 #pragma unroll
       for (int u = 0; u < NT; ++u) {
         void* dst = ring + S::kX + (copy_row + u * kRowsPerTile) * kStageBytes + copy_slot * 16;
-        if constexpr (ONE) {  // src-size 0 past the valid bytes: nothing is read there
-          const bool x_valid = off + copy_chunk * 16 < p.x_valid_bytes;
-          gemm_detail::cp_async16_zfill(dst, x_valid ? x_src[u] + off : x_src[u], x_valid);
+        if constexpr (ONE) {
+          // Zeros past the row's valid bytes and for the tile's rows past n (dropped anyway: one row of 8 is
+          // real here); src-size 0 reads nothing, the base address stands in for the source.
+          const bool x_valid = r0 + u * kRowsPerTile + copy_row < n && off + copy_chunk * 16 < p.x_valid_bytes;
+          gemm_detail::cp_async16_zfill(dst, x_valid ? x_src[u] + off : p.x, x_valid);
         } else {
           gemm_detail::cp_async16(dst, x_src[u] + off);
         }
@@ -549,8 +553,9 @@ __device__ __forceinline__ void stream_pass(const GemmParams& p, unsigned char* 
 
 // Tried for one token and measured slower (H200, same run, forced stream tier, T=1 bf16 / fp8): the down pass
 // combining in its last-arriving block per 64 columns (atomic count + __threadfence, no combine launch), 1.10-1.40x
-// (DeepSeek-V3 218.8 vs 182.3 us, Mixtral 308 vs 221); K splits of the down pass to fill a wave helped only
-// Mixtral bf16 (188 vs 222 us, which the decode tier runs in 177) and slowed gpt-oss (67.6 vs 65.1) and Qwen3.
+// (DeepSeek-V3 218.8 vs 182.3 us, Mixtral 308 vs 221); K splits of the down pass to fill a wave (partials added
+// by the combine) helped only Mixtral bf16 (188 vs 222 us, which the decode tier runs in 177) and slowed gpt-oss
+// (67.6 vs 65.1) and Qwen3 (40.1 vs 38.0; 3 splits of 2 stages), measured with an earlier build of this path.
 // Tried and measured slower (H200, same run): each block asking L2 for its 64 weight rows' first bytes (bulk
 // prefetch, within half of L2) before its wait, so that the ring's first stages would come from L2: 0.99-1.16x
 // over the 28 stream points of T = 1..64 (25 slower; Qwen3 FP8 T=64 1.16x).
@@ -757,27 +762,29 @@ bool reads_hidden_directly(const moekit_plugin_experts_config& cfg, const Prepar
   return hidden.dtype == compute_dtype && cfg.hidden % 8 == 0 && reinterpret_cast<uintptr_t>(hidden.data) % 16 == 0;
 }
 
-bool one_token_fills_wave(const moekit_plugin_experts_config& cfg, int64_t top_k) {
-  int device = 0, sms = 0, per_sm = 0;
-  check_cuda(cudaGetDevice(&device), "cudaGetDevice");
-  check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute");
-  // The bf16, f16 and FP8 one-token down kernels take the same ring (MAX_TILES = 1) and fewer registers than
-  // 4 blocks per SM would allow: the bf16 kernel answers for all three.
-  auto* down = stream_gemm_kernel<__nv_bfloat16, false, false, 1, true>;
-  check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, down, kThreads, stream_smem_bytes<false, 1>()),
-             "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
-  return cfg.hidden_pad / 16 / kWarps * top_k >= static_cast<int64_t>(sms) * per_sm;
+bool one_token_fills_wave(const moekit_plugin_experts_config& cfg, int64_t top_k, int sm_count, size_t smem_per_sm) {
+  // Resident blocks per SM of the 16-bit one-token down kernel (the only caller's case): shared memory bounds
+  // them (its 64 registers and 128 threads would allow 8); 1 KiB per block is the runtime's reservation on
+  // sm_80+. H200: 228 KiB per SM / (54 + 1) KiB = 4 blocks, a wave of 528.
+  constexpr size_t kReservedPerBlock = 1024;
+  const int64_t per_sm = static_cast<int64_t>(smem_per_sm / (stream_smem_bytes<false, 1>() + kReservedPerBlock));
+  const int64_t E = cfg.num_experts > 0 ? cfg.num_experts : 1;
+  const int64_t local_slots = std::max<int64_t>(1, top_k * cfg.num_local_experts / E);
+  const int64_t column_blocks = (cfg.hidden + kWarps * 16 - 1) / (kWarps * 16);
+  return column_blocks * local_slots >= static_cast<int64_t>(sm_count) * per_sm;
 }
 
 std::string describe(const moekit_plugin_experts_config& cfg, const Prepared& p, const moekit_plugin_tensor& hidden,
                      int64_t num_tokens, int64_t top_k) {
-  const std::string ring =
-      "a block streams 64 weight rows of one expert through a 3-stage cp.async shared-memory ring once per " +
-      std::to_string(rows_per_pass(cfg, num_tokens, top_k)) +
-      " of its rows (mma.sync, weights as A), activation fused into w13, slot-ordered combine";
-  if (!one_token(num_tokens)) return "expert-major streaming: assignments grouped by expert on the device, " + ring;
+  const std::string ring = " through a 3-stage cp.async shared-memory ring (mma.sync, weights as A), activation "
+                           "fused into w13, slot-ordered combine";
+  if (!one_token(num_tokens))
+    return "expert-major streaming: assignments grouped by expert on the device, a block streams 64 weight rows of "
+           "one expert once per " +
+           std::to_string(rows_per_pass(cfg, num_tokens, top_k)) + " of its rows" + ring;
   return std::string("expert-major streaming, one token (no grouping pass): a group per routed slot, x ") +
-         (reads_hidden_directly(cfg, p, hidden) ? "read from hidden in place" : "gathered per slot") + "; " + ring;
+         (reads_hidden_directly(cfg, p, hidden) ? "read from hidden in place" : "gathered per slot") +
+         "; a block streams 64 weight rows of the slot's expert" + ring;
 }
 
 void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const moekit_plugin_tensor& hidden,

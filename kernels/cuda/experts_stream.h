@@ -59,10 +59,13 @@ int rows_per_pass(const moekit_plugin_experts_config& cfg, int64_t num_tokens, i
 bool one_token(int64_t num_tokens);
 bool reads_hidden_directly(const moekit_plugin_experts_config& cfg, const Prepared& p,
                            const moekit_plugin_tensor& hidden);
-// One token: whether the down pass's grid (H / 64 column blocks x k slots, one block each) fills a wave of
-// resident blocks on this device (occupancy API). Where it does not, the decode tier's finer work units were
-// faster for 16-bit weights (experts_run.cu, choose_tier).
-bool one_token_fills_wave(const moekit_plugin_experts_config& cfg, int64_t top_k);
+// One token: whether the down pass's grid (a block per 64 of the H output columns and local slot; slots of
+// non-local experts, k * L / E of them expected under uniform routing, exit at once) fills a wave of resident
+// blocks on a device of `sm_count` multiprocessors with `smem_per_sm` bytes of shared memory each (the ring
+// bounds the resident blocks). A pure function of its arguments, so that the workspace query and the run agree.
+// Where the grid is under a wave, the decode tier's finer work units were faster for 16-bit weights
+// (experts_run.cu, choose_tier).
+bool one_token_fills_wave(const moekit_plugin_experts_config& cfg, int64_t top_k, int sm_count, size_t smem_per_sm);
 // The run report's detail: the path, rows per weight read and where x comes from.
 std::string describe(const moekit_plugin_experts_config& cfg, const Prepared& p, const moekit_plugin_tensor& hidden,
                      int64_t num_tokens, int64_t top_k);

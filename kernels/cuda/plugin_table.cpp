@@ -66,13 +66,17 @@ int32_t free_experts(void* context, void* prepared, char* msg, size_t cap) {
   });
 }
 
+experts::DeviceShape device_shape(const DeviceContext& ctx) {
+  const cudaDeviceProp& props = ctx.properties();
+  return {props.multiProcessorCount, props.major * 10 + props.minor, props.sharedMemPerMultiprocessor};
+}
+
 int32_t experts_workspace_size(void* context, const moekit_plugin_experts_config* cfg, int64_t num_tokens,
                                int32_t top_k, size_t* out, char* msg, size_t cap) {
   return guarded("experts_workspace_size", msg, cap, [&] {
     if (out == nullptr) throw PluginError(MOEKIT_PLUGIN_INVALID_ARGUMENT, "out_bytes: null");
     DeviceContext& ctx = as_context(context);
-    *out = experts::workspace_size(*cfg, num_tokens, top_k, ctx.properties().multiProcessorCount,
-                                   ctx.properties().major * 10 + ctx.properties().minor);
+    *out = experts::workspace_size(*cfg, num_tokens, top_k, device_shape(ctx));
   });
 }
 
@@ -86,9 +90,7 @@ int32_t run_experts(void* context, void* stream, const moekit_plugin_experts_con
     DeviceGuard guard(ctx.device());
     moekit_plugin_run_report local{};
     experts::run(*cfg, *static_cast<const experts::Prepared*>(prepared), *hidden, *plan, *out, workspace,
-                 workspace_bytes, ctx.properties().multiProcessorCount,
-                 ctx.properties().major * 10 + ctx.properties().minor, report != nullptr ? *report : local,
-                 as_stream(stream));
+                 workspace_bytes, device_shape(ctx), report != nullptr ? *report : local, as_stream(stream));
   });
 }
 

@@ -219,6 +219,10 @@ const ExpertsCase kRoutingCases[] = {
          Routing::Random),
     with(ExpertsCase{"", MOEKIT_WEIGHTS_MXFP4, kSwiglu, kBF16, kNoQ, true, 33, 33, 256, 128, 1, 4}, "one_token_E33",
          Routing::Random),
+    // One token, 16-bit, a wide down grid (H = 7168, 8 slots): the runner's own choice between the streaming and
+    // decode tiers (the streaming tier on an H200), with the workspace sized by the same rule.
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 12, 12, 7168, 512, 1, 8},
+         "one_token_wide_down_grid", Routing::Random),
 };
 INSTANTIATE_TEST_SUITE_P(Routing, ExpertsVsCpu, ::testing::ValuesIn(kRoutingCases),
                          [](const auto& info) { return std::string(info.param.name); });
@@ -478,6 +482,10 @@ const ExpertsCase kStreamCases[] = {
          "fp8_w8a8tok_weight_on_input_T1", Routing::Random, 0, true),
     with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSwiglu, kBF16, kNoQ, true, 20, 20, 256, 2048, 1, 4},
          "invalid_ids_I2048_T1", Routing::WithInvalidIds),
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, true, 20, 20, 64, 160, 1, 4}, "H64_invalid_ids_T1",
+         Routing::WithInvalidIds),
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_F16, kSilu, kBF16, kNoQ, true, 20, 20, 192, 160, 1, 5},
+         "f16_gathered_expert_map_and_invalid_ids_T1", Routing::WithInvalidIds, 9),
     {"mixtral_bf16_I3584_T1", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 8, 8, 4096, 3584, 1, 2},
     {"mixtral_fp8_w8a8grp_I3584_T1", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 8, 8, 4096, 3584, 1, 2},
     {"gptoss_bf16_swiglu_bias_E6_T1", MOEKIT_WEIGHTS_BF16, kSwiglu, kBF16, kNoQ, true, 6, 6, 2880, 2880, 1, 4},
