@@ -455,8 +455,8 @@ const ExpertsCase kStreamCases[] = {
     with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 20, 20, 192, 160, 0, 4}, "no_tokens",
          Routing::Random),
     // One token (the path without a grouping pass): x read from hidden in place (H % 8 == 0, 16-bit hidden of
-    // the compute type; H = 200 and 2880 zero-filled to Hp) or built once (f32 / other 16-bit hidden, H % 8 != 0,
-    // FP8), once per slot with the router weight on the input; skipped and repeated slots.
+    // the compute type; H = 64, 200 and 2880 zero-filled to Hp) or gathered per slot (f32 / other 16-bit hidden,
+    // H % 8 != 0, FP8, router weight on the input); skipped, non-local and repeated slots.
     {"bf16_silu_bf16_T1", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 8, 8, 200, 320, 1, 2},
     {"bf16_gelu_f32_T1", MOEKIT_WEIGHTS_BF16, kGelu, kF32, kNoQ, false, 13, 13, 256, 96, 1, 3},
     {"f16_swiglu_bias_bf16_T1", MOEKIT_WEIGHTS_F16, kSwiglu, kBF16, kNoQ, true, 6, 6, 128, 256, 1, 2},
