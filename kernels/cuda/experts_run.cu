@@ -75,10 +75,8 @@ constexpr double kGroupedMinRowsPerExpert = 32.0;
 // experts the split-K mma.sync path kept T=16 and 64 (bf16 772 vs 830, 778 vs 823 us).
 constexpr int32_t kGroupedMinExperts = 64;
 // The streaming tier (experts_stream.h) runs wherever it takes the format and the routed rows per local expert
-// (A / L) are at most 16, except 16-bit weights at T = 1 where its down grid (H / 64 blocks per slot, no grouping
-// pass there) is under one wave of resident blocks: those stay on the decode tier. H200, one-token path vs decode,
-// same run, T=1 bf16: DeepSeek-V3 (896 down blocks) 182.3 vs 197.9-200.3 us; under a wave (528 blocks): gpt-oss
-// (184) 64.8 vs 65.8, Qwen3 (256) 37.3 vs 35.4, Mixtral (128) 221 vs 177. Earlier measurements (before the
+// (A / L) are at most 16, except 16-bit weights at T = 1 where the slots' weights are small
+// (stream::one_token_outruns_decode): those stay on the decode tier. Earlier measurements (before the
 // one-token path, with the grouping pass at T = 1, after the weights moved to a shared-memory ring; moekit bench,
 // one layer incl. routing, median us, each pair from one run, bf16 / fp8 w8a8):
 //   T=1    stream vs decode: DeepSeek-V3 220/136 vs 226/248, gpt-oss 80/58 vs 80/97, Mixtral 197/125 vs 195/232,
@@ -128,9 +126,8 @@ TierChoice choose_tier(const moekit_plugin_experts_config& cfg, int64_t tokens, 
   const double rows_per_expert =
       cfg.num_local_experts > 0 ? static_cast<double>(assignments) / cfg.num_local_experts : 0.0;
   const bool sixteen_bit = cfg.weight_format == 0 || cfg.weight_format == 1 || cfg.weight_format == 2;
-  if (stream_ok && sixteen_bit && tokens == 1 &&
-      stream::one_token_fills_wave(cfg, top_k, device.sm_count, device.smem_per_sm))
-    return {Tier::Stream, "one token, 16-bit: the streaming tier's down grid fills a wave"};
+  if (stream_ok && sixteen_bit && tokens == 1 && stream::one_token_outruns_decode(cfg, top_k))
+    return {Tier::Stream, "one token, 16-bit: >= 128 MiB of weights over the local slots"};
   if (decode_ok && sixteen_bit && tokens <= 1) return {Tier::Decode, "decode: 16-bit weights at T = 1"};
   if (stream_ok && rows_per_expert <= kStreamMaxRowsPerExpert)
     return {Tier::Stream, "weight streaming: <= 16 rows per local expert"};
@@ -921,7 +918,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
   } else if (l.tier.tier == Tier::Stream) {
     copy_text(report.kernel, sizeof report.kernel, stream::kernel_label(cfg, p));
     copy_text(report.detail, sizeof report.detail,
-              stream::describe(cfg, p, hidden, T, k) + "; " + l.tier.why);
+              stream::describe(cfg, p, hidden, T, k, device) + "; " + l.tier.why);
   } else if (grouped) {
     copy_text(report.kernel, sizeof report.kernel,
               a8 ? "cuda-sm90-grouped-fp8block-w8a8"
@@ -951,7 +948,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
     return;
   }
   if (l.tier.tier == Tier::Stream) {
-    stream::run(cfg, p, hidden, plan, out, workspace, compute_capability >= 90, stream);
+    stream::run(cfg, p, hidden, plan, out, workspace, device, compute_capability >= 90, stream);
     return;
   }
   if (cfg.num_experts > kMaxDeviceExperts)

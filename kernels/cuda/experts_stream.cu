@@ -4,6 +4,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <string>
 
 #include "compute_bits.cuh"
 #include "dependent_launch.h"
@@ -325,7 +326,14 @@ constexpr int kBlockRows = kWarps * 16;
 constexpr int kStageBytes = 256;
 constexpr int kChunks = kStageBytes / 16;  // 16-byte chunks of a row per stage
 constexpr int kRowsPerCopyRound = kThreads / kChunks;
-constexpr int kStages = 3;
+constexpr int kStages = 3;  // the grouped kernels' ring (T > 1); one token picks its depth per pass, below
+// One token: the ring depths its kernels are compiled for. There the grid is a block per (slot, 64 weight rows),
+// often under a wave of resident blocks, and then a block's stream of its rows is bound by the round trips of its
+// kStages - 1 stages in flight; the shared memory the grid leaves free buys depth (one_token_ring_stages). H200,
+// whole layer T=1, same run against 3 stages everywhere: Mixtral-8x7B (down: 128 blocks of 28 KiB rows, 12
+// stages) fp8 116.1 -> 110.6 us, bf16 (forced onto this tier) 174.3 us where the 3-stage ring took 221 in an
+// earlier run; gpt-oss, Qwen3 and DeepSeek-V3 within +-2 % (4-6 stages, or 3 where the grid is near a wave).
+constexpr int kOneTokenStages[] = {3, 4, 6, 12};
 static_assert(kBlockRows % kRowsPerCopyRound == 0 && kRowsPerTile == kRowsPerCopyRound, "whole rows per copy round");
 static_assert(kQuantBlock % 32 == 0, "the per-group quantizer gives each lane kQuantBlock / 32 columns");
 
@@ -345,9 +353,9 @@ struct StageShape {
   static_assert(!FP8 || kScaleBlocks * kXRows <= kThreads, "one x scale per thread and stage");
 };
 
-template <bool FP8, int MAX_TILES>
+template <bool FP8, int MAX_TILES, int STAGES = kStages>
 constexpr int stream_smem_bytes() {
-  return kStages * StageShape<FP8, MAX_TILES>::kBytes;
+  return STAGES * StageShape<FP8, MAX_TILES>::kBytes;
 }
 
 // Chunk c of ring row r is stored at chunk c ^ chunk_swizzle(r). A quarter-warp's 16-byte shared loads cover
@@ -380,7 +388,7 @@ __device__ __forceinline__ void cp_async4(void* smem, const void* gmem) {
 // ONE: the one-token kernels (groups = slots, x rows zero-filled past x_valid_bytes); compiled apart so that the
 // grouped kernels keep their registers and plain copies (with run-time branches instead, the FP8 kernels went
 // from 100-118 to 138-156 registers, past the 128 that 4 blocks per SM allow, and measured 7-15 % slower).
-template <class CT, bool FP8, bool GATED, int NT, int MAX_TILES, bool ONE>
+template <class CT, bool FP8, bool GATED, int NT, int MAX_TILES, bool ONE, int STAGES>
 __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* smem, int32_t e, int64_t first, int n,
                                             int r0, int64_t unit0, float (&acc)[NT][4]) {
   using S = StageShape<FP8, MAX_TILES>;
@@ -421,7 +429,7 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* 
       FP8 ? p.x_scale + (ONE && p.x_shared_row ? 0 : first + (xs_r < n ? xs_r : 0)) * kbs : nullptr;
 
   auto issue = [&](int64_t st) {
-    unsigned char* ring = smem + (st % kStages) * S::kBytes;
+    unsigned char* ring = smem + (st % STAGES) * S::kBytes;
     const int64_t off = st * kStageBytes;  // the sources carry the chunk's offset in the stage
     if (!FP8 || off + copy_chunk * 16 < row_bytes) {
 #pragma unroll
@@ -459,16 +467,16 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* 
 
   const int lo = warp * 16 + g, hi = lo + 8, swz = chunk_swizzle(g);  // lo, hi and j*8 + g all have swizzle g
 #pragma unroll
-  for (int s = 0; s < kStages - 1; ++s) {
+  for (int s = 0; s < STAGES - 1; ++s) {
     if (s < stages) issue(s);
     gemm_detail::cp_async_commit();  // always, so that group s is stage s
   }
   for (int64_t st = 0; st < stages; ++st) {
-    gemm_detail::cp_async_wait<kStages - 2>();  // this thread's copies of stage st have landed
+    gemm_detail::cp_async_wait<STAGES - 2>();  // this thread's copies of stage st have landed
     __syncthreads();                            // everyone's have, and stage st - 1's slot is free
-    if (st + kStages - 1 < stages) issue(st + kStages - 1);
+    if (st + STAGES - 1 < stages) issue(st + STAGES - 1);
     gemm_detail::cp_async_commit();
-    const unsigned char* ring = smem + (st % kStages) * S::kBytes;
+    const unsigned char* ring = smem + (st % STAGES) * S::kBytes;
     const uint4* wlo = reinterpret_cast<const uint4*>(ring + lo * kStageBytes);
     const uint4* whi = reinterpret_cast<const uint4*>(ring + hi * kStageBytes);
     const uint4* xs = reinterpret_cast<const uint4*>(ring + S::kX + g * kStageBytes);
@@ -510,7 +518,7 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* 
   __syncthreads();                  // a ring every warp has finished reading
 }
 
-template <class CT, bool FP8, bool GATED, int NT, int MAX_TILES, bool ONE>
+template <class CT, bool FP8, bool GATED, int NT, int MAX_TILES, bool ONE, int STAGES>
 __device__ __forceinline__ void stream_pass(const GemmParams& p, unsigned char* smem, int32_t e, int64_t first, int n,
                                             int r0, int64_t unit0) {
   const int lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
@@ -519,7 +527,7 @@ __device__ __forceinline__ void stream_pass(const GemmParams& p, unsigned char* 
   const int64_t row_lo = GATED ? unit * 8 + g : unit * 16 + g;
   const int64_t row_hi = GATED ? p.ip + row_lo : row_lo + 8;
   float acc[NT][4];
-  stream_rows<CT, FP8, GATED, NT, MAX_TILES, ONE>(p, smem, e, first, n, r0, unit0, acc);
+  stream_rows<CT, FP8, GATED, NT, MAX_TILES, ONE, STAGES>(p, smem, e, first, n, r0, unit0, acc);
   if constexpr (GATED) {
     const float* bias = p.bias + static_cast<int64_t>(e) * p.rows_per_expert;
     const float bg = bias[row_lo], bu = bias[row_hi];
@@ -562,7 +570,7 @@ __device__ __forceinline__ void stream_pass(const GemmParams& p, unsigned char* 
 // grid (units / kWarps, G): block y is a group (those past meta[0] exit), each warp one unit of weight rows, the
 // block's 4 units streamed together (stream_rows). MAX_TILES: rows of the group per weight read / 8; larger
 // groups are taken in passes. Dynamic shared memory: stream_smem_bytes<FP8, MAX_TILES>().
-template <class CT, bool FP8, bool GATED, int MAX_TILES, bool ONE>
+template <class CT, bool FP8, bool GATED, int MAX_TILES, bool ONE, int STAGES = kStages>
 __global__ void __launch_bounds__(kThreads) stream_gemm_kernel(const GemmParams p) {
   extern __shared__ __align__(16) unsigned char stream_smem[];
   device::wait_for_prerequisite_grids();
@@ -600,11 +608,11 @@ __global__ void __launch_bounds__(kThreads) stream_gemm_kernel(const GemmParams 
   for (int r0 = 0; r0 < n; r0 += kRowsPerTile * MAX_TILES) {
     const int left = n - r0;
     if (MAX_TILES >= 4 && left > 2 * kRowsPerTile)
-      stream_pass<CT, FP8, GATED, (MAX_TILES >= 4 ? 4 : 1), MAX_TILES, ONE>(p, stream_smem, e, first, n, r0, unit0);
+      stream_pass<CT, FP8, GATED, (MAX_TILES >= 4 ? 4 : 1), MAX_TILES, ONE, STAGES>(p, stream_smem, e, first, n, r0, unit0);
     else if (MAX_TILES >= 2 && left > kRowsPerTile)
-      stream_pass<CT, FP8, GATED, (MAX_TILES >= 2 ? 2 : 1), MAX_TILES, ONE>(p, stream_smem, e, first, n, r0, unit0);
+      stream_pass<CT, FP8, GATED, (MAX_TILES >= 2 ? 2 : 1), MAX_TILES, ONE, STAGES>(p, stream_smem, e, first, n, r0, unit0);
     else
-      stream_pass<CT, FP8, GATED, 1, MAX_TILES, ONE>(p, stream_smem, e, first, n, r0, unit0);
+      stream_pass<CT, FP8, GATED, 1, MAX_TILES, ONE, STAGES>(p, stream_smem, e, first, n, r0, unit0);
   }
 }
 
@@ -670,12 +678,14 @@ __global__ void __launch_bounds__(kCombineThreads) combine_kernel(const CombineP
 
 // The rings are larger than the 48 KiB default: each GEMM kernel opts in once per device, outside any run (runs
 // may be captured into a graph), with all of the SM's unified L1 / shared memory as shared memory, so that 4
-// blocks of the common MAX_TILES = 1 ring (55-57 KiB each) fit an H200 SM; the operands bypass L1 anyway.
-template <class CT, bool FP8, int MAX_TILES, bool ONE = false>
-void allow_smem() {
-  constexpr int smem = stream_smem_bytes<FP8, MAX_TILES>();
-  for (auto* kernel :
-       {stream_gemm_kernel<CT, FP8, true, MAX_TILES, ONE>, stream_gemm_kernel<CT, FP8, false, MAX_TILES, ONE>}) {
+// blocks of the common MAX_TILES = 1 ring (55-57 KiB each) fit an H200 SM; the operands bypass L1 anyway. Rings
+// deeper than the device allows a block are not opted in; one_token_ring_stages never picks them there.
+template <class CT, bool FP8, int MAX_TILES, bool ONE = false, int STAGES = kStages>
+void allow_smem(int max_block_smem) {
+  constexpr int smem = stream_smem_bytes<FP8, MAX_TILES, STAGES>();
+  if (smem > max_block_smem) return;
+  for (auto* kernel : {stream_gemm_kernel<CT, FP8, true, MAX_TILES, ONE, STAGES>,
+                       stream_gemm_kernel<CT, FP8, false, MAX_TILES, ONE, STAGES>}) {
     check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
                "cudaFuncSetAttribute (stream GEMM shared memory)");
     check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
@@ -685,43 +695,84 @@ void allow_smem() {
 }
 
 template <class CT, bool FP8>
-void allow_smem_all_tiles() {
-  allow_smem<CT, FP8, 1, true>();  // one token: 8 rows, one tile
-  allow_smem<CT, FP8, 1>();
-  allow_smem<CT, FP8, 2>();
-  allow_smem<CT, FP8, 4>();
+void allow_smem_all_tiles(int max_block_smem) {
+  static_assert(sizeof kOneTokenStages / sizeof kOneTokenStages[0] == 4, "one kernel per ring depth below");
+  allow_smem<CT, FP8, 1, true, kOneTokenStages[0]>(max_block_smem);  // one token: 8 rows, one tile
+  allow_smem<CT, FP8, 1, true, kOneTokenStages[1]>(max_block_smem);
+  allow_smem<CT, FP8, 1, true, kOneTokenStages[2]>(max_block_smem);
+  allow_smem<CT, FP8, 1, true, kOneTokenStages[3]>(max_block_smem);
+  allow_smem<CT, FP8, 1>(max_block_smem);
+  allow_smem<CT, FP8, 2>(max_block_smem);
+  allow_smem<CT, FP8, 4>(max_block_smem);
 }
 
-template <class CT, bool FP8, int MAX_TILES, bool ONE>
-void launch_gemms(const GemmParams& g1, const GemmParams& g2, const RowsParams* act_quant, unsigned groups,
-                  int64_t max_rows, bool overlap, cudaStream_t stream) {
-  constexpr int smem = stream_smem_bytes<FP8, MAX_TILES>();  // opted in by configure_kernels()
-  auto* gate_up = stream_gemm_kernel<CT, FP8, true, MAX_TILES, ONE>;
-  auto* down = stream_gemm_kernel<CT, FP8, false, MAX_TILES, ONE>;
-  const dim3 grid1(static_cast<unsigned>(g1.ip / 8 / kWarps), groups);
-  launch_dependent(overlap, gate_up, grid1, dim3(kThreads), smem, stream, "stream gate_up kernel", g1);
-  if (act_quant != nullptr) {
-    launch_build_rows<CT>(*act_quant, max_rows, overlap, stream, "stream activation quantization");
-  }
-  const dim3 grid2(static_cast<unsigned>(g2.rows_per_expert / 16 / kWarps), groups);
-  launch_dependent(overlap, down, grid2, dim3(kThreads), smem, stream, "stream down kernel", g2);
+template <class CT, bool FP8, bool GATED, int MAX_TILES, bool ONE, int STAGES>
+void launch_gemm(const GemmParams& g, dim3 grid, bool overlap, cudaStream_t stream, const char* what) {
+  constexpr int smem = stream_smem_bytes<FP8, MAX_TILES, STAGES>();  // opted in by configure_kernels()
+  launch_dependent(overlap, stream_gemm_kernel<CT, FP8, GATED, MAX_TILES, ONE, STAGES>, grid, dim3(kThreads), smem,
+                   stream, what, g);
 }
+
+// One token: the kernel of the pass's ring depth (one of kOneTokenStages).
+template <class CT, bool FP8, bool GATED>
+void launch_one_token_gemm(int stages, const GemmParams& g, dim3 grid, bool overlap, cudaStream_t stream,
+                           const char* what) {
+  switch (stages) {
+    case kOneTokenStages[0]: launch_gemm<CT, FP8, GATED, 1, true, kOneTokenStages[0]>(g, grid, overlap, stream, what); break;
+    case kOneTokenStages[1]: launch_gemm<CT, FP8, GATED, 1, true, kOneTokenStages[1]>(g, grid, overlap, stream, what); break;
+    case kOneTokenStages[2]: launch_gemm<CT, FP8, GATED, 1, true, kOneTokenStages[2]>(g, grid, overlap, stream, what); break;
+    case kOneTokenStages[3]: launch_gemm<CT, FP8, GATED, 1, true, kOneTokenStages[3]>(g, grid, overlap, stream, what); break;
+    default: throw_internal("stream tier: no one-token kernel for a " + std::to_string(stages) + "-stage ring");
+  }
+}
+
+// Grid x of the two GEMM passes: gate_up a block per 32 intermediate columns, down a block per 64 output columns.
+int64_t gate_up_column_blocks(int64_t ip) { return ip / 8 / kWarps; }
+int64_t down_column_blocks(int64_t hp) { return hp / 16 / kWarps; }
 
 template <class CT, bool FP8>
-void launch_gemms_tiles(bool one, int tiles, const GemmParams& g1, const GemmParams& g2, const RowsParams* aq,
-                        unsigned groups, int64_t max_rows, bool overlap, cudaStream_t stream) {
-  if (one) launch_gemms<CT, FP8, 1, true>(g1, g2, aq, groups, max_rows, overlap, stream);
-  else if (tiles >= 4) launch_gemms<CT, FP8, 4, false>(g1, g2, aq, groups, max_rows, overlap, stream);
-  else if (tiles == 2) launch_gemms<CT, FP8, 2, false>(g1, g2, aq, groups, max_rows, overlap, stream);
-  else launch_gemms<CT, FP8, 1, false>(g1, g2, aq, groups, max_rows, overlap, stream);
+void launch_gemms(bool one, const OneTokenRings& rings, int tiles, const GemmParams& g1, const GemmParams& g2,
+                  const RowsParams* act_quant, unsigned groups, int64_t max_rows, bool overlap, cudaStream_t stream) {
+  const dim3 grid1(static_cast<unsigned>(gate_up_column_blocks(g1.ip)), groups);
+  const dim3 grid2(static_cast<unsigned>(down_column_blocks(g2.rows_per_expert)), groups);
+  const char* gate_up = "stream gate_up kernel";
+  if (one) launch_one_token_gemm<CT, FP8, true>(rings.gate_up, g1, grid1, overlap, stream, gate_up);
+  else if (tiles >= 4) launch_gemm<CT, FP8, true, 4, false, kStages>(g1, grid1, overlap, stream, gate_up);
+  else if (tiles == 2) launch_gemm<CT, FP8, true, 2, false, kStages>(g1, grid1, overlap, stream, gate_up);
+  else launch_gemm<CT, FP8, true, 1, false, kStages>(g1, grid1, overlap, stream, gate_up);
+  if (act_quant != nullptr) launch_build_rows<CT>(*act_quant, max_rows, overlap, stream, "stream activation quantization");
+  const char* down = "stream down kernel";
+  if (one) launch_one_token_gemm<CT, FP8, false>(rings.down, g2, grid2, overlap, stream, down);
+  else if (tiles >= 4) launch_gemm<CT, FP8, false, 4, false, kStages>(g2, grid2, overlap, stream, down);
+  else if (tiles == 2) launch_gemm<CT, FP8, false, 2, false, kStages>(g2, grid2, overlap, stream, down);
+  else launch_gemm<CT, FP8, false, 1, false, kStages>(g2, grid2, overlap, stream, down);
+}
+
+// One token: the deepest ring of kOneTokenStages that still lets the pass's blocks (`blocks`, expected live)
+// be resident at once on the device, and no deeper than the row has stages to keep in flight (STAGES - 1 ahead);
+// kStages where even that grid takes more than a wave. 1 KiB per block is the runtime's reservation on sm_80+.
+int one_token_ring_stages(bool fp8, int64_t blocks, int64_t row_stages, const DeviceShape& device) {
+  constexpr size_t kReservedPerBlock = 1024;
+  const size_t stage_bytes = fp8 ? StageShape<true, 1>::kBytes : StageShape<false, 1>::kBytes;
+  int best = kStages;
+  for (int stages : kOneTokenStages) {
+    if (stages - 1 > std::max<int64_t>(row_stages, kStages - 1)) break;
+    const int64_t per_sm = static_cast<int64_t>(device.smem_per_sm / (stages * stage_bytes + kReservedPerBlock));
+    if (per_sm >= 1 && per_sm * device.sm_count >= blocks) best = stages;
+  }
+  return best;
 }
 
 }  // namespace
 
 void configure_kernels() {
-  allow_smem_all_tiles<__nv_bfloat16, false>();
-  allow_smem_all_tiles<__half, false>();
-  allow_smem_all_tiles<__nv_bfloat16, true>();
+  int device = 0, max_block_smem = 0;
+  check_cuda(cudaGetDevice(&device), "cudaGetDevice");
+  check_cuda(cudaDeviceGetAttribute(&max_block_smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
+             "cudaDeviceGetAttribute (shared memory per block)");
+  allow_smem_all_tiles<__nv_bfloat16, false>(max_block_smem);
+  allow_smem_all_tiles<__half, false>(max_block_smem);
+  allow_smem_all_tiles<__nv_bfloat16, true>(max_block_smem);
 }
 
 bool supports(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int64_t top_k, bool e4m3_mma) {
@@ -762,34 +813,46 @@ bool reads_hidden_directly(const moekit_plugin_experts_config& cfg, const Prepar
   return hidden.dtype == compute_dtype && cfg.hidden % 8 == 0 && reinterpret_cast<uintptr_t>(hidden.data) % 16 == 0;
 }
 
-bool one_token_fills_wave(const moekit_plugin_experts_config& cfg, int64_t top_k, int sm_count, size_t smem_per_sm) {
-  // Resident blocks per SM of the 16-bit one-token down kernel (the only caller's case): shared memory bounds
-  // them (its 64 registers and 128 threads would allow 8); 1 KiB per block is the runtime's reservation on
-  // sm_80+. H200: 228 KiB per SM / (54 + 1) KiB = 4 blocks, a wave of 528.
-  constexpr size_t kReservedPerBlock = 1024;
-  const int64_t per_sm = static_cast<int64_t>(smem_per_sm / (stream_smem_bytes<false, 1>() + kReservedPerBlock));
+bool one_token_outruns_decode(const moekit_plugin_experts_config& cfg, int64_t top_k) {
   const int64_t E = cfg.num_experts > 0 ? cfg.num_experts : 1;
   const int64_t local_slots = std::max<int64_t>(1, top_k * cfg.num_local_experts / E);
-  const int64_t column_blocks = (cfg.hidden + kWarps * 16 - 1) / (kWarps * 16);
-  return column_blocks * local_slots >= static_cast<int64_t>(sm_count) * per_sm;
+  const int64_t expert_bytes = 3 * cfg.hidden_pad * cfg.intermediate_pad * 2;  // w13 and w2, 16-bit
+  return local_slots * expert_bytes >= kOneTokenStreamMinBytes;
+}
+
+OneTokenRings one_token_rings(const moekit_plugin_experts_config& cfg, const Prepared& p, int64_t top_k,
+                              const DeviceShape& device) {
+  const bool fp8 = p.kind == WeightKind::Fp8;
+  const int64_t elem = fp8 ? 1 : 2;
+  const int64_t E = cfg.num_experts > 0 ? cfg.num_experts : 1;
+  const int64_t local_slots = std::max<int64_t>(1, top_k * cfg.num_local_experts / E);  // the others exit at once
+  auto row_stages = [&](int64_t k) { return (k * elem + kStageBytes - 1) / kStageBytes; };
+  OneTokenRings r;
+  r.gate_up = one_token_ring_stages(fp8, gate_up_column_blocks(cfg.intermediate_pad) * local_slots,
+                                    row_stages(cfg.hidden_pad), device);
+  r.down = one_token_ring_stages(fp8, down_column_blocks(cfg.hidden_pad) * local_slots,
+                                 row_stages(cfg.intermediate_pad), device);
+  return r;
 }
 
 std::string describe(const moekit_plugin_experts_config& cfg, const Prepared& p, const moekit_plugin_tensor& hidden,
-                     int64_t num_tokens, int64_t top_k) {
-  const std::string ring = " through a 3-stage cp.async shared-memory ring (mma.sync, weights as A), activation "
-                           "fused into w13, slot-ordered combine";
+                     int64_t num_tokens, int64_t top_k, const DeviceShape& device) {
+  const std::string tail = " (mma.sync, weights as A), activation fused into w13, slot-ordered combine";
   if (!one_token(num_tokens))
     return "expert-major streaming: assignments grouped by expert on the device, a block streams 64 weight rows of "
            "one expert once per " +
-           std::to_string(rows_per_pass(cfg, num_tokens, top_k)) + " of its rows" + ring;
+           std::to_string(rows_per_pass(cfg, num_tokens, top_k)) + " of its rows through a " +
+           std::to_string(kStages) + "-stage cp.async shared-memory ring" + tail;
+  const OneTokenRings rings = one_token_rings(cfg, p, top_k, device);
   return std::string("expert-major streaming, one token (no grouping pass): a group per routed slot, x ") +
          (reads_hidden_directly(cfg, p, hidden) ? "read from hidden in place" : "gathered per slot") +
-         "; a block streams 64 weight rows of the slot's expert" + ring;
+         "; cp.async shared-memory rings of " + std::to_string(rings.gate_up) + " (w13) / " +
+         std::to_string(rings.down) + " (w2) stages; a block streams 64 weight rows of the slot's expert" + tail;
 }
 
 void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const moekit_plugin_tensor& hidden,
-         const moekit_plugin_routing& plan, const moekit_plugin_tensor& out, void* workspace, bool overlap,
-         cudaStream_t stream) {
+         const moekit_plugin_routing& plan, const moekit_plugin_tensor& out, void* workspace, const DeviceShape& device,
+         bool overlap, cudaStream_t stream) {
   const int64_t T = hidden.shape[0], k = plan.topk_ids.shape[1], A = T * k;
   const bool fp8 = prep.kind == WeightKind::Fp8;
   if (!supports(cfg, T, k, fp8) || prep.kind == WeightKind::Mxfp4 || (fp8 && !quantized(cfg)))
@@ -898,14 +961,15 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
 
   const int tiles = rows_per_pass(cfg, T, k) / kRowsPerTile;
   const unsigned group_grid = static_cast<unsigned>(one ? k : G);  // one token: a block row per slot
+  const OneTokenRings rings = one ? one_token_rings(cfg, prep, k, device) : OneTokenRings{};
   if (G == 0) {
     // No local experts: nothing to multiply; the combine writes zeros.
   } else if (fp8) {
-    launch_gemms_tiles<__nv_bfloat16, true>(one, tiles, g1, g2, &act_quant, group_grid, A, overlap, stream);
+    launch_gemms<__nv_bfloat16, true>(one, rings, tiles, g1, g2, &act_quant, group_grid, A, overlap, stream);
   } else if (f16) {
-    launch_gemms_tiles<__half, false>(one, tiles, g1, g2, nullptr, group_grid, A, overlap, stream);
+    launch_gemms<__half, false>(one, rings, tiles, g1, g2, nullptr, group_grid, A, overlap, stream);
   } else {
-    launch_gemms_tiles<__nv_bfloat16, false>(one, tiles, g1, g2, nullptr, group_grid, A, overlap, stream);
+    launch_gemms<__nv_bfloat16, false>(one, rings, tiles, g1, g2, nullptr, group_grid, A, overlap, stream);
   }
 
   CombineParams c{};

@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <string>
 
+#include "experts.h"
 #include "experts_prepared.h"
 #include "moekit_plugin.h"
 
@@ -59,20 +60,32 @@ int rows_per_pass(const moekit_plugin_experts_config& cfg, int64_t num_tokens, i
 bool one_token(int64_t num_tokens);
 bool reads_hidden_directly(const moekit_plugin_experts_config& cfg, const Prepared& p,
                            const moekit_plugin_tensor& hidden);
-// One token: whether the down pass's grid (a block per 64 of the H output columns and local slot; slots of
-// non-local experts, k * L / E of them expected under uniform routing, exit at once) fills a wave of resident
-// blocks on a device of `sm_count` multiprocessors with `smem_per_sm` bytes of shared memory each (the ring
-// bounds the resident blocks). A pure function of its arguments, so that the workspace query and the run agree.
-// Where the grid is under a wave, the decode tier's finer work units were faster for 16-bit weights
-// (experts_run.cu, choose_tier).
-bool one_token_fills_wave(const moekit_plugin_experts_config& cfg, int64_t top_k, int sm_count, size_t smem_per_sm);
-// The run report's detail: the path, rows per weight read and where x comes from.
+// One token, 16-bit weights: whether this tier is expected to outrun the decode tier: the measured crossover, at
+// least kOneTokenStreamMinBytes of weights over the expected local slots (k * L / E). Below it the decode tier's
+// two launches (the combine fused into its down pass, a warp per column) won; above it this tier's streaming
+// GEMMs did. H200, whole layer, same run, bf16
+// T=1, this tier vs decode: Qwen3-30B-A3B (75 MB) 36.2 vs 34.7 us; gpt-oss-120b (199 MB) 63.5 vs 65.8, Mixtral-8x7B
+// (470 MB) 174.3 vs 180.3, DeepSeek-V3 (704 MB) 181.2 vs 201.0. A pure function of the configuration, so that the
+// workspace query and the run agree.
+constexpr int64_t kOneTokenStreamMinBytes = int64_t{128} << 20;
+bool one_token_outruns_decode(const moekit_plugin_experts_config& cfg, int64_t top_k);
+// One token: the shared-memory ring depth (stages) of each GEMM pass. The deepest ring the kernels are compiled for
+// whose resident blocks still take the pass's whole grid (a block per slot and 32 intermediate / 64 output
+// columns; slots of non-local experts, k * L / E expected, exit at once) and that the row's length can use;
+// 3 (the T > 1 ring) where the grid takes more than a wave. A pure function of its arguments, like the tier rule.
+struct OneTokenRings {
+  int gate_up = 3;
+  int down = 3;
+};
+OneTokenRings one_token_rings(const moekit_plugin_experts_config& cfg, const Prepared& p, int64_t top_k,
+                              const DeviceShape& device);
+// The run report's detail: the path, rows per weight read, ring depth and where x comes from.
 std::string describe(const moekit_plugin_experts_config& cfg, const Prepared& p, const moekit_plugin_tensor& hidden,
-                     int64_t num_tokens, int64_t top_k);
+                     int64_t num_tokens, int64_t top_k, const DeviceShape& device);
 // `overlap`: launch each kernel with programmatic dependent launch (sm_90+, dependent_launch.h), so that its
 // blocks become resident while the previous kernel drains; every kernel waits for its predecessor first thing.
 void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moekit_plugin_tensor& hidden,
-         const moekit_plugin_routing& plan, const moekit_plugin_tensor& out, void* workspace, bool overlap,
-         cudaStream_t stream);
+         const moekit_plugin_routing& plan, const moekit_plugin_tensor& out, void* workspace, const DeviceShape& device,
+         bool overlap, cudaStream_t stream);
 
 }  // namespace moekit::cuda::experts::stream

@@ -4,6 +4,7 @@
 // 32, and model-preset shapes (scaled where a preset's full weights would not fit a test) up to T = 16384.
 // Tolerance: tolerance_for (experts_case.h) explains it from the operand formats.
 #include <cstdio>
+#include <regex>
 
 #include "experts_case.h"
 
@@ -87,6 +88,10 @@ void check_case(moekit_context cpu, moekit_context gpu, const ExpertsCase& c, ui
                           c.hidden_dtype == compute && c.H % 8 == 0;
     const std::string path = "one token (no grouping pass): a group per routed slot, x ";
     EXPECT_NE(detail.find(path + (in_place ? "read from hidden in place" : "gathered per slot")), std::string::npos)
+        << detail;
+    // The ring depth of each GEMM pass, one of the depths the one-token kernels are compiled for.
+    EXPECT_TRUE(std::regex_search(detail, std::regex("; cp\\.async shared-memory rings of (3|4|6|12) \\(w13\\) / "
+                                                     "(3|4|6|12) \\(w2\\) stages;")))
         << detail;
   }
   EXPECT_EQ(ref.report.invalid_assignments, d.invalid);
@@ -219,8 +224,8 @@ const ExpertsCase kRoutingCases[] = {
          Routing::Random),
     with(ExpertsCase{"", MOEKIT_WEIGHTS_MXFP4, kSwiglu, kBF16, kNoQ, true, 33, 33, 256, 128, 1, 4}, "one_token_E33",
          Routing::Random),
-    // One token, 16-bit, a wide down grid (H = 7168, 8 slots): the runner's own choice between the streaming and
-    // decode tiers (the streaming tier on an H200), with the workspace sized by the same rule.
+    // One token, 16-bit, 176 MB of weights over its 8 slots (H = 7168): the runner's own choice between the
+    // streaming and decode tiers (the streaming tier: >= 128 MiB), with the workspace sized by the same rule.
     with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 12, 12, 7168, 512, 1, 8},
          "one_token_wide_down_grid", Routing::Random),
 };
