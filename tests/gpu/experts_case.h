@@ -34,6 +34,9 @@ struct ExpertsCase {
   int32_t k;
   Routing routing = Routing::Random;
   bool weight_on_input = false;
+  // The GPU run's hidden rows start 2 bytes past a 16-byte boundary (valid for every 16-bit / f32 element type's
+  // own alignment, not for 16-byte vector copies): the kernels that would read them in place must not.
+  bool misaligned_hidden = false;
 };
 
 // Fast deterministic pseudo-random numbers (weights of preset-sized layers are 10^8 values).

@@ -4,6 +4,7 @@
 // 32, and model-preset shapes (scaled where a preset's full weights would not fit a test) up to T = 16384.
 // Tolerance: tolerance_for (experts_case.h) explains it from the operand formats.
 #include <cstdio>
+#include <memory>
 #include <regex>
 
 #include "experts_case.h"
@@ -37,6 +38,14 @@ void run_backend(moekit_context ctx, bool gpu, ExpertsCaseData& d, const Experts
   if (gpu) {
     DeviceBuffer ws(ws_bytes), out(out_bytes);
     moekit_tensor h = d.hidden.gpu(), o = device_tensor(out.get(), c.hidden_dtype, {c.T, c.H});
+    constexpr size_t kMisalign = 2;  // bytes past cudaMalloc's (256-byte aligned) base
+    std::unique_ptr<DeviceBuffer> shifted;
+    if (c.misaligned_hidden) {
+      shifted = std::make_unique<DeviceBuffer>(d.hidden.bytes.size() + kMisalign);
+      char* at = static_cast<char*>(shifted->get()) + kMisalign;
+      CUDA_OK(cudaMemcpy(at, d.hidden.bytes.data(), d.hidden.bytes.size(), cudaMemcpyHostToDevice));
+      h.data = at;
+    }
     plan.topk_weights = d.topk_w.gpu();
     plan.topk_ids = d.topk_ids.gpu();
     st = moekit_experts_run(ex, &h, &plan, &o, ws_bytes ? ws.get() : nullptr, ws_bytes, &result.report, nullptr);
@@ -85,7 +94,7 @@ void check_case(moekit_context cpu, moekit_context gpu, const ExpertsCase& c, ui
                              c.format == MOEKIT_WEIGHTS_F32;
     const moekit_dtype compute = c.format == MOEKIT_WEIGHTS_F16 ? MOEKIT_DTYPE_F16 : MOEKIT_DTYPE_BF16;
     const bool in_place = sixteen_bit && c.act_quant == MOEKIT_ACT_QUANT_NONE && !c.weight_on_input &&
-                          c.hidden_dtype == compute && c.H % 8 == 0;
+                          c.hidden_dtype == compute && c.H % 8 == 0 && !c.misaligned_hidden;
     const std::string path = "one token (no grouping pass): a group per routed slot, x ";
     EXPECT_NE(detail.find(path + (in_place ? "read from hidden in place" : "gathered per slot")), std::string::npos)
         << detail;
@@ -209,6 +218,11 @@ ExpertsCase with(ExpertsCase c, const char* name, Routing r, int32_t L = 0, bool
   c.weight_on_input = on_input;
   return c;
 }
+ExpertsCase misaligned(ExpertsCase c, const char* name) {
+  c.name = name;
+  c.misaligned_hidden = true;
+  return c;
+}
 const ExpertsCase kBase{"", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, true, 20, 20, 192, 160, 45, 4};
 const ExpertsCase kRoutingCases[] = {
     with(kBase, "expert_map_minus1", Routing::Random, 7),
@@ -228,6 +242,11 @@ const ExpertsCase kRoutingCases[] = {
     // streaming and decode tiers (the streaming tier: >= 128 MiB), with the workspace sized by the same rule.
     with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 12, 12, 7168, 512, 1, 8},
          "one_token_wide_down_grid", Routing::Random),
+    // Hidden rows off the 16-byte alignment (the one-token streaming path then gathers instead of reading in
+    // place), at T = 1 on the same large-slots shape and at T > 1.
+    misaligned(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 12, 12, 7168, 512, 1, 8},
+               "one_token_misaligned_hidden"),
+    misaligned(kBase, "misaligned_hidden"),
 };
 INSTANTIATE_TEST_SUITE_P(Routing, ExpertsVsCpu, ::testing::ValuesIn(kRoutingCases),
                          [](const auto& info) { return std::string(info.param.name); });
@@ -491,6 +510,10 @@ const ExpertsCase kStreamCases[] = {
          Routing::WithInvalidIds),
     with(ExpertsCase{"", MOEKIT_WEIGHTS_F16, kSilu, kBF16, kNoQ, true, 20, 20, 192, 160, 1, 5},
          "f16_gathered_expert_map_and_invalid_ids_T1", Routing::WithInvalidIds, 9),
+    misaligned(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSwiglu, kBF16, kNoQ, true, 20, 20, 192, 160, 1, 4},
+               "misaligned_hidden_T1"),
+    misaligned(ExpertsCase{"", MOEKIT_WEIGHTS_F16, kSilu, kF16, kNoQ, false, 13, 13, 160, 96, 16, 3},
+               "misaligned_hidden_T16"),
     {"mixtral_bf16_I3584_T1", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 8, 8, 4096, 3584, 1, 2},
     {"mixtral_fp8_w8a8grp_I3584_T1", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 8, 8, 4096, 3584, 1, 2},
     {"gptoss_bf16_swiglu_bias_E6_T1", MOEKIT_WEIGHTS_BF16, kSwiglu, kBF16, kNoQ, true, 6, 6, 2880, 2880, 1, 4},
