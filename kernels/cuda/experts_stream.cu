@@ -310,7 +310,7 @@ __device__ __forceinline__ void mma_chunk(float (&d)[4], uint4 lo, uint4 hi, uin
 }
 
 // The operand pipeline of a block (kBlockRows = 64 weight rows, 16 per warp, against up to 8 * MAX_TILES grouped
-// rows): a shared-memory ring of kStages stages, each holding kStageBytes of every weight row and of every x row
+// rows): a shared-memory ring of STAGES stages (kStages for T > 1, kOneTokenStages at T = 1), each holding kStageBytes of every weight row and of every x row
 // (plus, for FP8, the stage's weight and x block scales), filled with 16-byte cp.async, consecutive threads on
 // consecutive chunks of a row, and read by each warp as the register fragments the mma takes. Why
 // (bench/probes/stream_bandwidth.cu, H200): reading 1.9-3.8 GB of expert-shaped rows, this copy pattern reached
@@ -334,6 +334,10 @@ constexpr int kStages = 3;  // the grouped kernels' ring (T > 1); one token pick
 // stages) fp8 116.1 -> 110.6 us, bf16 (forced onto this tier) 174.3 us where the 3-stage ring took 221 in an
 // earlier run; gpt-oss, Qwen3 and DeepSeek-V3 within +-2 % (4-6 stages, or 3 where the grid is near a wave).
 constexpr int kOneTokenStages[] = {3, 4, 6, 12};
+static_assert(kOneTokenStages[0] == kStages, "one_token_ring_stages falls back to the first depth");
+static_assert(kOneTokenStages[0] < kOneTokenStages[1] && kOneTokenStages[1] < kOneTokenStages[2] &&
+                  kOneTokenStages[2] < kOneTokenStages[3],
+              "one_token_ring_stages walks the depths in increasing order");
 static_assert(kBlockRows % kRowsPerCopyRound == 0 && kRowsPerTile == kRowsPerCopyRound, "whole rows per copy round");
 static_assert(kQuantBlock % 32 == 0, "the per-group quantizer gives each lane kQuantBlock / 32 columns");
 
@@ -569,7 +573,7 @@ __device__ __forceinline__ void stream_pass(const GemmParams& p, unsigned char* 
 // over the 28 stream points of T = 1..64 (25 slower; Qwen3 FP8 T=64 1.16x).
 // grid (units / kWarps, G): block y is a group (those past meta[0] exit), each warp one unit of weight rows, the
 // block's 4 units streamed together (stream_rows). MAX_TILES: rows of the group per weight read / 8; larger
-// groups are taken in passes. Dynamic shared memory: stream_smem_bytes<FP8, MAX_TILES>().
+// groups are taken in passes. Dynamic shared memory: stream_smem_bytes<FP8, MAX_TILES, STAGES>().
 template <class CT, bool FP8, bool GATED, int MAX_TILES, bool ONE, int STAGES = kStages>
 __global__ void __launch_bounds__(kThreads) stream_gemm_kernel(const GemmParams p) {
   extern __shared__ __align__(16) unsigned char stream_smem[];
@@ -679,11 +683,18 @@ __global__ void __launch_bounds__(kCombineThreads) combine_kernel(const CombineP
 // The rings are larger than the 48 KiB default: each GEMM kernel opts in once per device, outside any run (runs
 // may be captured into a graph), with all of the SM's unified L1 / shared memory as shared memory, so that 4
 // blocks of the common MAX_TILES = 1 ring (55-57 KiB each) fit an H200 SM; the operands bypass L1 anyway. Rings
-// deeper than the device allows a block are not opted in; one_token_ring_stages never picks them there.
+// deeper than the 3-stage one that the device does not allow a block are not opted in: one_token_ring_stages never
+// picks them there (it asks for the ring plus the 1 KiB reservation within the SM's shared memory, and every sm_80+
+// device's per-block limit is that SM figure less 1 KiB). A 3-stage ring that does not fit is an error here, not at
+// the first launch.
 template <class CT, bool FP8, int MAX_TILES, bool ONE = false, int STAGES = kStages>
 void allow_smem(int max_block_smem) {
   constexpr int smem = stream_smem_bytes<FP8, MAX_TILES, STAGES>();
-  if (smem > max_block_smem) return;
+  if (smem > max_block_smem) {
+    if (ONE && STAGES > kStages) return;
+    throw_unsupported("stream tier: a " + std::to_string(smem) + "-byte shared-memory ring exceeds the device's " +
+                      std::to_string(max_block_smem) + " bytes per block");
+  }
   for (auto* kernel : {stream_gemm_kernel<CT, FP8, true, MAX_TILES, ONE, STAGES>,
                        stream_gemm_kernel<CT, FP8, false, MAX_TILES, ONE, STAGES>}) {
     check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),

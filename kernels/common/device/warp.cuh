@@ -63,6 +63,11 @@ MOEKIT_DEVICE_INLINE LaneMask ballot(bool p) { return __ballot_sync(kFullLaneMas
 MOEKIT_DEVICE_INLINE int popcount(LaneMask m) { return __popc(m); }
 MOEKIT_DEVICE_INLINE void warp_sync() { __syncwarp(); }
 MOEKIT_DEVICE_INLINE LaneMask match_any(int v) { return __match_any_sync(kFullLaneMask, v); }
+// The warp's largest unsigned value in one redux.sync (sm_80+ only: MOEKIT_HAS_WARP_REDUX marks where it exists).
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#define MOEKIT_HAS_WARP_REDUX 1
+MOEKIT_DEVICE_INLINE unsigned reduce_max_u32(unsigned v) { return __reduce_max_sync(kFullLaneMask, v); }
+#endif
 
 #endif
 

@@ -24,14 +24,14 @@ MOEKIT_DEVICE_INLINE double warp_sum(double v) {
 }
 
 // Largest 64-bit code of the warp (route_order.h's rank_code), in every lane; all lanes must take part.
-// CUDA sm_80+: two redux.sync maxima (the high words, then the low words of the lanes holding the highest high
+// With redux.sync (CUDA sm_80+): two maxima (the high words, then the low words of the lanes holding the highest high
 // word), the same result as the 64-bit butterfly in 2 instructions instead of 5 rounds of two shuffles and a
 // compare; at small T routing is one warp's dependent chain, and this runs once per pick.
 MOEKIT_DEVICE_INLINE uint64_t warp_max_u64(uint64_t v) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#ifdef MOEKIT_HAS_WARP_REDUX
   const unsigned high = static_cast<unsigned>(v >> 32);
-  const unsigned top = __reduce_max_sync(0xFFFFFFFFu, high);
-  const unsigned low = __reduce_max_sync(0xFFFFFFFFu, high == top ? static_cast<unsigned>(v) : 0u);
+  const unsigned top = reduce_max_u32(high);
+  const unsigned low = reduce_max_u32(high == top ? static_cast<unsigned>(v) : 0u);
   return (static_cast<uint64_t>(top) << 32) | low;
 #else
   for (int offset = kWarpSize / 2; offset > 0; offset >>= 1) {
