@@ -741,22 +741,24 @@ void launch_one_token_gemm(int stages, const GemmParams& g, dim3 grid, bool over
 int64_t gate_up_column_blocks(int64_t ip) { return ip / 8 / kWarps; }
 int64_t down_column_blocks(int64_t hp) { return hp / 16 / kWarps; }
 
+// One GEMM pass: the one-token kernel of its ring depth, or the grouped kernel of the pass's tiles.
+template <class CT, bool FP8, bool GATED>
+void launch_pass(bool one, int one_token_stages, int tiles, const GemmParams& g, dim3 grid, bool overlap,
+                 cudaStream_t stream, const char* what) {
+  if (one) launch_one_token_gemm<CT, FP8, GATED>(one_token_stages, g, grid, overlap, stream, what);
+  else if (tiles >= 4) launch_gemm<CT, FP8, GATED, 4, false, kStages>(g, grid, overlap, stream, what);
+  else if (tiles == 2) launch_gemm<CT, FP8, GATED, 2, false, kStages>(g, grid, overlap, stream, what);
+  else launch_gemm<CT, FP8, GATED, 1, false, kStages>(g, grid, overlap, stream, what);
+}
+
 template <class CT, bool FP8>
 void launch_gemms(bool one, const OneTokenRings& rings, int tiles, const GemmParams& g1, const GemmParams& g2,
                   const RowsParams* act_quant, unsigned groups, int64_t max_rows, bool overlap, cudaStream_t stream) {
   const dim3 grid1(static_cast<unsigned>(gate_up_column_blocks(g1.ip)), groups);
-  const dim3 grid2(static_cast<unsigned>(down_column_blocks(g2.rows_per_expert)), groups);
-  const char* gate_up = "stream gate_up kernel";
-  if (one) launch_one_token_gemm<CT, FP8, true>(rings.gate_up, g1, grid1, overlap, stream, gate_up);
-  else if (tiles >= 4) launch_gemm<CT, FP8, true, 4, false, kStages>(g1, grid1, overlap, stream, gate_up);
-  else if (tiles == 2) launch_gemm<CT, FP8, true, 2, false, kStages>(g1, grid1, overlap, stream, gate_up);
-  else launch_gemm<CT, FP8, true, 1, false, kStages>(g1, grid1, overlap, stream, gate_up);
+  launch_pass<CT, FP8, true>(one, rings.gate_up, tiles, g1, grid1, overlap, stream, "stream gate_up kernel");
   if (act_quant != nullptr) launch_build_rows<CT>(*act_quant, max_rows, overlap, stream, "stream activation quantization");
-  const char* down = "stream down kernel";
-  if (one) launch_one_token_gemm<CT, FP8, false>(rings.down, g2, grid2, overlap, stream, down);
-  else if (tiles >= 4) launch_gemm<CT, FP8, false, 4, false, kStages>(g2, grid2, overlap, stream, down);
-  else if (tiles == 2) launch_gemm<CT, FP8, false, 2, false, kStages>(g2, grid2, overlap, stream, down);
-  else launch_gemm<CT, FP8, false, 1, false, kStages>(g2, grid2, overlap, stream, down);
+  const dim3 grid2(static_cast<unsigned>(down_column_blocks(g2.rows_per_expert)), groups);
+  launch_pass<CT, FP8, false>(one, rings.down, tiles, g2, grid2, overlap, stream, "stream down kernel");
 }
 
 // One token: the deepest ring of kOneTokenStages that still lets the pass's blocks (`blocks`, expected live)
@@ -824,9 +826,16 @@ bool reads_hidden_directly(const moekit_plugin_experts_config& cfg, const Prepar
   return hidden.dtype == compute_dtype && cfg.hidden % 8 == 0 && reinterpret_cast<uintptr_t>(hidden.data) % 16 == 0;
 }
 
-bool one_token_outruns_decode(const moekit_plugin_experts_config& cfg, int64_t top_k) {
+namespace {
+// One token: the slots expected to name a local expert under uniform routing, k * L / E (at least 1).
+int64_t expected_local_slots(const moekit_plugin_experts_config& cfg, int64_t top_k) {
   const int64_t E = cfg.num_experts > 0 ? cfg.num_experts : 1;
-  const int64_t local_slots = std::max<int64_t>(1, top_k * cfg.num_local_experts / E);
+  return std::max<int64_t>(1, top_k * cfg.num_local_experts / E);
+}
+}  // namespace
+
+bool one_token_outruns_decode(const moekit_plugin_experts_config& cfg, int64_t top_k) {
+  const int64_t local_slots = expected_local_slots(cfg, top_k);
   const int64_t expert_bytes = 3 * cfg.hidden_pad * cfg.intermediate_pad * 2;  // w13 and w2, 16-bit
   return local_slots * expert_bytes >= kOneTokenStreamMinBytes;
 }
@@ -835,8 +844,7 @@ OneTokenRings one_token_rings(const moekit_plugin_experts_config& cfg, const Pre
                               const DeviceShape& device) {
   const bool fp8 = p.kind == WeightKind::Fp8;
   const int64_t elem = fp8 ? 1 : 2;
-  const int64_t E = cfg.num_experts > 0 ? cfg.num_experts : 1;
-  const int64_t local_slots = std::max<int64_t>(1, top_k * cfg.num_local_experts / E);  // the others exit at once
+  const int64_t local_slots = expected_local_slots(cfg, top_k);  // the others' blocks exit at once
   auto row_stages = [&](int64_t k) { return (k * elem + kStageBytes - 1) / kStageBytes; };
   OneTokenRings r;
   r.gate_up = one_token_ring_stages(fp8, gate_up_column_blocks(cfg.intermediate_pad) * local_slots,
