@@ -42,11 +42,22 @@ constexpr const char* kConfiguration =
 constexpr const char* kConfigurationFp8 =
     "CUTLASS sm90 grouped GEMM: TMA + e4m3 wgmma, blockwise scales per row x 128 K, cooperative, tile "
     "128x128x128, cluster 1x1";
+// The 64-row kernels (RowTile::k64, grouped_gemm_sm90.h): ping-pong, 64x128x128.
+using TileShape64 = Shape<_64, _128, _128>;
+using KernelSchedule64 = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedPingpong;
+using EpilogueSchedule64 = cutlass::epilogue::PtrArrayTmaWarpSpecializedPingpong;
+constexpr const char* kConfiguration64 =
+    "CUTLASS sm90 grouped GEMM: TMA + wgmma, ping-pong warp-specialised, tile 64x128x128, cluster 1x1";
+constexpr const char* kConfigurationFp8_64 =
+    "CUTLASS sm90 grouped GEMM: TMA + e4m3 wgmma, blockwise scales per row x 128 K, ping-pong, tile "
+    "64x128x128, cluster 1x1";
 
 // D is bf16 for both GEMMs: GEMM1's gate/up pre-activations and GEMM2's expert outputs are each rounded once,
 // as vLLM's and the mma.sync tier's bf16 intermediates are; f32 outputs would double the largest memory streams
 // of a prefill layer (P x 2Ip and P x Hp) for no accuracy the tests need (experts_case.h's tolerance).
-template <class ElementD>
+template <class ElementD, class TileShape = ::moekit::cuda::experts::sm90::TileShape,
+          class KernelSchedule = ::moekit::cuda::experts::sm90::KernelSchedule,
+          class EpilogueSchedule = ::moekit::cuda::experts::sm90::EpilogueSchedule>
 struct GroupedKernel {
   static constexpr int kAlignD = 128 / cutlass::sizeof_bits<ElementD>::value;
   // No C operand (void): D = A @ B, nothing read back.
@@ -68,6 +79,7 @@ struct GroupedKernel {
 };
 
 using Bf16Out = GroupedKernel<cutlass::bfloat16_t>;
+using Bf16Out64 = GroupedKernel<cutlass::bfloat16_t, TileShape64, KernelSchedule64, EpilogueSchedule64>;
 
 // FP8 e4m3 x e4m3 with block scales applied to the f32 accumulators after every 128-wide K block (CUTLASS's
 // blockwise-scaled grouped GEMM): A's scales per row and K block (the FP8 activation quantizer's 1 x 128 groups,
@@ -78,11 +90,12 @@ using Bf16Out = GroupedKernel<cutlass::bfloat16_t>;
 // activation, and a bf16 rounding before that moves values across e4m3 rounding boundaries: measured on the
 // H200, rms error vs the CPU backend 0.05-0.15 with bf16, against 3e-5 for the mma.sync tier's f32), bf16 for
 // GEMM2.
-template <class ElementD>
+template <class ElementD, class Tile = Shape<_128, _128, _128>,
+          class KernelSchedule = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedCooperativeFP8Blockwise,
+          class EpilogueSchedule = ::moekit::cuda::experts::sm90::EpilogueSchedule>
 struct Fp8Kernel {
   using Element = cutlass::float_e4m3_t;
   static constexpr int kAlign = 128 / cutlass::sizeof_bits<Element>::value;
-  using Tile = Shape<_128, _128, _128>;
   using ScaleConfig = cutlass::detail::Sm90BlockwiseScaleConfig<1, 1, 128>;
   using LayoutSFA = decltype(ScaleConfig::deduce_layoutSFA());
   using LayoutSFB = decltype(ScaleConfig::deduce_layoutSFB());
@@ -97,7 +110,7 @@ struct Fp8Kernel {
       Element, cute::tuple<LayoutB*, LayoutSFB*>, kAlign, float, Tile, ClusterShape,
       cutlass::gemm::collective::StageCountAutoCarveout<static_cast<int>(
           sizeof(typename CollectiveEpilogue::SharedStorage))>,
-      cutlass::gemm::KernelPtrArrayTmaWarpSpecializedCooperativeFP8Blockwise>::CollectiveOp;
+      KernelSchedule>::CollectiveOp;
   using Kernel = cutlass::gemm::kernel::GemmUniversal<ProblemShape, CollectiveMainloop, CollectiveEpilogue>;
   using Gemm = cutlass::gemm::device::GemmUniversalAdapter<Kernel>;
   using StrideA = typename Kernel::InternalStrideA;
@@ -106,6 +119,16 @@ struct Fp8Kernel {
 };
 using Fp8F32Out = Fp8Kernel<float>;
 using Fp8Bf16Out = Fp8Kernel<cutlass::bfloat16_t>;
+using Fp8F32Out64 = Fp8Kernel<float, TileShape64, cutlass::gemm::KernelPtrArrayTmaWarpSpecializedPingpongFP8Blockwise,
+                              EpilogueSchedule64>;
+using Fp8Bf16Out64 = Fp8Kernel<cutlass::bfloat16_t, TileShape64,
+                               cutlass::gemm::KernelPtrArrayTmaWarpSpecializedPingpongFP8Blockwise,
+                               EpilogueSchedule64>;
+template <class K>
+constexpr bool kIsFp8 = std::is_same<K, Fp8F32Out>::value || std::is_same<K, Fp8Bf16Out>::value ||
+                        std::is_same<K, Fp8F32Out64>::value || std::is_same<K, Fp8Bf16Out64>::value;
+static_assert(std::is_same<Fp8F32Out::LayoutSFA, Fp8F32Out64::LayoutSFA>::value, "scale layouts differ");
+static_assert(std::is_same<Bf16Out::StrideA, Bf16Out64::StrideA>::value, "stride types differ");
 // One set of per-group arrays serves every kernel.
 static_assert(std::is_same<Bf16Out::StrideA, Fp8F32Out::StrideA>::value, "stride types differ");
 static_assert(std::is_same<Bf16Out::StrideB, Fp8F32Out::StrideB>::value, "stride types differ");
@@ -231,7 +254,7 @@ typename K::Gemm::Arguments arguments_for(const GroupArrays& g, int32_t groups, 
   using ElementB = typename K::Gemm::ElementB;
   using ElementD = typename K::Gemm::ElementD;
   typename K::Gemm::GemmKernel::MainloopArguments mainloop;
-  if constexpr (std::is_same<K, Fp8F32Out>::value || std::is_same<K, Fp8Bf16Out>::value) {
+  if constexpr (kIsFp8<K>) {
     mainloop = {reinterpret_cast<const ElementA**>(g.a), g.stride_a, reinterpret_cast<const ElementB**>(g.b),
                 g.stride_b, g.sfa, g.layout_sfa, g.sfb, g.layout_sfb};
   } else {
@@ -277,14 +300,20 @@ void run_cutlass(const GroupArrays& g, int32_t groups, int sm_count, void* works
 
 bool compiled() { return true; }
 
-const char* configuration(bool fp8) { return fp8 ? kConfigurationFp8 : kConfiguration; }
-
 size_t scratch_bytes(int32_t num_local, int sm_count) {
-  const size_t w16 = cutlass_workspace<Bf16Out>(num_local, sm_count);
-  const size_t w8a = cutlass_workspace<Fp8F32Out>(num_local, sm_count);
-  const size_t w8b = cutlass_workspace<Fp8Bf16Out>(num_local, sm_count);
-  const size_t w8 = w8a > w8b ? w8a : w8b;
-  return scratch_layout(num_local).total + round_up(w16 > w8 ? w16 : w8);
+  size_t w = 0;  // one workspace serves whichever kernel runs
+  for (size_t v : {cutlass_workspace<Bf16Out>(num_local, sm_count), cutlass_workspace<Fp8F32Out>(num_local, sm_count),
+                   cutlass_workspace<Fp8Bf16Out>(num_local, sm_count),
+                   cutlass_workspace<Bf16Out64>(num_local, sm_count),
+                   cutlass_workspace<Fp8F32Out64>(num_local, sm_count),
+                   cutlass_workspace<Fp8Bf16Out64>(num_local, sm_count)})
+    w = v > w ? v : w;
+  return scratch_layout(num_local).total + round_up(w);
+}
+
+const char* configuration(bool fp8, RowTile row_tile) {
+  if (row_tile == RowTile::k64) return fp8 ? kConfigurationFp8_64 : kConfiguration64;
+  return fp8 ? kConfigurationFp8 : kConfiguration;
 }
 
 void run(const GroupedPlan& plan, const GroupedGemm& gemm, void* scratch, size_t scratch_bytes_available,
@@ -313,9 +342,18 @@ void run(const GroupedPlan& plan, const GroupedGemm& gemm, void* scratch, size_t
   grouped_setup_kernel<<<1, kSetupThreads, 0, stream>>>(sp);
   check_cuda(cudaGetLastError(), "grouped_setup_kernel launch");
   void* workspace = static_cast<char*>(scratch) + l.cutlass;
-  if (fp8 && gemm.d_f32) run_cutlass<Fp8F32Out>(g, plan.num_local, sm_count, workspace, stream);
-  else if (fp8) run_cutlass<Fp8Bf16Out>(g, plan.num_local, sm_count, workspace, stream);
-  else run_cutlass<Bf16Out>(g, plan.num_local, sm_count, workspace, stream);
+  const bool rows64 = gemm.row_tile == RowTile::k64;
+  const int32_t groups = plan.num_local;
+  if (fp8 && gemm.d_f32) {
+    if (rows64) run_cutlass<Fp8F32Out64>(g, groups, sm_count, workspace, stream);
+    else run_cutlass<Fp8F32Out>(g, groups, sm_count, workspace, stream);
+  } else if (fp8) {
+    if (rows64) run_cutlass<Fp8Bf16Out64>(g, groups, sm_count, workspace, stream);
+    else run_cutlass<Fp8Bf16Out>(g, groups, sm_count, workspace, stream);
+  } else {
+    if (rows64) run_cutlass<Bf16Out64>(g, groups, sm_count, workspace, stream);
+    else run_cutlass<Bf16Out>(g, groups, sm_count, workspace, stream);
+  }
 }
 
 }  // namespace moekit::cuda::experts::sm90

@@ -32,6 +32,23 @@ struct GroupedPlan {
   int32_t num_local = 0;     // groups
 };
 
+// The kernel's row tile. A group of r rows takes ceil(r / tile) tiles, so at a few dozen rows per expert a
+// 128-row tile computes mostly padding rows: the 64-row kernels (ping-pong, 64x128x128: two consumer warpgroups
+// on two tiles, one's epilogue under the other's main loop, as PyTorch's torch._grouped_mm and vLLM's
+// grouped_mm_c3x pick for small groups) run those sizes faster, and lose at larger groups, where the 128-row
+// kernels' fewer B reloads per row win. Measured on the H200 (whole layer, same run, 64-row over 128-row time):
+//   FP8 blocks:  32 rows per expert 0.78-0.80 (gpt-oss, DeepSeek-V3 T=1024), 64: 0.94 (Qwen3 T=1024),
+//                128: 0.99 (T=4096), 256: 1.02-1.08, 512+: 1.08-1.19;
+//   bf16:        32 rows 0.96-0.98, 64: 1.00, 128: 1.16-1.18, 256+: 1.22-1.33.
+enum class RowTile : int { k128 = 128, k64 = 64 };
+constexpr double kFp8RowTile64MaxRows = 128.0;   // FP8 blocks: 64-row tiles up to 128 rows per expert
+constexpr double kBf16RowTile64MaxRows = 48.0;  // bf16: up to 48 (32 measured faster, 64 even)
+// The tile for groups of `rows_per_expert` rows on average (assignments / local experts, known on the host
+// before the device counts them; skewed routing changes speed, not results).
+constexpr RowTile row_tile_for(bool fp8, double rows_per_expert) {
+  return rows_per_expert <= (fp8 ? kFp8RowTile64MaxRows : kBf16RowTile64MaxRows) ? RowTile::k64 : RowTile::k128;
+}
+
 struct GroupedGemm {
   const void* a = nullptr;       // bf16 or e4m3 [P, k]
   const void* w = nullptr;       // bf16 or e4m3 [num_local][n, k]
@@ -42,12 +59,14 @@ struct GroupedGemm {
   const float* a_scale = nullptr;  // per row and 128-wide K block, one compact [k/128][rows[e]] array per group
                                    // at first_row[e] * (k/128) (CUTLASS derives the layout from m and k)
   const float* w_scale = nullptr;  // [num_local][k/128][n]: per weight row and K block
+  RowTile row_tile = RowTile::k128;
 };
 
 // True when this build carries the CUTLASS sm_90a kernels.
 bool compiled();
-// A short description of the tile configuration (of the FP8 or the bf16 kernel), for the run report.
-const char* configuration(bool fp8);
+// A short description of the tile configuration (of the FP8 or the bf16 kernel of that row tile), for the run
+// report.
+const char* configuration(bool fp8, RowTile row_tile);
 // Device scratch one grouped GEMM needs (per-group arrays + CUTLASS's own workspace), 256-byte multiple.
 size_t scratch_bytes(int32_t num_local, int sm_count);
 // Runs one grouped GEMM on `stream`. Throws PluginError (UNSUPPORTED when not compiled(), DEVICE_ERROR when

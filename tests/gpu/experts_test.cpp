@@ -103,6 +103,18 @@ void check_case(moekit_context cpu, moekit_context gpu, const ExpertsCase& c, ui
                                                      "(3|4|6|12) \\(w2\\) stages;")))
         << detail;
   }
+  if (grouped && c.T > 0) {
+    // The row tile by the groups' average size, assignments per local expert (grouped_gemm_sm90.h's
+    // row_tile_for): 64-row ping-pong kernels up to 128 rows per expert with FP8 blocks and up to 48 with bf16,
+    // the 128-row cooperative kernels past that. The suites' cases sit on both sides for both formats.
+    const bool fp8 = kernel.rfind("cuda-sm90-grouped-fp8", 0) == 0;
+    const double rows_per_expert = static_cast<double>(c.T) * c.k / c.L;
+    const bool rows64 = rows_per_expert <= (fp8 ? 128.0 : 48.0);
+    EXPECT_NE(detail.find(rows64 ? "ping-pong, tile 64x128x128" : fp8 ? "cooperative, tile 128x128x128"
+                                                                     : "tile 128x256x64"),
+              std::string::npos)
+        << rows_per_expert << " rows per expert: " << detail;
+  }
   EXPECT_EQ(ref.report.invalid_assignments, d.invalid);
   EXPECT_EQ(ref.report.non_local_assignments, d.non_local);
 
