@@ -904,9 +904,9 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
   // sm_80 decodes the codes to bf16 (exact) in the main loop instead.
   // MOEKIT_CUDA_NO_E4M3_MMA=1 forces the sm_80 path on newer devices (the GPU tests use it to cover that path).
   const bool a8 = quant && p.kind == WeightKind::Fp8 && compute_capability >= 89 && !e4m3_mma_disabled();
-  // The grouped tier's row tile, by the groups' average size (grouped_gemm_sm90.h).
+  // The grouped tier's tile, by the groups' average size (grouped_gemm_sm90.h).
   const int64_t local_experts = cfg.num_local_experts > 0 ? cfg.num_local_experts : 1;
-  const sm90::RowTile row_tile = sm90::row_tile_for(a8, static_cast<double>(l.assignments) / local_experts);
+  const sm90::GroupedTile tile = sm90::grouped_tile_for(a8, static_cast<double>(l.assignments) / local_experts);
 
   // The counts need the ids on the host, which would cost a host synchronisation per run (and break graph
   // capture): the CUDA runner leaves them unknown (-1). Skipped ids are still never used.
@@ -927,7 +927,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
               a8 ? "cuda-sm90-grouped-fp8block-w8a8"
                  : p.weight_format == 2 ? "cuda-sm90-grouped-f32-as-bf16" : "cuda-sm90-grouped-bf16");
     copy_text(report.detail, sizeof report.detail,
-              std::string(sm90::configuration(a8, row_tile)) + "; " + l.tier.why + "; " +
+              std::string(sm90::configuration(a8, tile)) + "; " + l.tier.why + "; " +
                   std::to_string(l.assignments) + " assignments");
   } else {
     copy_text(report.kernel, sizeof report.kernel, format_label(p, quant, a8));
@@ -1058,7 +1058,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
     gemm1.d = h;
     gemm1.n = 2 * Ip;
     gemm1.k = Hp;
-    gemm1.row_tile = row_tile;
+    gemm1.tile = tile;
     if (a8) {  // e4m3 codes of the gathered rows and of the weights, with their block scales
       gemm1.a_scale = s1;
       gemm1.d_f32 = true;
@@ -1088,7 +1088,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
     gemm2.d = y;
     gemm2.n = Hp;
     gemm2.k = Ip;
-    gemm2.row_tile = row_tile;
+    gemm2.tile = tile;
     if (a8) {
       gemm2.a_scale = s2;
       gemm2.w_scale = p.w2_col_scale;

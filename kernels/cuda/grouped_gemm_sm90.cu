@@ -42,12 +42,16 @@ constexpr const char* kConfiguration =
 constexpr const char* kConfigurationFp8 =
     "CUTLASS sm90 grouped GEMM: TMA + e4m3 wgmma, blockwise scales per row x 128 K, cooperative, tile "
     "128x128x128, cluster 1x1";
-// The 64-row kernels (RowTile::k64, grouped_gemm_sm90.h): ping-pong, 64x128x128.
+// The 64-row kernels (GroupedTile, grouped_gemm_sm90.h): ping-pong, 64x128x128 (bf16 and FP8) and 64x256x64
+// (bf16).
 using TileShape64 = Shape<_64, _128, _128>;
+using TileShape64x256 = Shape<_64, _256, _64>;
 using KernelSchedule64 = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedPingpong;
 using EpilogueSchedule64 = cutlass::epilogue::PtrArrayTmaWarpSpecializedPingpong;
 constexpr const char* kConfiguration64 =
     "CUTLASS sm90 grouped GEMM: TMA + wgmma, ping-pong warp-specialised, tile 64x128x128, cluster 1x1";
+constexpr const char* kConfiguration64x256 =
+    "CUTLASS sm90 grouped GEMM: TMA + wgmma, ping-pong warp-specialised, tile 64x256x64, cluster 1x1";
 constexpr const char* kConfigurationFp8_64 =
     "CUTLASS sm90 grouped GEMM: TMA + e4m3 wgmma, blockwise scales per row x 128 K, ping-pong, tile "
     "64x128x128, cluster 1x1";
@@ -80,6 +84,7 @@ struct GroupedKernel {
 
 using Bf16Out = GroupedKernel<cutlass::bfloat16_t>;
 using Bf16Out64 = GroupedKernel<cutlass::bfloat16_t, TileShape64, KernelSchedule64, EpilogueSchedule64>;
+using Bf16Out64x256 = GroupedKernel<cutlass::bfloat16_t, TileShape64x256, KernelSchedule64, EpilogueSchedule64>;
 
 // FP8 e4m3 x e4m3 with block scales applied to the f32 accumulators after every 128-wide K block (CUTLASS's
 // blockwise-scaled grouped GEMM): A's scales per row and K block (the FP8 activation quantizer's 1 x 128 groups,
@@ -129,6 +134,7 @@ constexpr bool kIsFp8 = std::is_same<K, Fp8F32Out>::value || std::is_same<K, Fp8
                         std::is_same<K, Fp8F32Out64>::value || std::is_same<K, Fp8Bf16Out64>::value;
 static_assert(std::is_same<Fp8F32Out::LayoutSFA, Fp8F32Out64::LayoutSFA>::value, "scale layouts differ");
 static_assert(std::is_same<Bf16Out::StrideA, Bf16Out64::StrideA>::value, "stride types differ");
+static_assert(std::is_same<Bf16Out::StrideA, Bf16Out64x256::StrideA>::value, "stride types differ");
 // One set of per-group arrays serves every kernel.
 static_assert(std::is_same<Bf16Out::StrideA, Fp8F32Out::StrideA>::value, "stride types differ");
 static_assert(std::is_same<Bf16Out::StrideB, Fp8F32Out::StrideB>::value, "stride types differ");
@@ -305,15 +311,17 @@ size_t scratch_bytes(int32_t num_local, int sm_count) {
   for (size_t v : {cutlass_workspace<Bf16Out>(num_local, sm_count), cutlass_workspace<Fp8F32Out>(num_local, sm_count),
                    cutlass_workspace<Fp8Bf16Out>(num_local, sm_count),
                    cutlass_workspace<Bf16Out64>(num_local, sm_count),
+                   cutlass_workspace<Bf16Out64x256>(num_local, sm_count),
                    cutlass_workspace<Fp8F32Out64>(num_local, sm_count),
                    cutlass_workspace<Fp8Bf16Out64>(num_local, sm_count)})
     w = v > w ? v : w;
   return scratch_layout(num_local).total + round_up(w);
 }
 
-const char* configuration(bool fp8, RowTile row_tile) {
-  if (row_tile == RowTile::k64) return fp8 ? kConfigurationFp8_64 : kConfiguration64;
-  return fp8 ? kConfigurationFp8 : kConfiguration;
+const char* configuration(bool fp8, GroupedTile tile) {
+  if (fp8) return tile == GroupedTile::k128 ? kConfigurationFp8 : kConfigurationFp8_64;  // 64x256x64: bf16 only
+  if (tile == GroupedTile::k64x128x128) return kConfiguration64;
+  return tile == GroupedTile::k64x256x64 ? kConfiguration64x256 : kConfiguration;
 }
 
 void run(const GroupedPlan& plan, const GroupedGemm& gemm, void* scratch, size_t scratch_bytes_available,
@@ -342,7 +350,7 @@ void run(const GroupedPlan& plan, const GroupedGemm& gemm, void* scratch, size_t
   grouped_setup_kernel<<<1, kSetupThreads, 0, stream>>>(sp);
   check_cuda(cudaGetLastError(), "grouped_setup_kernel launch");
   void* workspace = static_cast<char*>(scratch) + l.cutlass;
-  const bool rows64 = gemm.row_tile == RowTile::k64;
+  const bool rows64 = gemm.tile != GroupedTile::k128;  // FP8 has one 64-row kernel, 64x128x128
   const int32_t groups = plan.num_local;
   if (fp8 && gemm.d_f32) {
     if (rows64) run_cutlass<Fp8F32Out64>(g, groups, sm_count, workspace, stream);
@@ -350,9 +358,12 @@ void run(const GroupedPlan& plan, const GroupedGemm& gemm, void* scratch, size_t
   } else if (fp8) {
     if (rows64) run_cutlass<Fp8Bf16Out64>(g, groups, sm_count, workspace, stream);
     else run_cutlass<Fp8Bf16Out>(g, groups, sm_count, workspace, stream);
+  } else if (gemm.tile == GroupedTile::k64x128x128) {
+    run_cutlass<Bf16Out64>(g, groups, sm_count, workspace, stream);
+  } else if (gemm.tile == GroupedTile::k64x256x64) {
+    run_cutlass<Bf16Out64x256>(g, groups, sm_count, workspace, stream);
   } else {
-    if (rows64) run_cutlass<Bf16Out64>(g, groups, sm_count, workspace, stream);
-    else run_cutlass<Bf16Out>(g, groups, sm_count, workspace, stream);
+    run_cutlass<Bf16Out>(g, groups, sm_count, workspace, stream);
   }
 }
 

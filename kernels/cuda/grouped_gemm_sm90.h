@@ -32,21 +32,33 @@ struct GroupedPlan {
   int32_t num_local = 0;     // groups
 };
 
-// The kernel's row tile. A group of r rows takes ceil(r / tile) tiles, so at a few dozen rows per expert a
-// 128-row tile computes mostly padding rows: the 64-row kernels (ping-pong, 64x128x128: two consumer warpgroups
-// on two tiles, one's epilogue under the other's main loop, as PyTorch's torch._grouped_mm and vLLM's
-// grouped_mm_c3x pick for small groups) run those sizes faster, and lose at larger groups, where the 128-row
-// kernels' fewer B reloads per row win. Measured on the H200 (whole layer, same run, 64-row over 128-row time):
-//   FP8 blocks:  32 rows per expert 0.78-0.80 (gpt-oss, DeepSeek-V3 T=1024), 64: 0.94 (Qwen3 T=1024),
-//                128: 0.99 (T=4096), 256: 1.02-1.08, 512+: 1.08-1.19;
-//   bf16:        32 rows 0.96-0.98, 64: 1.00, 128: 1.16-1.18, 256+: 1.22-1.33.
-enum class RowTile : int { k128 = 128, k64 = 64 };
-constexpr double kFp8RowTile64MaxRows = 128.0;   // FP8 blocks: 64-row tiles up to 128 rows per expert
-constexpr double kBf16RowTile64MaxRows = 48.0;  // bf16: up to 48 (32 measured faster, 64 even)
+// The kernel's tile. A group of r rows takes ceil(r / tile rows) tiles, so at a few dozen rows per expert a
+// 128-row tile computes mostly padding rows: 64-row ping-pong kernels (two consumer warpgroups on two tiles, one's
+// epilogue under the other's main loop, as PyTorch's torch._grouped_mm and vLLM's grouped_mm_c3x pick for small
+// groups) run those sizes faster, and lose at larger groups, where the 128-row cooperative kernels' fewer B
+// reloads per row win. Measured on the H200 (whole layer, same run; time over the 128-row kernel's):
+//   FP8 blocks, 64x128x128:  32 rows per expert 0.78-0.80 (gpt-oss, DeepSeek-V3 T=1024), 64: 0.94 (Qwen3
+//                            T=1024), 128: 0.99 (T=4096), 256: 1.02-1.08, 512+: 1.08-1.19;
+//   bf16, 64x128x128:        32 rows 0.96-0.98, 64: 1.00, 128: 1.16-1.18, 256+: 1.22-1.33;
+//   bf16, 64x256x64:         64 rows 0.98 (Qwen3 T=1024), 128: 0.95-0.97 (DeepSeek-V3, gpt-oss T=4096), 256:
+//                            0.96-0.97 (Mixtral T=1024, Qwen3 T=4096), 512: 1.02-1.07, 1024: 0.97-1.06.
+// Tried for FP8 past 128 rows and not kept (same runs): cluster 2x1 (1.00-1.20), 256x128x128 (2-3x slower),
+// raster along N (1.00-1.14), swizzle 4 (0.99-1.01); for bf16, 128x128x64 (1.07-1.20), cluster 2x1
+// (1.00-1.26), raster along N (0.97-1.30).
+enum class GroupedTile : int {
+  k64x128x128,  // ping-pong; bf16 and FP8 blocks
+  k64x256x64,   // ping-pong; bf16
+  k128,         // cooperative; bf16 128x256x64, FP8 blocks 128x128x128
+};
+constexpr double kFp8Tile64MaxRows = 128.0;        // FP8 blocks: 64x128x128 up to 128 rows per expert
+constexpr double kBf16Tile64x128MaxRows = 48.0;    // bf16: 64x128x128 up to 48 (32 measured faster, 64 even),
+constexpr double kBf16Tile64x256MaxRows = 256.0;   // then 64x256x64 up to 256
 // The tile for groups of `rows_per_expert` rows on average (assignments / local experts, known on the host
 // before the device counts them; skewed routing changes speed, not results).
-constexpr RowTile row_tile_for(bool fp8, double rows_per_expert) {
-  return rows_per_expert <= (fp8 ? kFp8RowTile64MaxRows : kBf16RowTile64MaxRows) ? RowTile::k64 : RowTile::k128;
+constexpr GroupedTile grouped_tile_for(bool fp8, double rows_per_expert) {
+  if (fp8) return rows_per_expert <= kFp8Tile64MaxRows ? GroupedTile::k64x128x128 : GroupedTile::k128;
+  if (rows_per_expert <= kBf16Tile64x128MaxRows) return GroupedTile::k64x128x128;
+  return rows_per_expert <= kBf16Tile64x256MaxRows ? GroupedTile::k64x256x64 : GroupedTile::k128;
 }
 
 struct GroupedGemm {
@@ -59,14 +71,13 @@ struct GroupedGemm {
   const float* a_scale = nullptr;  // per row and 128-wide K block, one compact [k/128][rows[e]] array per group
                                    // at first_row[e] * (k/128) (CUTLASS derives the layout from m and k)
   const float* w_scale = nullptr;  // [num_local][k/128][n]: per weight row and K block
-  RowTile row_tile = RowTile::k128;
+  GroupedTile tile = GroupedTile::k128;
 };
 
 // True when this build carries the CUTLASS sm_90a kernels.
 bool compiled();
-// A short description of the tile configuration (of the FP8 or the bf16 kernel of that row tile), for the run
-// report.
-const char* configuration(bool fp8, RowTile row_tile);
+// A short description of the tile configuration (of the FP8 or the bf16 kernel of that tile), for the run report.
+const char* configuration(bool fp8, GroupedTile tile);
 // Device scratch one grouped GEMM needs (per-group arrays + CUTLASS's own workspace), 256-byte multiple.
 size_t scratch_bytes(int32_t num_local, int sm_count);
 // Runs one grouped GEMM on `stream`. Throws PluginError (UNSUPPORTED when not compiled(), DEVICE_ERROR when
