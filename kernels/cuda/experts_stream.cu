@@ -607,10 +607,13 @@ template <class CT, bool FP8, bool GATED, int MAX_TILES, bool ONE, int STAGES = 
 __global__ void __launch_bounds__(kThreads) stream_gemm_kernel(const GemmParams p) {
   extern __shared__ __align__(16) unsigned char stream_smem[];
   // The one-token down pass starts its ring's weight copies before the grid dependency wait, so that they overlap
-  // gate_up's tail: its expert comes from the routing ids, written two kernels back (complete before gate_up
-  // passed its own wait; read here through L2, __ldcg, not the non-coherent path), and the weights from nothing a
-  // kernel writes; only the activation rows need the wait, which stream_rows places between the two. Every exit
-  // still waits first (completion stays transitive along the chain: grid_dependency.cuh). Measured on the H200
+  // the previous kernel's tail: its expert comes from the routing ids, written at least two kernels back (the
+  // routing kernel completed before gate_up passed its own wait, and this grid launches only after that; read
+  // here through L2, __ldcg, not the non-coherent path), and the weights from nothing a kernel writes. The kernel
+  // just before (gate_up, or the FP8 activation quantizer) writes only the activation rows and their scales,
+  // which stream_rows copies after the wait. PTX documents visibility only after griddepcontrol.wait: reading the
+  // ids before it rests on that transitive completion and L2 coherence, not on a documented guarantee (memcheck
+  // and racecheck clean on the one-token tests). Every exit still waits first (grid_dependency.cuh). On the H200
   // (whole layer, T = 1, same run): gpt-oss-120b bf16 62.6 -> 59.8 us, Qwen3 bf16 on this tier 36.0 -> 34.0,
   // the other presets and FP8 0.99x; compute-sanitizer memcheck and racecheck clean on the one-token tests.
   constexpr bool kEarly = ONE && !GATED;

@@ -132,15 +132,19 @@ using Fp8Bf16Out64 = Fp8Kernel<cutlass::bfloat16_t, TileShape64,
 template <class K>
 constexpr bool kIsFp8 = std::is_same<K, Fp8F32Out>::value || std::is_same<K, Fp8Bf16Out>::value ||
                         std::is_same<K, Fp8F32Out64>::value || std::is_same<K, Fp8Bf16Out64>::value;
-static_assert(std::is_same<Fp8F32Out::LayoutSFA, Fp8F32Out64::LayoutSFA>::value, "scale layouts differ");
-static_assert(std::is_same<Bf16Out::StrideA, Bf16Out64::StrideA>::value, "stride types differ");
-static_assert(std::is_same<Bf16Out::StrideA, Bf16Out64x256::StrideA>::value, "stride types differ");
-// One set of per-group arrays serves every kernel.
-static_assert(std::is_same<Bf16Out::StrideA, Fp8F32Out::StrideA>::value, "stride types differ");
-static_assert(std::is_same<Bf16Out::StrideB, Fp8F32Out::StrideB>::value, "stride types differ");
-static_assert(std::is_same<Bf16Out::StrideD, Fp8F32Out::StrideD>::value, "stride types differ");
-static_assert(std::is_same<Fp8F32Out::LayoutSFA, Fp8Bf16Out::LayoutSFA>::value, "scale layouts differ");
-static_assert(std::is_same<Fp8F32Out::LayoutSFB, Fp8Bf16Out::LayoutSFB>::value, "scale layouts differ");
+// One set of per-group arrays serves every kernel: the same stride types, and the same scale layouts for FP8.
+template <class K>
+constexpr bool kSameArrays = std::is_same<typename K::StrideA, Bf16Out::StrideA>::value &&
+                             std::is_same<typename K::StrideB, Bf16Out::StrideB>::value &&
+                             std::is_same<typename K::StrideD, Bf16Out::StrideD>::value;
+template <class K>
+constexpr bool kSameScales = std::is_same<typename K::LayoutSFA, Fp8F32Out::LayoutSFA>::value &&
+                             std::is_same<typename K::LayoutSFB, Fp8F32Out::LayoutSFB>::value;
+static_assert(kSameArrays<Bf16Out64> && kSameArrays<Bf16Out64x256> && kSameArrays<Fp8F32Out> &&
+                  kSameArrays<Fp8Bf16Out> && kSameArrays<Fp8F32Out64> && kSameArrays<Fp8Bf16Out64>,
+              "stride types differ");
+static_assert(kSameScales<Fp8Bf16Out> && kSameScales<Fp8F32Out64> && kSameScales<Fp8Bf16Out64>,
+              "scale layouts differ");
 
 // The per-group arrays CUTLASS reads: problem shapes, operand pointers and strides.
 struct GroupArrays {
