@@ -28,8 +28,8 @@ std::string tiers_summary();
 // Opts the GEMM kernels into the shared memory they need, on the current device (prepare calls it).
 void configure_gemm_kernels();
 
-// The device properties the tier, split-K and one-token ring-depth choices depend on, hence the workspace: taken from the context's
-// device (not the current one), so that the workspace query and the run agree.
+// The device properties the tier, split-K and one-token ring-depth choices depend on, hence the workspace: taken
+// from the context's device (not the current one), so that the workspace query and the run agree.
 struct DeviceShape {
   int sm_count = 0;            // multiprocessors
   int compute_capability = 0;  // major * 10 + minor

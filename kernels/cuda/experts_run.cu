@@ -106,6 +106,12 @@ bool e4m3_mma_disabled() {
   return v != nullptr && v[0] == '1';
 }
 
+// Routed rows per local expert on average, T * k / L (0 without local experts): the tier and the grouped tile
+// are chosen by it.
+double rows_per_local_expert(const moekit_plugin_experts_config& cfg, int64_t assignments) {
+  return cfg.num_local_experts > 0 ? static_cast<double>(assignments) / cfg.num_local_experts : 0.0;
+}
+
 TierChoice choose_tier(const moekit_plugin_experts_config& cfg, int64_t tokens, int64_t top_k,
                        const DeviceShape& device) {
   const int compute_capability = device.compute_capability;
@@ -123,8 +129,7 @@ TierChoice choose_tier(const moekit_plugin_experts_config& cfg, int64_t tokens, 
   if (forced == "grouped" && grouped_ok) return {Tier::Grouped, "MOEKIT_CUDA_EXPERTS_TIER=grouped"};
   if (forced == "decode" && decode_ok) return {Tier::Decode, "MOEKIT_CUDA_EXPERTS_TIER=decode"};
   if (forced == "stream" && stream_ok) return {Tier::Stream, "MOEKIT_CUDA_EXPERTS_TIER=stream"};
-  const double rows_per_expert =
-      cfg.num_local_experts > 0 ? static_cast<double>(assignments) / cfg.num_local_experts : 0.0;
+  const double rows_per_expert = rows_per_local_expert(cfg, assignments);
   const bool sixteen_bit = cfg.weight_format == 0 || cfg.weight_format == 1 || cfg.weight_format == 2;
   if (stream_ok && sixteen_bit && tokens == 1 && stream::one_token_outruns_decode(cfg, top_k))
     return {Tier::Stream, "one token, 16-bit: >= 128 MiB of weights over the local slots"};
@@ -905,8 +910,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
   // MOEKIT_CUDA_NO_E4M3_MMA=1 forces the sm_80 path on newer devices (the GPU tests use it to cover that path).
   const bool a8 = quant && p.kind == WeightKind::Fp8 && compute_capability >= 89 && !e4m3_mma_disabled();
   // The grouped tier's tile, by the groups' average size (grouped_gemm_sm90.h).
-  const int64_t local_experts = cfg.num_local_experts > 0 ? cfg.num_local_experts : 1;
-  const sm90::GroupedTile tile = sm90::grouped_tile_for(a8, static_cast<double>(l.assignments) / local_experts);
+  const sm90::GroupedTile tile = sm90::grouped_tile_for(a8, rows_per_local_expert(cfg, l.assignments));
 
   // The counts need the ids on the host, which would cost a host synchronisation per run (and break graph
   // capture): the CUDA runner leaves them unknown (-1). Skipped ids are still never used.

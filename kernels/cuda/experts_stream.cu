@@ -310,8 +310,8 @@ __device__ __forceinline__ void mma_chunk(float (&d)[4], uint4 lo, uint4 hi, uin
 }
 
 // The operand pipeline of a block (kBlockRows = 64 weight rows, 16 per warp, against up to 8 * MAX_TILES grouped
-// rows): a shared-memory ring of STAGES stages (kStages for T > 1, kOneTokenStages at T = 1), each holding kStageBytes of every weight row and of every x row
-// (plus, for FP8, the stage's weight and x block scales), filled with 16-byte cp.async, consecutive threads on
+// rows): a shared-memory ring of STAGES stages (kStages for T > 1, kOneTokenStages at T = 1), each holding
+// kStageBytes of every weight row and of every x row (plus, for FP8, the stage's weight and x block scales), filled with 16-byte cp.async, consecutive threads on
 // consecutive chunks of a row, and read by each warp as the register fragments the mma takes. Why
 // (bench/probes/stream_bandwidth.cu, H200): reading 1.9-3.8 GB of expert-shaped rows, this copy pattern reached
 // 4.52-4.60 TB/s, as fast as a flat contiguous read (4.53-4.55), while the register ring it replaced (each warp
@@ -661,9 +661,11 @@ __global__ void __launch_bounds__(kThreads) stream_gemm_kernel(const GemmParams 
   for (int r0 = 0; r0 < n; r0 += kRowsPerTile * MAX_TILES) {
     const int left = n - r0;
     if (MAX_TILES >= 4 && left > 2 * kRowsPerTile)
-      stream_pass<CT, FP8, GATED, (MAX_TILES >= 4 ? 4 : 1), MAX_TILES, ONE, STAGES, kEarly>(p, stream_smem, e, first, n, r0, unit0);
+      stream_pass<CT, FP8, GATED, (MAX_TILES >= 4 ? 4 : 1), MAX_TILES, ONE, STAGES, kEarly>(p, stream_smem, e, first,
+                                                                                           n, r0, unit0);
     else if (MAX_TILES >= 2 && left > kRowsPerTile)
-      stream_pass<CT, FP8, GATED, (MAX_TILES >= 2 ? 2 : 1), MAX_TILES, ONE, STAGES, kEarly>(p, stream_smem, e, first, n, r0, unit0);
+      stream_pass<CT, FP8, GATED, (MAX_TILES >= 2 ? 2 : 1), MAX_TILES, ONE, STAGES, kEarly>(p, stream_smem, e, first,
+                                                                                           n, r0, unit0);
     else
       stream_pass<CT, FP8, GATED, 1, MAX_TILES, ONE, STAGES, kEarly>(p, stream_smem, e, first, n, r0, unit0);
   }
@@ -754,13 +756,20 @@ void allow_smem(int max_block_smem) {
   }
 }
 
+constexpr int kOneTokenDepths = static_cast<int>(sizeof kOneTokenStages / sizeof kOneTokenStages[0]);
+
+// One token (8 rows, one tile): every ring depth of kOneTokenStages, from index I on.
+template <class CT, bool FP8, int I = 0>
+void allow_smem_one_token(int max_block_smem) {
+  if constexpr (I < kOneTokenDepths) {
+    allow_smem<CT, FP8, 1, true, kOneTokenStages[I]>(max_block_smem);
+    allow_smem_one_token<CT, FP8, I + 1>(max_block_smem);
+  }
+}
+
 template <class CT, bool FP8>
 void allow_smem_all_tiles(int max_block_smem) {
-  static_assert(sizeof kOneTokenStages / sizeof kOneTokenStages[0] == 4, "one kernel per ring depth below");
-  allow_smem<CT, FP8, 1, true, kOneTokenStages[0]>(max_block_smem);  // one token: 8 rows, one tile
-  allow_smem<CT, FP8, 1, true, kOneTokenStages[1]>(max_block_smem);
-  allow_smem<CT, FP8, 1, true, kOneTokenStages[2]>(max_block_smem);
-  allow_smem<CT, FP8, 1, true, kOneTokenStages[3]>(max_block_smem);
+  allow_smem_one_token<CT, FP8>(max_block_smem);
   allow_smem<CT, FP8, 1>(max_block_smem);
   allow_smem<CT, FP8, 2>(max_block_smem);
   allow_smem<CT, FP8, 4>(max_block_smem);
@@ -773,16 +782,16 @@ void launch_gemm(const GemmParams& g, dim3 grid, bool overlap, cudaStream_t stre
                    stream, what, g);
 }
 
-// One token: the kernel of the pass's ring depth (one of kOneTokenStages).
-template <class CT, bool FP8, bool GATED>
+// One token: the kernel of the pass's ring depth, found among kOneTokenStages from index I on.
+template <class CT, bool FP8, bool GATED, int I = 0>
 void launch_one_token_gemm(int stages, const GemmParams& g, dim3 grid, bool overlap, cudaStream_t stream,
                            const char* what) {
-  switch (stages) {
-    case kOneTokenStages[0]: launch_gemm<CT, FP8, GATED, 1, true, kOneTokenStages[0]>(g, grid, overlap, stream, what); break;
-    case kOneTokenStages[1]: launch_gemm<CT, FP8, GATED, 1, true, kOneTokenStages[1]>(g, grid, overlap, stream, what); break;
-    case kOneTokenStages[2]: launch_gemm<CT, FP8, GATED, 1, true, kOneTokenStages[2]>(g, grid, overlap, stream, what); break;
-    case kOneTokenStages[3]: launch_gemm<CT, FP8, GATED, 1, true, kOneTokenStages[3]>(g, grid, overlap, stream, what); break;
-    default: throw_internal("stream tier: no one-token kernel for a " + std::to_string(stages) + "-stage ring");
+  if constexpr (I == kOneTokenDepths) {
+    throw_internal("stream tier: no one-token kernel for a " + std::to_string(stages) + "-stage ring");
+  } else if (stages == kOneTokenStages[I]) {
+    launch_gemm<CT, FP8, GATED, 1, true, kOneTokenStages[I]>(g, grid, overlap, stream, what);
+  } else {
+    launch_one_token_gemm<CT, FP8, GATED, I + 1>(stages, g, grid, overlap, stream, what);
   }
 }
 
@@ -805,7 +814,8 @@ void launch_gemms(bool one, const OneTokenRings& rings, int tiles, const GemmPar
                   const RowsParams* act_quant, unsigned groups, int64_t max_rows, bool overlap, cudaStream_t stream) {
   const dim3 grid1(static_cast<unsigned>(gate_up_column_blocks(g1.ip)), groups);
   launch_pass<CT, FP8, true>(one, rings.gate_up, tiles, g1, grid1, overlap, stream, "stream gate_up kernel");
-  if (act_quant != nullptr) launch_build_rows<CT>(*act_quant, max_rows, overlap, stream, "stream activation quantization");
+  if (act_quant != nullptr)
+    launch_build_rows<CT>(*act_quant, max_rows, overlap, stream, "stream activation quantization");
   const dim3 grid2(static_cast<unsigned>(down_column_blocks(g2.rows_per_expert)), groups);
   launch_pass<CT, FP8, false>(one, rings.down, tiles, g2, grid2, overlap, stream, "stream down kernel");
 }

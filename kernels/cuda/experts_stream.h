@@ -63,10 +63,10 @@ bool reads_hidden_directly(const moekit_plugin_experts_config& cfg, const Prepar
 // One token, 16-bit weights: whether this tier is expected to outrun the decode tier: the measured crossover, at
 // least kOneTokenStreamMinBytes of weights over the expected local slots (k * L / E). Below it the decode tier's
 // two launches (the combine fused into its down pass, a warp per column) won; above it this tier's streaming
-// GEMMs did. H200, whole layer, same run, bf16
-// T=1, this tier vs decode: Qwen3-30B-A3B (75 MB) 36.2 vs 34.7 us; gpt-oss-120b (199 MB) 63.5 vs 65.8, Mixtral-8x7B
-// (705 MB) 174.3 vs 180.3, DeepSeek-V3 (705 MB) 181.2 vs 201.0. A pure function of the configuration, so that the
-// workspace query and the run agree. Measured on the H200 only: other devices take the same threshold.
+// GEMMs did. H200, whole layer, same run, bf16 T=1, this tier vs decode: Qwen3-30B-A3B (75 MB) 36.2 vs 34.7 us;
+// gpt-oss-120b (199 MB) 63.5 vs 65.8, Mixtral-8x7B (705 MB) 174.3 vs 180.3, DeepSeek-V3 (705 MB) 181.2 vs 201.0.
+// A pure function of the configuration, so that the workspace query and the run agree. Measured on the H200 only:
+// other devices take the same threshold.
 constexpr int64_t kOneTokenStreamMinBytes = int64_t{128} << 20;
 bool one_token_outruns_decode(const moekit_plugin_experts_config& cfg, int64_t top_k);
 // One token: the shared-memory ring depth (stages) of each GEMM pass. The deepest ring the kernels are compiled for

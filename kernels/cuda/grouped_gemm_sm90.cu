@@ -63,6 +63,7 @@ template <class ElementD, class TileShape = ::moekit::cuda::experts::sm90::TileS
           class KernelSchedule = ::moekit::cuda::experts::sm90::KernelSchedule,
           class EpilogueSchedule = ::moekit::cuda::experts::sm90::EpilogueSchedule>
 struct GroupedKernel {
+  static constexpr bool kBlockScaled = false;  // mainloop arguments without scales
   static constexpr int kAlignD = 128 / cutlass::sizeof_bits<ElementD>::value;
   // No C operand (void): D = A @ B, nothing read back.
   using CollectiveEpilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
@@ -99,6 +100,7 @@ template <class ElementD, class Tile = Shape<_128, _128, _128>,
           class KernelSchedule = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedCooperativeFP8Blockwise,
           class EpilogueSchedule = ::moekit::cuda::experts::sm90::EpilogueSchedule>
 struct Fp8Kernel {
+  static constexpr bool kBlockScaled = true;  // mainloop arguments with A's and W's block scales
   using Element = cutlass::float_e4m3_t;
   static constexpr int kAlign = 128 / cutlass::sizeof_bits<Element>::value;
   using ScaleConfig = cutlass::detail::Sm90BlockwiseScaleConfig<1, 1, 128>;
@@ -129,9 +131,6 @@ using Fp8F32Out64 = Fp8Kernel<float, TileShape64, cutlass::gemm::KernelPtrArrayT
 using Fp8Bf16Out64 = Fp8Kernel<cutlass::bfloat16_t, TileShape64,
                                cutlass::gemm::KernelPtrArrayTmaWarpSpecializedPingpongFP8Blockwise,
                                EpilogueSchedule64>;
-template <class K>
-constexpr bool kIsFp8 = std::is_same<K, Fp8F32Out>::value || std::is_same<K, Fp8Bf16Out>::value ||
-                        std::is_same<K, Fp8F32Out64>::value || std::is_same<K, Fp8Bf16Out64>::value;
 // One set of per-group arrays serves every kernel: the same stride types, and the same scale layouts for FP8.
 template <class K>
 constexpr bool kSameArrays = std::is_same<typename K::StrideA, Bf16Out::StrideA>::value &&
@@ -264,7 +263,7 @@ typename K::Gemm::Arguments arguments_for(const GroupArrays& g, int32_t groups, 
   using ElementB = typename K::Gemm::ElementB;
   using ElementD = typename K::Gemm::ElementD;
   typename K::Gemm::GemmKernel::MainloopArguments mainloop;
-  if constexpr (kIsFp8<K>) {
+  if constexpr (K::kBlockScaled) {
     mainloop = {reinterpret_cast<const ElementA**>(g.a), g.stride_a, reinterpret_cast<const ElementB**>(g.b),
                 g.stride_b, g.sfa, g.layout_sfa, g.sfb, g.layout_sfb};
   } else {
