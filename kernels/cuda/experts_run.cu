@@ -132,7 +132,7 @@ TierChoice choose_tier(const moekit_plugin_experts_config& cfg, int64_t tokens, 
   const double rows_per_expert = rows_per_local_expert(cfg, assignments);
   const bool sixteen_bit = cfg.weight_format == 0 || cfg.weight_format == 1 || cfg.weight_format == 2;
   if (stream_ok && sixteen_bit && tokens == 1 && stream::one_token_outruns_decode(cfg, top_k))
-    return {Tier::Stream, "one token, 16-bit: >= 128 MiB of weights over the local slots"};
+    return {Tier::Stream, "one token, 16-bit, >= 128 MiB over its slots"};
   if (decode_ok && sixteen_bit && tokens <= 1) return {Tier::Decode, "decode: 16-bit weights at T = 1"};
   if (stream_ok && rows_per_expert <= kStreamMaxRowsPerExpert)
     return {Tier::Stream, "weight streaming: <= 16 rows per local expert"};

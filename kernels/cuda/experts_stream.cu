@@ -592,6 +592,10 @@ __device__ __forceinline__ void stream_pass(const GemmParams& p, unsigned char* 
   }
 }
 
+// Tried for one token and measured slower (H200, same run, T=1): the down pass combining in thread-block clusters
+// of its k slot blocks per 64 columns (distributed shared memory, no combine launch; branch wip/cluster-combine):
+// DeepSeek-V3 bf16 187.5 vs 178.2 us, fp8 121.1 vs 113.4, gpt-oss and Qwen3 fp8 1.01-1.03x, Mixtral 1.00x, Qwen3
+// bf16 forced onto this tier 44.9 vs 33.9 (a cluster's blocks are scheduled together and leave together).
 // Tried for one token and measured slower (H200, same run, forced stream tier, T=1 bf16 / fp8): the down pass
 // combining in its last-arriving block per 64 columns (atomic count + __threadfence, no combine launch), 1.10-1.40x
 // (DeepSeek-V3 218.8 vs 182.3 us, Mixtral 308 vs 221); K splits of the down pass to fill a wave (partials added
@@ -915,17 +919,18 @@ OneTokenRings one_token_rings(const moekit_plugin_experts_config& cfg, const Pre
 
 std::string describe(const moekit_plugin_experts_config& cfg, const Prepared& p, const moekit_plugin_tensor& hidden,
                      int64_t num_tokens, int64_t top_k, const DeviceShape& device) {
-  const std::string tail = " (mma.sync, weights as A), activation fused into w13, slot-ordered combine";
   if (!one_token(num_tokens))
     return "expert-major streaming: assignments grouped by expert on the device, a block streams 64 weight rows of "
            "one expert once per " +
            std::to_string(rows_per_pass(cfg, num_tokens, top_k)) + " of its rows through a " +
-           std::to_string(kStages) + "-stage cp.async shared-memory ring" + tail;
+           std::to_string(kStages) +
+           "-stage cp.async shared-memory ring (mma.sync, weights as A), activation fused into w13, slot-ordered "
+           "combine";
+  // Short: the report's detail holds 191 characters, and the tier's reason follows.
   const OneTokenRings rings = one_token_rings(cfg, p, top_k, device);
-  return std::string("expert-major streaming, one token (no grouping pass): a group per routed slot, x ") +
-         (reads_hidden_directly(cfg, p, hidden) ? "read from hidden in place" : "gathered per slot") +
-         "; cp.async shared-memory rings of " + std::to_string(rings.gate_up) + " (w13) / " +
-         std::to_string(rings.down) + " (w2) stages; a block streams 64 weight rows of the slot's expert" + tail;
+  return std::string("expert-major streaming, one token: block per (slot, 64 weight rows), x ") +
+         (reads_hidden_directly(cfg, p, hidden) ? "in place" : "gathered") + ", rings " +
+         std::to_string(rings.gate_up) + " (w13) / " + std::to_string(rings.down) + " (w2), slot-ordered combine";
 }
 
 void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const moekit_plugin_tensor& hidden,
