@@ -10,6 +10,7 @@
 
 #include "device/warp_ops.cuh"
 #include "experts_gemm.cuh"
+#include "fp8_quantize_fast.cuh"
 
 namespace moekit::cuda::experts {
 
@@ -62,8 +63,10 @@ __device__ __forceinline__ float fp8_quantize_group_warp(int64_t first, int lane
     amax = fmaxf(amax, finite_abs(v[u]));
   }
   const float scale = fp8_scale_from_amax(device::warp_max(amax));
+  const float inv_scale = __frcp_rn(scale);  // fp8_quantize_one: fp8_quantize's bits, fewer instructions
 #pragma unroll
-  for (int u = 0; u < kQuantBlock / 32; ++u) store(first + u * 32 + lane, u * 32 + lane, fp8_quantize(v[u], scale));
+  for (int u = 0; u < kQuantBlock / 32; ++u)
+    store(first + u * 32 + lane, u * 32 + lane, fp8_quantize_one(v[u], scale, inv_scale));
   return scale;
 }
 
