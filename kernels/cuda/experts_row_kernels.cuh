@@ -1,0 +1,609 @@
+// The CUDA expert runner's row kernels around its GEMMs (experts_run.cu launches them; included there only, so
+// they keep internal linkage): the mma.sync tier's operand builder (gather + FP8 quantization, a block per row),
+// its split-K finish (GEMM1's activation, GEMM2's bias) and combine; the grouped tier's warp-per-row gather,
+// activation pass (+ FP8 re-quantization) and combine, and the extent of each local expert's rows. Semantics are
+// the CPU backend's (core/src/cpu/cpu_experts.cpp); ids outside [0, E) and non-local experts are skipped and never
+// index memory.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "compute_bits.cuh"
+#include "experts_gemm.cuh"
+#include "experts_stream_ops.cuh"
+#include "fp8_quantize_fast.cuh"
+#include "moekit_plugin.h"
+#include "portability.h"
+#include "warp_ops.cuh"
+
+namespace moekit::cuda::experts {
+
+namespace {
+
+constexpr int kRowThreads = 128;  // gather / quantization: one block per row, a warp per 128-group
+
+enum : int32_t { kActQuantNone = 0, kActQuantPerToken = 1, kActQuantPerGroup = 2 };
+
+__device__ __forceinline__ float load_as_f32(const void* data, int32_t dtype, int64_t i) {
+  if (dtype == MOEKIT_PLUGIN_BF16) return bf16_to_f32(static_cast<const uint16_t*>(data)[i]);
+  if (dtype == MOEKIT_PLUGIN_F16) return f16_to_f32(static_cast<const uint16_t*>(data)[i]);
+  return static_cast<const float*>(data)[i];
+}
+
+// Max over the block (kRowThreads threads); every thread gets the result.
+__device__ float block_max(float v, float* scratch) {
+  v = warp_max(v);
+  const int warp = threadIdx.x / 32;
+  __syncthreads();  // scratch may still be read by the previous call
+  if ((threadIdx.x & 31) == 0) scratch[warp] = v;
+  __syncthreads();
+  float m = scratch[0];
+  for (int w = 1; w < kRowThreads / 32; ++w) m = fmaxf(m, scratch[w]);
+  return m;
+}
+
+// Where a row of GEMM input comes from: the gathered hidden state of an assignment (GEMM1) or an f32
+// activation row (GEMM2 input with FP8 activations).
+struct RowSource {
+  // hidden gather
+  const void* hidden;
+  int32_t hidden_dtype;
+  int64_t hidden_cols;  // H
+  const float* topk_weights;
+  int32_t weight_on_input;
+  int64_t top_k;
+  // f32 rows
+  const float* rows_f32;
+  // common
+  int64_t cols;         // padded row length (Hp or Ip)
+  int64_t assignments;  // A
+};
+
+struct RowPlan {
+  const int32_t* sorted;
+  const int32_t* block_ids;
+  const int32_t* post_padded;
+  int64_t rows;     // P
+  int32_t* row_of;  // optional [A]: row of each assignment in the padded order (the grouped tier's combine)
+  // Optional (the grouped tier's FP8 scales): with group_first, the scales of a row of local expert e go to the
+  // compact per-group array CUTLASS's blockwise mainloop reads, scales[group_first[e] * groups + gi *
+  // group_rows[e] + (r - group_first[e])], instead of scales[gi * P + r].
+  const int32_t* group_first;
+  const int32_t* group_rows;
+  const int32_t* local_of;
+  int32_t num_experts, num_local;
+};
+
+// Where the FP8 scales of padded row r go (see RowPlan): K group gi's at base + gi * stride; r is a real row of a
+// local block. Looked up once per row: inside a loop over the row's groups these dependent loads (block id, local
+// expert, the group's first row and rows) were reissued per group, since the compiler cannot tell the stores in
+// between from them. ncu, H200, grouped tier, before: the FP8 gather moved 17.5 % of DRAM bandwidth (qwen3-30b-a3b
+// T=16384: 760 us, against 328 us for the bf16 gather's twice as many bytes).
+struct ScaleRow {
+  int64_t base, stride;
+  __device__ __forceinline__ int64_t at(int64_t gi) const { return base + gi * stride; }
+};
+__device__ __forceinline__ ScaleRow scale_row(const RowPlan& plan, int64_t r, int64_t groups) {
+  if (plan.group_first == nullptr) return {r, plan.rows};
+  const int32_t e = plan.local_of[plan.block_ids[r / kBM]];  // checked by the caller's block test
+  const int64_t first = plan.group_first[e];
+  return {first * groups + (r - first), plan.group_rows[e]};
+}
+
+// One block per real row r of the padded order: writes out[r, 0..cols) in the compute type and, with FP8
+// activations, the values are FP8 codes (as exact compute-type numbers, or bytes with CODES) and
+// scales[cols/128][P] (transposed, so that a 64-row block's scales of one K block are contiguous) hold their
+// scales (per token: the row's one scale, repeated). Padding rows, rows of non-local blocks and rows past the
+// padded total are left alone (no GEMM reads them).
+// CODES: store the FP8 codes themselves (bytes, for the e4m3 mma) instead of their compute-type values.
+template <class CT, bool CODES = false>
+__global__ void __launch_bounds__(kRowThreads) build_operand_kernel(RowSource src, RowPlan plan, int32_t act_quant,
+                                                                    void* out_raw, float* scales) {
+  uint16_t* out = static_cast<uint16_t*>(out_raw);
+  uint8_t* out_codes = static_cast<uint8_t*>(out_raw);
+  __shared__ float scratch[kRowThreads / 32];
+  const int64_t post = *plan.post_padded;
+  const int64_t groups = src.cols / kQuantBlock;
+  for (int64_t r = blockIdx.x; r < plan.rows && r < post; r += gridDim.x) {
+    const int32_t ge = plan.block_ids[r / kBM];
+    if (ge < 0) continue;  // uniform over the block
+    if (plan.group_first != nullptr &&
+        (ge >= plan.num_experts || plan.local_of[ge] < 0 || plan.local_of[ge] >= plan.num_local))
+      continue;
+    // Padding rows are skipped: the GEMMs neither load nor multiply them (experts_gemm.cuh, n_valid).
+    const int64_t a = plan.sorted[r];
+    if (a < 0 || a >= src.assignments) continue;  // uniform over the block
+    if (plan.row_of != nullptr && threadIdx.x == 0) plan.row_of[a] = static_cast<int32_t>(r);
+    const ScaleRow srow = act_quant != kActQuantNone ? scale_row(plan, r, groups) : ScaleRow{0, 0};
+    int64_t base;  // element offset of the source row
+    float row_scale = 1.0f;
+    if (src.rows_f32 != nullptr) {
+      base = r * src.cols;
+    } else {
+      base = (a / src.top_k) * src.hidden_cols;
+      if (src.weight_on_input) row_scale = src.topk_weights[a];
+    }
+    auto value = [&](int64_t h) -> float {
+      if (src.rows_f32 != nullptr) return src.rows_f32[base + h];
+      // The CPU backend's x[h] = load(hidden) * scale (one f32 multiply; scale 1 leaves it unchanged).
+      return h < src.hidden_cols ? load_as_f32(src.hidden, src.hidden_dtype, base + h) * row_scale : 0.0f;
+    };
+    uint16_t* dst = out + r * src.cols;
+    uint8_t* dst_codes = out_codes + r * src.cols;
+    if (act_quant == kActQuantNone) {  // 8 columns loaded before one 16-byte store (cols: a multiple of 128)
+      for (int64_t h0 = threadIdx.x * 8; h0 < src.cols; h0 += kRowThreads * 8) {
+        float v[8];
+#pragma unroll
+        for (int u = 0; u < 8; ++u) v[u] = value(h0 + u);
+        *reinterpret_cast<uint4*>(dst + h0) = pack8_compute_bits<CT>(v);
+      }
+      continue;
+    }
+    if (act_quant == kActQuantPerToken) {
+      float amax = 0.0f;
+      for (int64_t h = threadIdx.x; h < src.cols; h += kRowThreads) amax = fmaxf(amax, finite_abs(value(h)));
+      const float scale = fp8_scale_from_amax(block_max(amax, scratch));
+      for (int64_t h = threadIdx.x; h < src.cols; h += kRowThreads) {
+        const uint8_t code = fp8_quantize(value(h), scale);
+        if constexpr (CODES) dst_codes[h] = code;
+        else dst[h] = to_compute_bits<CT>(e4m3_to_f32(code));
+      }
+      for (int64_t gi = threadIdx.x; gi < groups; gi += kRowThreads) scales[srow.at(gi)] = scale;
+      continue;
+    }
+    // Per 1 x 128 group: a warp per group, 4 columns per lane, no block barrier (a block-wide max per group
+    // serialised the 56 groups of a DeepSeek-V3 row).
+    const int lane = threadIdx.x & 31;
+    for (int64_t gi = threadIdx.x / 32; gi < groups; gi += kRowThreads / 32) {
+      const float scale = fp8_quantize_group_warp(gi * kQuantBlock, lane, value, [&](int64_t h, int, uint8_t code) {
+        if constexpr (CODES) dst_codes[h] = code;
+        else dst[h] = to_compute_bits<CT>(e4m3_to_f32(code));
+      });
+      if (lane == 0) scales[srow.at(gi)] = scale;
+    }
+  }
+}
+
+// Split-K finish of GEMM1: act[r, c] = activation(sum_s gate partials + bg, sum_s up partials + bu), the splits
+// added in order (deterministic); padding rows of local blocks get zeros.
+struct FinishParams {
+  const float* partial;  // [splits][P][rows]
+  int32_t splits;
+  int64_t rows_total;    // P
+  int64_t n;             // weight rows per expert (2*Ip or Hp)
+  const float* bias;     // [L][n]
+  const int32_t* sorted;
+  const int32_t* block_ids;
+  const int32_t* post_padded;
+  const int32_t* local_of;
+  int32_t num_experts, num_local;
+  int64_t assignments;
+  // GEMM1
+  int64_t ip;
+  void* act;
+  int32_t act_f32, act_f16;
+  int32_t activation;
+  float alpha, limit;
+  // GEMM2
+  float* y;
+  int64_t hidden;
+};
+
+__device__ __forceinline__ float sum_splits(const FinishParams& p, int64_t r, int64_t col) {
+  float v = 0.0f;
+  for (int s = 0; s < p.splits; ++s) v += p.partial[(s * p.rows_total + r) * p.n + col];
+  return v;
+}
+
+template <bool GATED>
+__global__ void finish_splits_kernel(FinishParams p) {
+  const int64_t post = *p.post_padded;
+  for (int64_t r = blockIdx.x; r < p.rows_total && r < post; r += gridDim.x) {
+    const int32_t ge = p.block_ids[r / kBM];
+    if (ge < 0 || ge >= p.num_experts) continue;
+    const int32_t e = p.local_of[ge];
+    if (e < 0 || e >= p.num_local) continue;
+    const int64_t a = p.sorted[r];
+    const bool real = a >= 0 && a < p.assignments;
+    const float* bias = p.bias + static_cast<int64_t>(e) * p.n;
+    if constexpr (GATED) {
+      for (int64_t c = threadIdx.x; c < p.ip; c += blockDim.x) {
+        const float v = real ? gemm_detail::activate(p.activation, sum_splits(p, r, c) + bias[c],
+                                                     sum_splits(p, r, p.ip + c) + bias[p.ip + c], p.alpha, p.limit)
+                             : 0.0f;
+        const int64_t i = r * p.ip + c;
+        if (p.act_f32) static_cast<float*>(p.act)[i] = v;
+        else if (p.act_f16) static_cast<uint16_t*>(p.act)[i] = f32_to_f16(v);
+        else static_cast<uint16_t*>(p.act)[i] = f32_to_bf16(v);
+      }
+    } else {
+      if (!real) continue;
+      for (int64_t h = threadIdx.x; h < p.hidden; h += blockDim.x) p.y[a * p.hidden + h] = sum_splits(p, r, h) + bias[h];
+    }
+  }
+}
+
+// The grouped tier's glue kernels work one warp per row (kWarpRows rows per block), 8 columns per lane: 16-byte
+// loads and stores, and an FP8 1 x 128 group is the 16 lanes of one half-warp, so its amax is four xor shuffles
+// (no block barrier). ncu on the H200 (qwen3-30b-a3b T=16384) had the block-per-row build_operand_kernel at
+// 1146 us for the FP8 gather (573 us bf16) and the activation + re-quantization passes at 341 + 452 us, for
+// 0.3-0.9 GB of traffic each. The values, scales and codes are build_operand_kernel's: same f32 math per element,
+// and a max does not depend on the order it is taken in.
+constexpr int kWarpRows = 8;  // warps (rows) per block: 256 threads
+
+__device__ __forceinline__ float half_warp_max(float v) {
+  for (int o = 8; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xFFFFFFFFu, v, o));
+  return v;
+}
+
+// The row of the padded order a warp works on, or -1 to skip it (padding rows, non-local blocks, rows past the
+// padded total): the checks of build_operand_kernel, uniform over the warp.
+__device__ __forceinline__ int64_t grouped_real_assignment(const RowPlan& plan, int64_t r, int64_t assignments) {
+  const int32_t ge = plan.block_ids[r / kBM];
+  if (ge < 0 || ge >= plan.num_experts || plan.local_of[ge] < 0 || plan.local_of[ge] >= plan.num_local) return -1;
+  const int64_t a = plan.sorted[r];
+  return a >= 0 && a < assignments ? a : -1;
+}
+
+// Stores 8 values: FP8 codes (8 bytes) or compute-type bits (16 bytes).
+template <class CT, bool CODES>
+__device__ __forceinline__ void store8(void* out, int64_t i, const float* v, float scale) {
+  if constexpr (CODES) {
+    *reinterpret_cast<uint2*>(static_cast<uint8_t*>(out) + i) = fp8_quantize8(v, scale);
+  } else {
+    *reinterpret_cast<uint4*>(static_cast<uint16_t*>(out) + i) = pack8_compute_bits<CT>(v);
+  }
+}
+
+// Grouped tier's gather (step 2): x[r, h] = hidden[t, h] (x the router weight with apply_router_weight_on_input),
+// zero past H, in the compute type (act_quant none) or as e4m3 codes + scales in CUTLASS's per-group layout
+// (scale_row). vec: the host checked that every 8-column chunk below H is one aligned 16-byte load (16-bit
+// hidden, H % 8 == 0) or two (f32, H % 4 == 0).
+template <class CT, bool CODES>
+__global__ void __launch_bounds__(kWarpRows * 32) grouped_gather_kernel(RowSource src, RowPlan plan,
+                                                                        int32_t act_quant, int32_t vec,
+                                                                        void* out, float* scales) {
+  const int lane = threadIdx.x & 31;
+  const int64_t post = *plan.post_padded;
+  const int64_t groups = src.cols / kQuantBlock;
+  for (int64_t r = static_cast<int64_t>(blockIdx.x) * kWarpRows + threadIdx.x / 32; r < plan.rows && r < post;
+       r += static_cast<int64_t>(gridDim.x) * kWarpRows) {
+    const int64_t a = grouped_real_assignment(plan, r, src.assignments);
+    if (a < 0) continue;
+    if (plan.row_of != nullptr && lane == 0) plan.row_of[a] = static_cast<int32_t>(r);
+    const ScaleRow srow = act_quant != kActQuantNone ? scale_row(plan, r, groups) : ScaleRow{0, 0};
+    const int64_t base = (a / src.top_k) * src.hidden_cols;
+    const float row_scale = src.weight_on_input ? src.topk_weights[a] : 1.0f;
+    // The CPU backend's x[h] = load(hidden) * scale (one f32 multiply; scale 1 leaves it unchanged).
+    auto load8 = [&](int64_t h0, float* v) {
+      if (vec && h0 + 8 <= src.hidden_cols) {
+        if (src.hidden_dtype == MOEKIT_PLUGIN_F32) {
+          const float4* p = reinterpret_cast<const float4*>(static_cast<const float*>(src.hidden) + base + h0);
+          const float4 x0 = p[0], x1 = p[1];
+          v[0] = x0.x, v[1] = x0.y, v[2] = x0.z, v[3] = x0.w, v[4] = x1.x, v[5] = x1.y, v[6] = x1.z, v[7] = x1.w;
+        } else {
+          const uint4 x4 = *reinterpret_cast<const uint4*>(static_cast<const uint16_t*>(src.hidden) + base + h0);
+          const uint16_t* x = reinterpret_cast<const uint16_t*>(&x4);
+#pragma unroll
+          for (int j = 0; j < 8; ++j)
+            v[j] = src.hidden_dtype == MOEKIT_PLUGIN_BF16 ? bf16_to_f32(x[j]) : f16_to_f32(x[j]);
+        }
+#pragma unroll
+        for (int j = 0; j < 8; ++j) v[j] *= row_scale;
+        return;
+      }
+#pragma unroll
+      for (int j = 0; j < 8; ++j)
+        v[j] = h0 + j < src.hidden_cols ? load_as_f32(src.hidden, src.hidden_dtype, base + h0 + j) * row_scale : 0.0f;
+    };
+    // Chunks of 256 columns: lanes 0-15 hold one 128-group, lanes 16-31 the next; the loop is warp-uniform
+    // (the shuffles need every lane), lanes past the row's end only take part in them.
+    if (act_quant == kActQuantPerToken) {
+      float amax = 0.0f;
+      for (int64_t c0 = 0; c0 < src.cols; c0 += 256) {
+        const int64_t h0 = c0 + lane * 8;
+        if (h0 >= src.cols) continue;
+        float v[8];
+        load8(h0, v);
+#pragma unroll
+        for (int j = 0; j < 8; ++j) amax = fmaxf(amax, finite_abs(v[j]));
+      }
+      const float scale = fp8_scale_from_amax(warp_max(amax));
+      for (int64_t c0 = 0; c0 < src.cols; c0 += 256) {
+        const int64_t h0 = c0 + lane * 8;
+        if (h0 >= src.cols) continue;
+        float v[8];
+        load8(h0, v);
+        store8<CT, CODES>(out, r * src.cols + h0, v, scale);
+      }
+      for (int64_t gi = lane; gi < groups; gi += 32) scales[srow.at(gi)] = scale;
+      continue;
+    }
+#pragma unroll 2
+    for (int64_t c0 = 0; c0 < src.cols; c0 += 256) {
+      const int64_t h0 = c0 + lane * 8;
+      const bool in = h0 < src.cols;
+      float v[8];
+      if (in) load8(h0, v);
+      else
+        for (int j = 0; j < 8; ++j) v[j] = 0.0f;
+      float scale = 1.0f;
+      if (act_quant == kActQuantPerGroup) {
+        float amax = 0.0f;
+#pragma unroll
+        for (int j = 0; j < 8; ++j) amax = fmaxf(amax, finite_abs(v[j]));
+        scale = fp8_scale_from_amax(half_warp_max(amax));
+        if (in && (lane & 15) == 0) scales[srow.at(h0 / kQuantBlock)] = scale;
+      }
+      if (in) store8<CT, CODES>(out, r * src.cols + h0, v, scale);
+    }
+  }
+}
+
+// Grouped tier, between the GEMMs: act[r, c] = activation(h[r, c] + bg[c], h[r, Ip + c] + bu[c]) for the real
+// rows of local experts (the rows GEMM2 reads), one warp per row, 8 columns per lane. With FP8 activations
+// (quant) h is GEMM1's f32 output and the activation rows are quantized right here, as build_operand_kernel
+// would from an f32 act row (same f32 values, same scales and codes): e4m3 codes into act and their scales in
+// CUTLASS's per-group layout, so no f32 act row is written and read back.
+struct GroupedActParams {
+  const void* h;      // [P, 2Ip]: bf16, or f32 with quant (the FP8 GEMM1's output)
+  void* act;          // [P, Ip]: bf16, or e4m3 codes with quant
+  float* scales;      // quant: the codes' scales (scale_row of plan)
+  int32_t act_quant;  // kActQuantNone (bf16 act) or the FP8 activation grouping
+  const float* bias;  // [L][2Ip]
+  RowPlan plan;
+  int64_t assignments, ip;
+  int32_t activation;
+  float alpha, limit;
+};
+
+template <bool QUANT>
+__global__ void __launch_bounds__(kWarpRows * 32) grouped_activation_kernel(GroupedActParams p) {
+  const int lane = threadIdx.x & 31;
+  const RowPlan& plan = p.plan;
+  const int64_t post = *plan.post_padded;
+  const int64_t groups = p.ip / kQuantBlock;
+  for (int64_t r = static_cast<int64_t>(blockIdx.x) * kWarpRows + threadIdx.x / 32; r < plan.rows && r < post;
+       r += static_cast<int64_t>(gridDim.x) * kWarpRows) {
+    if (grouped_real_assignment(plan, r, p.assignments) < 0) continue;
+    const float* bias = p.bias + static_cast<int64_t>(plan.local_of[plan.block_ids[r / kBM]]) * 2 * p.ip;
+    const ScaleRow srow = QUANT ? scale_row(plan, r, groups) : ScaleRow{0, 0};
+    auto act8 = [&](int64_t c, float* v) {
+      float g[8], u[8];
+      if constexpr (QUANT) {
+        const float* hr = static_cast<const float*>(p.h) + r * 2 * p.ip;
+#pragma unroll
+        for (int j = 0; j < 8; j += 4) {
+          const float4 g4 = *reinterpret_cast<const float4*>(hr + c + j);
+          const float4 u4 = *reinterpret_cast<const float4*>(hr + p.ip + c + j);
+          g[j] = g4.x, g[j + 1] = g4.y, g[j + 2] = g4.z, g[j + 3] = g4.w;
+          u[j] = u4.x, u[j + 1] = u4.y, u[j + 2] = u4.z, u[j + 3] = u4.w;
+        }
+      } else {
+        const uint16_t* hr = static_cast<const uint16_t*>(p.h) + r * 2 * p.ip;
+        const uint4 g4 = *reinterpret_cast<const uint4*>(hr + c);
+        const uint4 u4 = *reinterpret_cast<const uint4*>(hr + p.ip + c);
+        const uint16_t* gb = reinterpret_cast<const uint16_t*>(&g4);
+        const uint16_t* ub = reinterpret_cast<const uint16_t*>(&u4);
+#pragma unroll
+        for (int j = 0; j < 8; ++j) g[j] = bf16_to_f32(gb[j]), u[j] = bf16_to_f32(ub[j]);
+      }
+      float bg[8], bu[8];
+#pragma unroll
+      for (int j = 0; j < 8; j += 4) {
+        const float4 g4 = *reinterpret_cast<const float4*>(bias + c + j);
+        const float4 u4 = *reinterpret_cast<const float4*>(bias + p.ip + c + j);
+        bg[j] = g4.x, bg[j + 1] = g4.y, bg[j + 2] = g4.z, bg[j + 3] = g4.w;
+        bu[j] = u4.x, bu[j + 1] = u4.y, bu[j + 2] = u4.z, bu[j + 3] = u4.w;
+      }
+#pragma unroll
+      for (int j = 0; j < 8; ++j) v[j] = gemm_detail::activate(p.activation, g[j] + bg[j], u[j] + bu[j], p.alpha, p.limit);
+    };
+    if (QUANT && p.act_quant == kActQuantPerToken) {  // the row's amax first, then the codes (h is read twice)
+      float amax = 0.0f;
+      for (int64_t c = lane * 8; c < p.ip; c += 256) {
+        float v[8];
+        act8(c, v);
+#pragma unroll
+        for (int j = 0; j < 8; ++j) amax = fmaxf(amax, finite_abs(v[j]));
+      }
+      const float scale = fp8_scale_from_amax(warp_max(amax));
+      for (int64_t c = lane * 8; c < p.ip; c += 256) {
+        float v[8];
+        act8(c, v);
+        store8<__nv_bfloat16, true>(p.act, r * p.ip + c, v, scale);
+      }
+      for (int64_t gi = lane; gi < groups; gi += 32) p.scales[srow.at(gi)] = scale;
+      continue;
+    }
+    // Warp-uniform chunks of 256 columns (see grouped_gather_kernel).
+    for (int64_t c0 = 0; c0 < p.ip; c0 += 256) {
+      const int64_t c = c0 + lane * 8;
+      const bool in = c < p.ip;
+      float v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      if (in) act8(c, v);
+      if constexpr (QUANT) {
+        float amax = 0.0f;
+#pragma unroll
+        for (int j = 0; j < 8; ++j) amax = fmaxf(amax, finite_abs(v[j]));
+        const float scale = fp8_scale_from_amax(half_warp_max(amax));
+        if (in && (lane & 15) == 0) p.scales[srow.at(c / kQuantBlock)] = scale;
+        if (in) store8<__nv_bfloat16, true>(p.act, r * p.ip + c, v, scale);
+      } else {
+        if (in) store8<__nv_bfloat16, false>(p.act, r * p.ip + c, v, 1.0f);
+      }
+    }
+  }
+}
+
+// Grouped tier: first row and real rows of each local expert's run of blocks in the padded order (one block;
+// the thread that owns an expert's first block measures its run). Experts without blocks keep rows = 0.
+// Every index is checked: block ids outside [0, E), local ids outside [0, L) and assignments outside [0, A)
+// never address memory.
+struct GroupExtentParams {
+  const int32_t* block_ids;
+  const int32_t* sorted;
+  const int32_t* post_padded;
+  const int32_t* local_of;
+  int32_t num_experts, num_local;
+  int64_t m_blocks, assignments;
+  int32_t* first_row;
+  int32_t* rows;
+};
+
+// Two passes over the blocks, one thread per block: the first block of an expert's run writes its first row, the
+// last one its end row (into rows); then rows = end - first. (ncu on the H200, qwen3-30b-a3b T=16384: the
+// previous one-thread-per-run walk took 30 us of a ~4 ms layer.)
+constexpr int kExtentThreads = 1024;
+
+__global__ void __launch_bounds__(kExtentThreads) group_extent_kernel(GroupExtentParams p) {
+  for (int32_t e = threadIdx.x; e < p.num_local; e += blockDim.x) {
+    p.first_row[e] = 0;
+    p.rows[e] = 0;
+  }
+  __syncthreads();
+  int64_t blocks = *p.post_padded / kBM;
+  if (blocks > p.m_blocks) blocks = p.m_blocks;
+  for (int64_t b = threadIdx.x; b < blocks; b += blockDim.x) {
+    const int32_t ge = p.block_ids[b];
+    if (ge < 0 || ge >= p.num_experts) continue;
+    const int32_t e = p.local_of[ge];
+    if (e < 0 || e >= p.num_local) continue;
+    if (b == 0 || p.block_ids[b - 1] != ge) p.first_row[e] = static_cast<int32_t>(b * kBM);
+    if (b + 1 < blocks && p.block_ids[b + 1] == ge) continue;  // not the last block of its expert
+    int64_t real = 0;  // padding sits at the end of an expert's last block
+#pragma unroll 16
+    for (int64_t i = 0; i < kBM; ++i) {
+      const int32_t a = p.sorted[b * kBM + i];
+      if (a >= 0 && a < p.assignments) real = i + 1;
+    }
+    p.rows[e] = static_cast<int32_t>(b * kBM + real);  // the end row, for now
+  }
+  __syncthreads();  // makes this block's global writes visible to all its threads
+  for (int32_t e = threadIdx.x; e < p.num_local; e += blockDim.x)
+    if (p.rows[e] > 0) p.rows[e] -= p.first_row[e];
+}
+
+struct CombineParams {
+  const float* y;            // [A, H] (mma.sync tier)
+  const uint16_t* y_bf16;    // grouped tier: bf16 [P, y_stride] in the padded order, read through row_of
+  const int32_t* row_of;     // grouped tier: [A] row of each assignment in y_bf16; null: y is indexed by assignment
+  const float* bias;         // grouped tier: b2 [L][y_stride], added here (GEMM2 has no bias epilogue)
+  int64_t y_stride;
+  const int32_t* ids;        // [T, k]
+  const float* topk_weights; // [T, k]
+  const int32_t* local_of;   // [E]
+  int32_t num_experts;
+  int64_t tokens, top_k, hidden;
+  int32_t weight_on_input;
+  void* out;
+  int32_t out_dtype;
+};
+
+// A block per (token, blockDim.x columns): a block per token left most SMs idle at small T. Launched with
+// kMmaCombineThreads threads.
+constexpr int kMmaCombineThreads = 256;
+__global__ void combine_kernel(CombineParams p) {
+  const int64_t chunks = (p.hidden + blockDim.x - 1) / blockDim.x;
+  for (int64_t b = blockIdx.x; b < p.tokens * chunks; b += gridDim.x) {
+    const int64_t t = b / chunks, h = (b % chunks) * blockDim.x + threadIdx.x;
+    if (h < p.hidden) {
+      float acc = 0.0f;
+      for (int64_t j = 0; j < p.top_k; ++j) {
+        const int64_t a = t * p.top_k + j;
+        const int32_t id = p.ids[a];
+        if (id < 0 || id >= p.num_experts || p.local_of[id] < 0) continue;
+        const float w = p.weight_on_input ? 1.0f : p.topk_weights[a];
+        acc += w * p.y[a * p.hidden + h];
+      }
+      const int64_t i = t * p.hidden + h;
+      if (p.out_dtype == MOEKIT_PLUGIN_BF16) static_cast<uint16_t*>(p.out)[i] = f32_to_bf16(acc);
+      else if (p.out_dtype == MOEKIT_PLUGIN_F16) static_cast<uint16_t*>(p.out)[i] = f32_to_f16(acc);
+      else static_cast<float*>(p.out)[i] = acc;
+    }
+  }
+}
+
+// The grouped tier's combine: the same sums as combine_kernel (slot order, b2 added to each expert output before
+// it is weighted), reading y_bf16 through row_of, 8 columns per thread with 16-byte loads (rows of y and b2 are
+// Hp long, a multiple of 128; columns past H are never stored).
+__device__ __forceinline__ void store_out(const CombineParams& p, int64_t i, float v) {
+  if (p.out_dtype == MOEKIT_PLUGIN_BF16) static_cast<uint16_t*>(p.out)[i] = f32_to_bf16(v);
+  else if (p.out_dtype == MOEKIT_PLUGIN_F16) static_cast<uint16_t*>(p.out)[i] = f32_to_f16(v);
+  else static_cast<float*>(p.out)[i] = v;
+}
+
+// A token's slots are read once per block into shared memory (row of y or -1, weight, local expert), so the
+// column loop issues its 16-byte loads of the k rows back to back. (ncu on the H200, qwen3-30b-a3b T=16384:
+// 242 us for 0.6 GB when each column chunk re-read the slot's ids, weight and row.)
+constexpr int kCombineThreads = 128;
+constexpr int kCombineMaxSlots = 64;  // top_k above this takes combine_rows_kernel's per-chunk lookups
+
+__global__ void __launch_bounds__(kCombineThreads) combine_rows_kernel(CombineParams p) {
+  __shared__ int32_t slot_row[kCombineMaxSlots];
+  __shared__ int32_t slot_expert[kCombineMaxSlots];
+  __shared__ float slot_weight[kCombineMaxSlots];
+  const bool staged = p.top_k <= kCombineMaxSlots;
+  for (int64_t t = blockIdx.x; t < p.tokens; t += gridDim.x) {
+    if (staged) {
+      __syncthreads();  // the previous token's slots may still be read
+      for (int64_t j = threadIdx.x; j < p.top_k; j += blockDim.x) {
+        const int64_t a = t * p.top_k + j;
+        const int32_t id = p.ids[a];
+        const bool skip = id < 0 || id >= p.num_experts || p.local_of[id] < 0;
+        slot_row[j] = skip ? -1 : p.row_of[a];
+        slot_expert[j] = skip ? 0 : p.local_of[id];
+        slot_weight[j] = p.weight_on_input ? 1.0f : p.topk_weights[a];
+      }
+      __syncthreads();
+    }
+    for (int64_t h0 = threadIdx.x * 8; h0 < p.hidden; h0 += blockDim.x * 8) {
+      float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+#pragma unroll 4
+      for (int64_t j = 0; j < p.top_k; ++j) {
+        int64_t row;
+        int32_t e;
+        float w;
+        if (staged) {
+          row = slot_row[j];
+          if (row < 0) continue;
+          e = slot_expert[j];
+          w = slot_weight[j];
+        } else {
+          const int64_t a = t * p.top_k + j;
+          const int32_t id = p.ids[a];
+          if (id < 0 || id >= p.num_experts || p.local_of[id] < 0) continue;
+          row = p.row_of[a];
+          e = p.local_of[id];
+          w = p.weight_on_input ? 1.0f : p.topk_weights[a];
+        }
+        const uint4 y4 = *reinterpret_cast<const uint4*>(p.y_bf16 + row * p.y_stride + h0);
+        const uint16_t* y = reinterpret_cast<const uint16_t*>(&y4);
+        const float* b = p.bias + static_cast<int64_t>(e) * p.y_stride + h0;
+        const float4 b0 = *reinterpret_cast<const float4*>(b), b1 = *reinterpret_cast<const float4*>(b + 4);
+        const float bias[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
+#pragma unroll
+        for (int i = 0; i < 8; ++i) acc[i] += w * (bf16_to_f32(y[i]) + bias[i]);
+      }
+      const int64_t o = t * p.hidden + h0;
+      if (h0 + 8 <= p.hidden && p.out_dtype != MOEKIT_PLUGIN_F32 && p.hidden % 8 == 0 &&
+          reinterpret_cast<uintptr_t>(p.out) % 16 == 0) {
+        uint4 o4;
+        uint16_t* ob = reinterpret_cast<uint16_t*>(&o4);
+#pragma unroll
+        for (int i = 0; i < 8; ++i) ob[i] = p.out_dtype == MOEKIT_PLUGIN_BF16 ? f32_to_bf16(acc[i]) : f32_to_f16(acc[i]);
+        *reinterpret_cast<uint4*>(static_cast<uint16_t*>(p.out) + o) = o4;
+      } else {
+        for (int i = 0; i < 8 && h0 + i < p.hidden; ++i) store_out(p, o + i, acc[i]);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+}  // namespace moekit::cuda::experts
