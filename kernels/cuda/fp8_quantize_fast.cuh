@@ -1,22 +1,28 @@
 // The FP8 e4m3 activation quantizer's per-value step, fp8_quantize(x, scale) = f32_to_e4m3(x / scale)
-// (moekit_core/numerics/fp8.h: IEEE f32 division, then nearest-even with saturation), with the same bits and
-// far fewer instructions. The division and the bit-level rounding took about 40 instructions per value, enough to
-// make the FP8 glue kernels compute-bound: ncu on the H200, qwen3-30b-a3b fp8 T=16384, the grouped tier's gather
-// (8 codes per lane per step) at 760 us and 17.5 % of DRAM bandwidth, where the bf16 gather, which moves twice
-// the bytes, took 328 us.
+// (moekit_core/numerics/fp8.h: IEEE f32 division, then nearest-even with saturation), with the same bits and far
+// fewer instructions (the division and the bit-level rounding take about 40 per value). NaN with the sign bit set
+// aside: like the exact kernels before it, the device's division returns the canonical NaN there (code 0x7F) where
+// the CPU keeps the sign (0xFF). Measured together with the row-wise scale lookup (experts_row_kernels.cuh,
+// ScaleRow), not apart: ncu on the H200, same run, the grouped tier's FP8 gather qwen3-30b-a3b T=16384 758 -> 606
+// us, gpt-oss-120b T=4096 167 -> 128 us; its FP8 activation pass 434 -> 379 and 271 -> 226 us.
 //
-// Why the fast path gives the same code (sm_89+, where cvt.rn.satfinite.e4m3x2.f32 exists):
-//  - y' = x * rcp_rn(scale) is within 2 ulp of y = RN(x / scale): two roundings of relative error <= 2^-24 each.
+// Why the fast path gives the same code (device code compiled for sm_89+, where cvt.rn.satfinite.e4m3x2.f32 exists;
+// a build whose code for the running GPU is sm_80 SASS or compute_80 PTX, e.g. an Ada GPU under the default
+// "90a-real;80", takes the exact formula: correct, not faster):
+//  - y' = x * rcp_rn(scale) is within 3 ulp of y = RN(x / scale): y' carries two roundings of relative error
+//    <= 2^-24 each (reciprocal, product), y one, and |x / scale| is below twice its binade's lowest value.
 //  - Converting y and y' to e4m3 gives the same code unless a rounding boundary of e4m3 lies between them. For
 //    |y'| >= 2^-6 (e4m3's normal range) the boundaries are the midpoints between codes, the floats whose low 20
 //    bits are exactly 0x80000; y' at least 16 ulp away from any of them is therefore safe (ties included: a tie
-//    y sits on a midpoint, so its y' is within 2 ulp of it and takes the exact path).
+//    y sits on a midpoint, so its y' is within 3 ulp of it and takes the exact path).
 //  - The hardware conversion rounds to nearest-even and saturates to +-448 like f32_to_e4m3 (448 <= |y| < 464
 //    rounds to 448 either way; above, satfinite clamps; a zero keeps its sign).
 //  - Everything else takes the exact formula: e4m3's subnormal range (0 < |y'| < 2^-6, where the boundaries sit
 //    elsewhere), Inf and NaN (whose bits the exact path defines), and values near a midpoint (about 32 in 2^20).
 // tests/gpu/fp8_quantize_fast_test.cu compares this with the CPU formula bit for bit on random values and on every
-// midpoint of every binade, +-40 ulp, under many scales. Before sm_89 it is the exact formula.
+// e4m3 code and midpoint times each scale, +-40 ulp, under scales from the floor to FLT_MAX / 448. Code compiled for targets before sm_89 is the exact
+// formula. Callers: the grouped tier's gather and activation pass (fp8_quantize8) and the per-128-group quantizer
+// of the mma.sync, streaming and decode tiers (fp8_quantize_group_warp, experts_stream_ops.cuh).
 #pragma once
 
 #include <cuda_runtime.h>

@@ -100,7 +100,8 @@ void check_case(moekit_context cpu, moekit_context gpu, const ExpertsCase& c, ui
     // The ring depth of each GEMM pass, one of the depths the one-token kernels are compiled for.
     EXPECT_TRUE(std::regex_search(detail, std::regex(", rings (3|4|6|12) \\(w13\\) / (3|4|6|12) \\(w2\\), ")))
         << detail;
-    // Whole: the path and the tier's reason fit the report's 191 characters.
+    // Whole: the path and the tier's reason fit the report's 191 characters with one to spare, so that a
+    // truncated detail (exactly 191) cannot pass for a whole one.
     EXPECT_LT(detail.size(), sizeof got.report.detail - 1) << detail;
   }
   if (grouped && c.T > 0) {

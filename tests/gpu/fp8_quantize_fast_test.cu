@@ -1,12 +1,17 @@
 // The CUDA module's fast FP8 activation quantizer (kernels/cuda/fp8_quantize_fast.cuh) against the CPU formula
 // f32_to_e4m3(x / scale) (moekit_core/numerics/fp8.h, evaluated on the host), bit for bit: random values under
-// scales from 1e-30 to 1e30 (and the floor kFp8MinScale), every e4m3 midpoint and code times each scale +- 40
-// ulp (the fast path's boundaries), e4m3's subnormal range, zeros of both signs, the saturation range, Inf and
-// NaN. Both the pair and the eight-value entry points run.
+// distinct scales from the floor kFp8MinScale (about 4.4e-6) to FLT_MAX / 448 (amaxes of 1e-3 to 1e30, powers of
+// two, FLT_MAX), every e4m3 midpoint and code times each scale +- 40 ulp (the fast path's boundaries), e4m3's
+// subnormal range, zeros of both signs, the saturation range, Inf and NaN. Both the pair and the eight-value entry
+// points run, and the test fails if the device code it runs was not compiled with the fast path (sm_89+ device,
+// code for an older target): then only the exact formula would be checked.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -36,6 +41,15 @@ __global__ void quantize_fast_kernel(const float* x, const float* scales, uint8_
   std::memcpy(eight_codes + g * 8, &codes, 8);
 }
 
+// 1 where this device code has the fast path (compiled for sm_89+), else 0.
+__global__ void fast_path_compiled_kernel(int* flag) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+  *flag = 1;
+#else
+  *flag = 0;
+#endif
+}
+
 float next_ulps(float x, int k) {
   uint32_t b;
   std::memcpy(&b, &x, 4);
@@ -46,22 +60,41 @@ float next_ulps(float x, int k) {
 }
 
 TEST(Fp8QuantizeFast, MatchesTheCpuFormulaBitForBit) {
+  cudaDeviceProp prop{};
+  if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess) {
+    // Like GpuTest: skipped without a device, unless scripts/test_gpu.sh says there must be one.
+    if (std::getenv("MOEKIT_REQUIRE_GPU") != nullptr) FAIL() << "no CUDA device, but MOEKIT_REQUIRE_GPU is set";
+    GTEST_SKIP() << "no CUDA device";
+  }
+  DeviceBuffer dflag(4);
+  fast_path_compiled_kernel<<<1, 1>>>(static_cast<int*>(dflag.get()));
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  const int fast_path = dflag.download<int>(1)[0];
+  if (prop.major * 10 + prop.minor >= 89)
+    ASSERT_EQ(fast_path, 1) << "the test's device code for this sm_" << prop.major << prop.minor
+                            << " GPU has no fast path (built for an older target): rebuild for this GPU";
+
   std::mt19937 rng(20261125);
-  std::vector<float> scale_set = {moekit::kFp8MinScale, 1.0f, 1.0f / 448.0f, 3.0f / 448.0f};
-  for (int e = -30; e <= 30; e += 3) {
+  std::vector<float> scale_set = {moekit::kFp8MinScale, 1.0f, 1.0f / 448.0f, 3.0f / 448.0f,
+                                  moekit::fp8_scale_from_amax(FLT_MAX)};
+  for (int e : {-16, -8, 8, 20, 100}) scale_set.push_back(std::ldexp(1.0f, e));  // powers of two
+  for (int e = -3; e <= 30; e += 3) {
     std::uniform_real_distribution<float> m(1.0f, 10.0f);
     scale_set.push_back(moekit::fp8_scale_from_amax(m(rng) * std::pow(10.0f, static_cast<float>(e))));
   }
+  std::sort(scale_set.begin(), scale_set.end());
+  scale_set.erase(std::unique(scale_set.begin(), scale_set.end()), scale_set.end());
   std::vector<float> x, scales;
   auto add8 = [&](const float* v, float s) {
     for (int j = 0; j < 8; ++j) x.push_back(v[j]), scales.push_back(s);
   };
   for (float s : scale_set) {
     // Random values up to 1.2x the amax (past 448 after the division: saturation), both signs.
-    std::uniform_real_distribution<float> u(-1.2f * 448.0f * s, 1.2f * 448.0f * s);
+    std::uniform_real_distribution<float> u(-1.2f, 1.2f);
+    const float span = std::min(448.0f * s, FLT_MAX / 1.2f);
     for (int i = 0; i < 4096; ++i) {
       float v[8];
-      for (float& f : v) f = u(rng);
+      for (float& f : v) f = u(rng) * span;
       add8(v, s);
     }
     // Every positive e4m3 value and midpoint, times the scale, +-40 ulp, both signs; the subnormal range is in
@@ -75,6 +108,7 @@ TEST(Fp8QuantizeFast, MatchesTheCpuFormulaBitForBit) {
         if (!(center > 0.0f) || !std::isfinite(center)) continue;
         for (int k = -40; k <= 40; ++k) {
           const float y = next_ulps(center, k);
+          if (!std::isfinite(y)) continue;  // past FLT_MAX the bits are Inf and NaN (with either sign)
           specials.push_back(y);
           specials.push_back(-y);
         }
@@ -108,7 +142,9 @@ TEST(Fp8QuantizeFast, MatchesTheCpuFormulaBitForBit) {
     }
   }
   EXPECT_EQ(bad, 0u) << "of " << n << " values";
-  std::printf("[fp8 fast quantizer] %lld values, %zu scales: bit-identical to the CPU formula\n", n, scale_set.size());
+  std::printf("[fp8 fast quantizer] %lld values, %zu distinct scales (%g to %g), fast path %s: bit-identical to the "
+              "CPU formula\n",
+              n, scale_set.size(), scale_set.front(), scale_set.back(), fast_path ? "compiled" : "absent");
 }
 
 }  // namespace
