@@ -66,7 +66,7 @@ struct GemmParams {
   int64_t assignments;       // A
   int64_t hidden;            // H
   // Split-K (decode regime: too few CTAs to keep every SM streaming weights): k_splits > 1 writes raw f32
-  // partial sums to partial[split][P][rows] for real rows only; finish kernels (experts_run.cu) add them in
+  // partial sums to partial[split][P][rows] for real rows only; finish kernels (experts_row_kernels.cuh) add them in
   // split order, then apply the epilogue.
   int32_t k_splits;
   float* partial;

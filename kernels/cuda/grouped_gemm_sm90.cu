@@ -227,7 +227,7 @@ constexpr int kSetupThreads = 256;
 
 // One thread per group: its problem (m = the expert's real rows, from the plan's group extents) and operand
 // pointers; an expert without rows gets m = 0 and pointers that are never dereferenced. FP8 scales: W's are
-// [k/128][n] per expert; A's were written per group, compact, at first_row * (k/128) (experts_run.cu's
+// [k/128][n] per expert; A's were written per group, compact, at first_row * (k/128) (experts_row_kernels.cuh's
 // gather and activation quantizer), the layout CUTLASS's blockwise mainloop derives from (m, k) itself.
 __global__ void __launch_bounds__(kSetupThreads) grouped_setup_kernel(SetupParams p) {
   const GroupedPlan& plan = p.plan;
