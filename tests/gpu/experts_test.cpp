@@ -357,6 +357,14 @@ const ExpertsCase kGroupedCases[] = {
          "fp8_one_expert_1000", Routing::OneExpert),
     {"deepseek_fp8_w8a8_I512_E12_T512", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 12, 12, 7168, 512, 512, 8},
     {"qwen3_fp8_w8a8_E40_T1024", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 40, 40, 2048, 768, 1024, 8},
+    // On and just past each bound of grouped_tile_for (T * k / L rows per local expert; check_case asserts the
+    // tile): bf16 48 | 49 and 256 | 257, FP8 128 | 129.
+    {"bf16_tile_bound_48_rows", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 8, 8, 256, 192, 96, 4},
+    {"bf16_tile_bound_49_rows", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 8, 8, 256, 192, 98, 4},
+    {"bf16_tile_bound_256_rows", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 8, 8, 256, 192, 512, 4},
+    {"bf16_tile_bound_257_rows", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 8, 8, 256, 192, 514, 4},
+    {"fp8_tile_bound_128_rows", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 8, 8, 256, 192, 256, 4},
+    {"fp8_tile_bound_129_rows", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 8, 8, 256, 192, 258, 4},
 };
 INSTANTIATE_TEST_SUITE_P(Grouped, GroupedTierVsCpu, ::testing::ValuesIn(kGroupedCases),
                          [](const auto& info) { return std::string(info.param.name); });
