@@ -628,9 +628,7 @@ __global__ void __launch_bounds__(kThreads) stream_gemm_kernel(const GemmParams 
   int64_t first;
   int n;
   if constexpr (kEarly) {
-    const int32_t id = __ldcg(p.ids + group);
-    e = id >= 0 && id < p.num_experts ? __ldg(p.local_of + id) : -1;
-    e = e >= 0 && e < p.num_local ? e : -1;
+    e = local_expert<IdLoads::kThroughL2>(p.ids, p.local_of, p.num_experts, p.num_local, group);
     first = group;
     n = 1;
   } else if constexpr (ONE) {

@@ -34,13 +34,18 @@ __device__ __forceinline__ uint4 load_stream(const void* p) {
   return v;
 }
 
+// How local_expert reads: plain loads, or (kThroughL2) the ids through L2 (__ldcg: written by an earlier kernel
+// that this one may not have waited for yet, see the one-token down pass) and local_of through the read-only path.
+enum class IdLoads { kPlain, kThroughL2 };
+
 // The expert of assignment a as a local id, or -1 when the assignment is skipped (id outside [0, E), or an
 // expert that is not local): the CPU backend's rule. No weight address is formed for a skipped assignment.
+template <IdLoads kLoads = IdLoads::kPlain>
 __device__ __forceinline__ int32_t local_expert(const int32_t* ids, const int32_t* local_of, int32_t num_experts,
                                                 int32_t num_local, int64_t a) {
-  const int32_t id = ids[a];
+  const int32_t id = kLoads == IdLoads::kThroughL2 ? __ldcg(ids + a) : ids[a];
   if (id < 0 || id >= num_experts) return -1;
-  const int32_t e = local_of[id];
+  const int32_t e = kLoads == IdLoads::kThroughL2 ? __ldg(local_of + id) : local_of[id];
   return e >= 0 && e < num_local ? e : -1;
 }
 
