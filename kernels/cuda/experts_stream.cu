@@ -311,8 +311,8 @@ __device__ __forceinline__ void mma_chunk(float (&d)[4], uint4 lo, uint4 hi, uin
 
 // The operand pipeline of a block (kBlockRows = 64 weight rows, 16 per warp, against up to 8 * MAX_TILES grouped
 // rows): a shared-memory ring of STAGES stages (kStages for T > 1, kOneTokenStages at T = 1), each holding
-// kStageBytes of every weight row and of every x row (plus, for FP8, the stage's weight and x block scales), filled with 16-byte cp.async, consecutive threads on
-// consecutive chunks of a row, and read by each warp as the register fragments the mma takes. Why
+// kStageBytes of every weight row and of every x row (plus, for FP8, the stage's weight and x block scales), filled
+// with 16-byte cp.async, consecutive threads on consecutive chunks of a row, and read by each warp as the register fragments the mma takes. Why
 // (bench/probes/stream_bandwidth.cu, H200): reading 1.9-3.8 GB of expert-shaped rows, this copy pattern reached
 // 4.52-4.60 TB/s, as fast as a flat contiguous read (4.53-4.55), while the register ring it replaced (each warp
 // loading 64-byte pieces of its own 16 rows, 2-4 stages in flight, with or without the L2 prefetch hint)
@@ -616,10 +616,10 @@ __global__ void __launch_bounds__(kThreads) stream_gemm_kernel(const GemmParams 
   // here through L2, __ldcg, not the non-coherent path), and the weights from nothing a kernel writes. The kernel
   // just before (gate_up, or the FP8 activation quantizer) writes only the activation rows and their scales,
   // which stream_rows copies after the wait. PTX documents visibility only after griddepcontrol.wait: reading the
-  // ids before it rests on that transitive completion and L2 coherence, not on a documented guarantee (memcheck
-  // and racecheck clean on the one-token tests). Every exit still waits first (grid_dependency.cuh). On the H200
-  // (whole layer, T = 1, same run): gpt-oss-120b bf16 62.6 -> 59.8 us, Qwen3 bf16 on this tier 36.0 -> 34.0,
-  // the other presets and FP8 0.99x; compute-sanitizer memcheck and racecheck clean on the one-token tests.
+  // ids before it rests on that transitive completion and L2 coherence, not on a documented guarantee. Every exit
+  // still waits first (grid_dependency.cuh). On the H200 (whole layer, T = 1, same run): gpt-oss-120b bf16 62.6 ->
+  // 59.8 us, Qwen3 bf16 on this tier 36.0 -> 34.0, the other presets and FP8 0.99x; compute-sanitizer memcheck and
+  // racecheck clean on the one-token tests.
   constexpr bool kEarly = ONE && !GATED;
   if constexpr (!kEarly) device::wait_for_prerequisite_grids();
   device::allow_dependent_grids();

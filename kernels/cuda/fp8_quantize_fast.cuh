@@ -20,8 +20,8 @@
 //  - Everything else takes the exact formula: e4m3's subnormal range (0 < |y'| < 2^-6, where the boundaries sit
 //    elsewhere), Inf and NaN (whose bits the exact path defines), and values near a midpoint (about 32 in 2^20).
 // tests/gpu/fp8_quantize_fast_test.cu compares this with the CPU formula bit for bit on random values and on every
-// e4m3 code and midpoint times each scale, +-40 ulp, under scales from the floor to FLT_MAX / 448. Code compiled for targets before sm_89 is the exact
-// formula. Callers: the grouped tier's gather and activation pass (fp8_quantize8) and the per-128-group quantizer
+// e4m3 code and midpoint times each scale, +-40 ulp, under scales from the floor to FLT_MAX / 448. Code compiled for
+// targets before sm_89 is the exact formula. Callers: the grouped tier's gather and activation pass (fp8_quantize8) and the per-128-group quantizer
 // of the mma.sync, streaming and decode tiers (fp8_quantize_group_warp, experts_stream_ops.cuh).
 #pragma once
 
