@@ -155,7 +155,16 @@ struct Layout {
   int64_t sorted = 0, block_ids = 0, post = 0, a1 = 0, s1 = 0, act = 0, a2 = 0, s2 = 0, y = 0, total = 0;
   int64_t h = 0, row_of = 0, group_first = 0, group_rows = 0, grouped_scratch = 0,
           grouped_scratch_bytes = 0;  // grouped tier only
+  bool codes_per_token = false;       // grouped FP8: see codes_per_token()
+  int64_t token_codes = 0, token_scales = 0;
 };
+
+// The grouped tier's FP8 gather quantizes each token once and copies its codes to its k rows when k > 1: the rows
+// of a token then hold the same values (core accepts apply_router_weight_on_input, which scales each row by its
+// own router weight, only with top_k == 1).
+bool codes_per_token(const moekit_plugin_experts_config& cfg, int64_t k, const TierChoice& tier) {
+  return tier.tier == Tier::Grouped && cfg.act_quant != kActQuantNone && k > 1 && !cfg.apply_router_weight_on_input;
+}
 
 Layout layout_for(const moekit_plugin_experts_config& cfg, int64_t T, int64_t k, const DeviceShape& device) {
   const int sm_count = device.sm_count;
@@ -202,6 +211,9 @@ Layout layout_for(const moekit_plugin_experts_config& cfg, int64_t T, int64_t k,
     l.row_of = take(A * 4);
     l.group_first = take(cfg.num_local_experts * 4);
     l.group_rows = take(cfg.num_local_experts * 4);
+    l.codes_per_token = codes_per_token(cfg, k, l.tier);
+    l.token_codes = take(l.codes_per_token ? T * Hp : 0);
+    l.token_scales = take(l.codes_per_token ? T * (Hp / kQuantBlock) * 4 : 0);
     l.grouped_scratch_bytes = static_cast<int64_t>(sm90::scratch_bytes(cfg.num_local_experts, sm_count));
     l.grouped_scratch = take(l.grouped_scratch_bytes);
     l.total = at;
@@ -452,7 +464,16 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
     const unsigned warp_grid = grid_for(l.rows, kWarpRows);
     const bool sixteen = hidden.dtype != MOEKIT_PLUGIN_F32;
     const int32_t vec = reinterpret_cast<uintptr_t>(hidden.data) % 16 == 0 && cfg.hidden % (sixteen ? 8 : 4) == 0;
-    if (a8)
+    if (l.codes_per_token) {
+      uint8_t* token_codes = at<uint8_t>(workspace, l.token_codes);
+      float* token_scales = at<float>(workspace, l.token_scales);
+      token_quantize_kernel<<<grid_for(T, kWarpRows), kWarpRows * 32, 0, stream>>>(gather, T, cfg.act_quant, vec,
+                                                                                   token_codes, token_scales);
+      check_launch("token_quantize_kernel");
+      grouped_gather_codes_kernel<<<warp_grid, kWarpRows * 32, 0, stream>>>(
+          token_codes, token_scales, row_plan, Hp, static_cast<int32_t>(k), l.assignments,
+          reinterpret_cast<uint8_t*>(a1), s1);
+    } else if (a8)
       grouped_gather_kernel<__nv_bfloat16, true><<<warp_grid, kWarpRows * 32, 0, stream>>>(gather, row_plan,
                                                                                            cfg.act_quant, vec, a1, s1);
     else if (f16)

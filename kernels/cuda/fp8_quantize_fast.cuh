@@ -33,13 +33,16 @@
 
 namespace moekit::cuda {
 
-// Whether y' (the multiply's result) converts to the same code as the exact quotient (see above).
+// Whether y' (the multiply's result) converts to the same code as the exact quotient (see above): zero, or in
+// e4m3's normal range [2^-6, Inf) with its low 20 bits more than 16 away from 0x80000 (a midpoint). Written as
+// two unsigned range tests (the sign bit does not reach the low 20 bits), with no branch: callers fold it over
+// several values and branch once.
 __device__ __forceinline__ bool fp8_fast_code_is_exact(float y) {
-  const uint32_t a = f32_bits(y) & 0x7FFFFFFFu;
-  if (a == 0) return true;
-  if (a < 0x3C800000u || a >= 0x7F800000u) return false;  // below 2^-6, Inf, NaN
-  const int32_t from_midpoint = static_cast<int32_t>(a & 0xFFFFFu) - 0x80000;
-  return from_midpoint > 16 || from_midpoint < -16;
+  const uint32_t bits = f32_bits(y);
+  const uint32_t a = bits & 0x7FFFFFFFu;
+  const bool normal = a - 0x3C800000u < 0x7F800000u - 0x3C800000u;
+  const bool near_midpoint = ((bits - (0x80000u - 16u)) & 0xFFFFFu) <= 32u;
+  return (a == 0) | (normal & !near_midpoint);
 }
 
 // Codes of x0 (low byte) and x1 (high byte) under one scale; inv_scale = __frcp_rn(scale).
@@ -59,18 +62,64 @@ __device__ __forceinline__ uint16_t fp8_quantize_pair(float x0, float x1, float 
 
 // One code; inv_scale = __frcp_rn(scale).
 __device__ __forceinline__ uint8_t fp8_quantize_one(float x, float scale, float inv_scale) {
-  return static_cast<uint8_t>(fp8_quantize_pair(x, 0.0f, scale, inv_scale) & 0xFFu);
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+  const float y = __fmul_rn(x, inv_scale);
+  if (!fp8_fast_code_is_exact(y)) return fp8_quantize(x, scale);
+  uint16_t pair;
+  asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(pair) : "f"(0.0f), "f"(y));
+  return static_cast<uint8_t>(pair & 0xFFu);
+#else
+  (void)inv_scale;
+  return fp8_quantize(x, scale);
+#endif
 }
 
-// Eight codes, v[0] in the lowest byte of .x.
+// Eight codes, v[0] in the lowest byte of .x. One test and one branch for the eight: where any of them is not
+// safe for the fast path (rare: about 32 floats in 2^20 near a midpoint, e4m3's subnormal range, Inf, NaN) all
+// eight take the exact formula, whose codes the fast path's equal wherever it is safe.
 __device__ __forceinline__ uint2 fp8_quantize8(const float* v, float scale) {
-  const float inv_scale = __frcp_rn(scale);
   uint32_t w[2];
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+  const float inv_scale = __frcp_rn(scale);
+  float y[8];
+  bool exact = true;
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    y[j] = __fmul_rn(v[j], inv_scale);
+    exact &= fp8_fast_code_is_exact(y[j]);
+  }
+  if (exact) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      uint16_t lo, hi;
+      asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(lo) : "f"(y[4 * h + 1]), "f"(y[4 * h]));
+      asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(hi) : "f"(y[4 * h + 3]), "f"(y[4 * h + 2]));
+      w[h] = static_cast<uint32_t>(lo) | (static_cast<uint32_t>(hi) << 16);
+    }
+    return make_uint2(w[0], w[1]);
+  }
+#endif
 #pragma unroll
   for (int h = 0; h < 2; ++h)
-    w[h] = static_cast<uint32_t>(fp8_quantize_pair(v[4 * h], v[4 * h + 1], scale, inv_scale)) |
-           (static_cast<uint32_t>(fp8_quantize_pair(v[4 * h + 2], v[4 * h + 3], scale, inv_scale)) << 16);
+    w[h] = static_cast<uint32_t>(fp8_quantize(v[4 * h], scale)) |
+           (static_cast<uint32_t>(fp8_quantize(v[4 * h + 1], scale)) << 8) |
+           (static_cast<uint32_t>(fp8_quantize(v[4 * h + 2], scale)) << 16) |
+           (static_cast<uint32_t>(fp8_quantize(v[4 * h + 3], scale)) << 24);
   return make_uint2(w[0], w[1]);
+}
+
+// The largest finite |v[j]| of eight values (Inf and NaN count as 0, as finite_abs has it), which the FP8 scale
+// is taken from. The magnitudes' bit patterns order like their values, so an integer max of the eight and one
+// test for Inf/NaN replace eight selects and float maxes; a non-finite value (rare) takes finite_abs's way.
+__device__ __forceinline__ float finite_amax8(const float* v) {
+  uint32_t m = 0;
+#pragma unroll
+  for (int j = 0; j < 8; ++j) m = max(m, f32_bits(v[j]) & 0x7FFFFFFFu);
+  if (m < 0x7F800000u) return f32_from_bits(m);
+  float amax = 0.0f;
+#pragma unroll
+  for (int j = 0; j < 8; ++j) amax = fmaxf(amax, finite_abs(v[j]));
+  return amax;
 }
 
 }  // namespace moekit::cuda
