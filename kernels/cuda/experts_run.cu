@@ -104,6 +104,28 @@ bool e4m3_mma_disabled() {
   return v != nullptr && v[0] == '1';
 }
 
+// The grouped tier's tiles of GEMM1 and GEMM2: `chosen` for both unless MOEKIT_CUDA_GROUPED_TILES=G1,G2 (each
+// 64x128x128, 64x256x64 or 128) names others, for tile sweeps on a GPU host (bench/README.md); a tile the
+// format lacks (64x256x64 with FP8 blocks) or a name it does not know leaves that GEMM's tile as chosen.
+struct GroupedTiles {
+  sm90::GroupedTile gemm1, gemm2;
+};
+GroupedTiles grouped_tiles_override(sm90::GroupedTile chosen, bool fp8) {
+  GroupedTiles t{chosen, chosen};
+  const char* env = std::getenv("MOEKIT_CUDA_GROUPED_TILES");
+  if (env == nullptr) return t;
+  const std::string v = env;
+  const size_t comma = v.find(',');
+  auto parse = [&](const std::string& name, sm90::GroupedTile& tile) {
+    if (name == "64x128x128") tile = sm90::GroupedTile::k64x128x128;
+    else if (name == "64x256x64" && !fp8) tile = sm90::GroupedTile::k64x256x64;
+    else if (name == "128") tile = sm90::GroupedTile::k128;
+  };
+  parse(v.substr(0, comma), t.gemm1);
+  if (comma != std::string::npos) parse(v.substr(comma + 1), t.gemm2);
+  return t;
+}
+
 // Routed rows per local expert on average, T * k / L (0 without local experts): the tier and the grouped tile
 // are chosen by it.
 double rows_per_local_expert(const moekit_plugin_experts_config& cfg, int64_t assignments) {
@@ -353,6 +375,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
   const bool a8 = quant && p.kind == WeightKind::Fp8 && compute_capability >= 89 && !e4m3_mma_disabled();
   // The grouped tier's tile, by the groups' average size (grouped_gemm_sm90.h).
   const sm90::GroupedTile tile = sm90::grouped_tile_for(a8, rows_per_local_expert(cfg, l.assignments));
+  const GroupedTiles tiles = grouped_tiles_override(tile, a8);
 
   // The counts need the ids on the host, which would cost a host synchronisation per run (and break graph
   // capture): the CUDA runner leaves them unknown (-1). Skipped ids are still never used.
@@ -373,8 +396,10 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
               a8 ? "cuda-sm90-grouped-fp8block-w8a8"
                  : p.weight_format == 2 ? "cuda-sm90-grouped-f32-as-bf16" : "cuda-sm90-grouped-bf16");
     copy_text(report.detail, sizeof report.detail,
-              std::string(sm90::configuration(a8, tile)) + "; " + l.tier.why + "; " +
-                  std::to_string(l.assignments) + " assignments");
+              std::string(sm90::configuration(a8, tiles.gemm1)) +
+                  (tiles.gemm2 != tiles.gemm1 ? std::string(" (GEMM1), ") + sm90::tile_name(tiles.gemm2) + " (GEMM2)"
+                                              : std::string()) +
+                  "; " + l.tier.why + "; " + std::to_string(l.assignments) + " assignments");
   } else {
     copy_text(report.kernel, sizeof report.kernel, format_label(p, quant, a8));
     const int64_t max_experts = l.assignments < cfg.num_local_experts ? l.assignments : cfg.num_local_experts;
@@ -513,7 +538,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
     gemm1.d = h;
     gemm1.n = 2 * Ip;
     gemm1.k = Hp;
-    gemm1.tile = tile;
+    gemm1.tile = tiles.gemm1;
     if (a8) {  // e4m3 codes of the gathered rows and of the weights, with their block scales
       gemm1.a_scale = s1;
       gemm1.d_f32 = true;
@@ -543,7 +568,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
     gemm2.d = y;
     gemm2.n = Hp;
     gemm2.k = Ip;
-    gemm2.tile = tile;
+    gemm2.tile = tiles.gemm2;
     if (a8) {
       gemm2.a_scale = s2;
       gemm2.w_scale = p.w2_col_scale;

@@ -76,6 +76,10 @@ struct GroupedGemm {
 
 // True when this build carries the CUTLASS sm_90a kernels.
 bool compiled();
+// The tile's name as MOEKIT_CUDA_GROUPED_TILES spells it: "64x128x128", "64x256x64" or "128".
+constexpr const char* tile_name(GroupedTile tile) {
+  return tile == GroupedTile::k64x128x128 ? "64x128x128" : tile == GroupedTile::k64x256x64 ? "64x256x64" : "128";
+}
 // A short description of the tile configuration (of the FP8 or the bf16 kernel of that tile), for the run report.
 const char* configuration(bool fp8, GroupedTile tile);
 // Device scratch one grouped GEMM needs (per-group arrays + CUTLASS's own workspace), 256-byte multiple.
