@@ -415,7 +415,7 @@ struct GroupedActParams {
   void* act;          // [P, Ip]: bf16, or e4m3 codes with quant
   float* scales;      // quant: the codes' scales (scale_row of plan)
   int32_t act_quant;  // kActQuantNone (bf16 act) or the FP8 activation grouping
-  const float* bias;  // [L][2Ip]
+  const float* bias;  // [L][2Ip], or null without w13 biases (no loads and adds of zeros)
   RowPlan plan;
   int64_t assignments, ip;
   int32_t activation;
@@ -431,7 +431,8 @@ __global__ void __launch_bounds__(kWarpRows * 32) grouped_activation_kernel(Grou
   for (int64_t r = static_cast<int64_t>(blockIdx.x) * kWarpRows + threadIdx.x / 32; r < plan.rows && r < post;
        r += static_cast<int64_t>(gridDim.x) * kWarpRows) {
     if (grouped_real_assignment(plan, r, p.assignments) < 0) continue;
-    const float* bias = p.bias + static_cast<int64_t>(plan.local_of[plan.block_ids[r / kBM]]) * 2 * p.ip;
+    const float* bias =
+        p.bias != nullptr ? p.bias + static_cast<int64_t>(plan.local_of[plan.block_ids[r / kBM]]) * 2 * p.ip : nullptr;
     const ScaleRow srow = QUANT ? scale_row(plan, r, groups) : ScaleRow{0, 0};
     auto act8 = [&](int64_t c, float* v) {
       float g[8], u[8];
@@ -453,16 +454,17 @@ __global__ void __launch_bounds__(kWarpRows * 32) grouped_activation_kernel(Grou
 #pragma unroll
         for (int j = 0; j < 8; ++j) g[j] = bf16_to_f32(gb[j]), u[j] = bf16_to_f32(ub[j]);
       }
-      float bg[8], bu[8];
+      if (bias != nullptr) {
 #pragma unroll
-      for (int j = 0; j < 8; j += 4) {
-        const float4 g4 = *reinterpret_cast<const float4*>(bias + c + j);
-        const float4 u4 = *reinterpret_cast<const float4*>(bias + p.ip + c + j);
-        bg[j] = g4.x, bg[j + 1] = g4.y, bg[j + 2] = g4.z, bg[j + 3] = g4.w;
-        bu[j] = u4.x, bu[j + 1] = u4.y, bu[j + 2] = u4.z, bu[j + 3] = u4.w;
+        for (int j = 0; j < 8; j += 4) {
+          const float4 g4 = *reinterpret_cast<const float4*>(bias + c + j);
+          const float4 u4 = *reinterpret_cast<const float4*>(bias + p.ip + c + j);
+          g[j] += g4.x, g[j + 1] += g4.y, g[j + 2] += g4.z, g[j + 3] += g4.w;
+          u[j] += u4.x, u[j + 1] += u4.y, u[j + 2] += u4.z, u[j + 3] += u4.w;
+        }
       }
 #pragma unroll
-      for (int j = 0; j < 8; ++j) v[j] = gemm_detail::activate(p.activation, g[j] + bg[j], u[j] + bu[j], p.alpha, p.limit);
+      for (int j = 0; j < 8; ++j) v[j] = gemm_detail::activate(p.activation, g[j], u[j], p.alpha, p.limit);
     };
     if (QUANT && p.act_quant == kActQuantPerToken) {  // the row's amax first, then the codes (h is read twice)
       float amax = 0.0f;
@@ -549,7 +551,7 @@ struct CombineParams {
   const float* y;            // [A, H] (mma.sync tier)
   const uint16_t* y_bf16;    // grouped tier: bf16 [P, y_stride] in the padded order, read through row_of
   const int32_t* row_of;     // grouped tier: [A] row of each assignment in y_bf16; null: y is indexed by assignment
-  const float* bias;         // grouped tier: b2 [L][y_stride], added here (GEMM2 has no bias epilogue)
+  const float* bias;         // grouped tier: b2 [L][y_stride], added here (GEMM2 has no bias epilogue); null: none
   int64_t y_stride;
   const int32_t* ids;        // [T, k]
   const float* topk_weights; // [T, k]
@@ -640,11 +642,17 @@ __global__ void __launch_bounds__(kCombineThreads) combine_rows_kernel(CombinePa
         }
         const uint4 y4 = *reinterpret_cast<const uint4*>(p.y_bf16 + row * p.y_stride + h0);
         const uint16_t* y = reinterpret_cast<const uint16_t*>(&y4);
-        const float* b = p.bias + static_cast<int64_t>(e) * p.y_stride + h0;
-        const float4 b0 = *reinterpret_cast<const float4*>(b), b1 = *reinterpret_cast<const float4*>(b + 4);
-        const float bias[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
+        float yb[8];
 #pragma unroll
-        for (int i = 0; i < 8; ++i) acc[i] += w * (bf16_to_f32(y[i]) + bias[i]);
+        for (int i = 0; i < 8; ++i) yb[i] = bf16_to_f32(y[i]);
+        if (p.bias != nullptr) {  // null without w2 biases: no loads and adds of zeros
+          const float* b = p.bias + static_cast<int64_t>(e) * p.y_stride + h0;
+          const float4 b0 = *reinterpret_cast<const float4*>(b), b1 = *reinterpret_cast<const float4*>(b + 4);
+          yb[0] += b0.x, yb[1] += b0.y, yb[2] += b0.z, yb[3] += b0.w;
+          yb[4] += b1.x, yb[5] += b1.y, yb[6] += b1.z, yb[7] += b1.w;
+        }
+#pragma unroll
+        for (int i = 0; i < 8; ++i) acc[i] += w * yb[i];
       }
       const int64_t o = t * p.hidden + h0;
       if (h0 + 8 <= p.hidden && p.out_dtype != MOEKIT_PLUGIN_F32 && p.hidden % 8 == 0 &&

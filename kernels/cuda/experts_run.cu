@@ -550,7 +550,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
     ap.act = a8 ? static_cast<void*>(a2) : act;  // FP8: codes for GEMM2, quantized as in step 4 below
     ap.scales = a8 ? s2 : nullptr;
     ap.act_quant = a8 ? cfg.act_quant : kActQuantNone;
-    ap.bias = p.b13;
+    ap.bias = cfg.has_w13_bias ? p.b13 : nullptr;
     ap.plan = row_plan;
     ap.plan.row_of = nullptr;
     ap.assignments = l.assignments;
@@ -576,7 +576,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
     sm90::run(gp, gemm2, gscratch, static_cast<size_t>(l.grouped_scratch_bytes), sm_count, stream);
     c.y_bf16 = reinterpret_cast<const uint16_t*>(y);
     c.row_of = row_of;
-    c.bias = p.b2;
+    c.bias = cfg.has_w2_bias ? p.b2 : nullptr;
     c.y_stride = Hp;
     combine_rows_kernel<<<grid_for(T, 1), kCombineThreads, 0, stream>>>(c);
     check_launch("combine_rows_kernel");
