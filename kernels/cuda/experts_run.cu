@@ -105,8 +105,9 @@ bool e4m3_mma_disabled() {
 }
 
 // The grouped tier's tiles of GEMM1 and GEMM2: `chosen` for both unless MOEKIT_CUDA_GROUPED_TILES=G1,G2 (each
-// 64x128x128, 64x256x64 or 128) names others, for tile sweeps on a GPU host (bench/README.md); a tile the
-// format lacks (64x256x64 with FP8 blocks) or a name it does not know leaves that GEMM's tile as chosen.
+// 64x128x128, 64x256x64 or 128; one name without a comma: both GEMMs) names others, for tile sweeps on a GPU
+// host (bench/README.md); a tile the format lacks (64x256x64 with FP8 blocks) or a name it does not know leaves
+// that GEMM's tile as chosen.
 struct GroupedTiles {
   sm90::GroupedTile gemm1, gemm2;
 };
@@ -122,7 +123,7 @@ GroupedTiles grouped_tiles_override(sm90::GroupedTile chosen, bool fp8) {
     else if (name == "128") tile = sm90::GroupedTile::k128;
   };
   parse(v.substr(0, comma), t.gemm1);
-  if (comma != std::string::npos) parse(v.substr(comma + 1), t.gemm2);
+  parse(comma != std::string::npos ? v.substr(comma + 1) : v, t.gemm2);
   return t;
 }
 
@@ -183,9 +184,15 @@ struct Layout {
 
 // The grouped tier's FP8 gather quantizes each token once and copies its codes to its k rows when k > 1: the rows
 // of a token then hold the same values (core accepts apply_router_weight_on_input, which scales each row by its
-// own router weight, only with top_k == 1).
+// own router weight, only with top_k == 1). It quantizes every token, local rows or not, so under expert
+// parallelism it needs enough local rows per token to pay (k * L / E under uniform routing; ncu, H200, Qwen3
+// T=16384: quantizing a token 72 us, copying its 8 rows 135 us, against 606 us for quantizing the 8 rows):
+// at least 1.5, else each local row is quantized on its own.
 bool codes_per_token(const moekit_plugin_experts_config& cfg, int64_t k, const TierChoice& tier) {
-  return tier.tier == Tier::Grouped && cfg.act_quant != kActQuantNone && k > 1 && !cfg.apply_router_weight_on_input;
+  const double local_rows_per_token =
+      cfg.num_experts > 0 ? static_cast<double>(k) * cfg.num_local_experts / cfg.num_experts : 0.0;
+  return tier.tier == Tier::Grouped && cfg.act_quant != kActQuantNone && k > 1 &&
+         !cfg.apply_router_weight_on_input && local_rows_per_token >= 1.5;
 }
 
 Layout layout_for(const moekit_plugin_experts_config& cfg, int64_t T, int64_t k, const DeviceShape& device) {
@@ -489,6 +496,8 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
     const unsigned warp_grid = grid_for(l.rows, kWarpRows);
     const bool sixteen = hidden.dtype != MOEKIT_PLUGIN_F32;
     const int32_t vec = reinterpret_cast<uintptr_t>(hidden.data) % 16 == 0 && cfg.hidden % (sixteen ? 8 : 4) == 0;
+    if (l.codes_per_token && !a8)  // grouped + FP8 activations is w8a8 on sm_90 (choose_tier): codes in a1
+      throw PluginError(MOEKIT_PLUGIN_INTERNAL, "grouped FP8 gather without e4m3 codes");
     if (l.codes_per_token) {
       uint8_t* token_codes = at<uint8_t>(workspace, l.token_codes);
       float* token_scales = at<float>(workspace, l.token_scales);
@@ -498,6 +507,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
       grouped_gather_codes_kernel<<<warp_grid, kWarpRows * 32, 0, stream>>>(
           token_codes, token_scales, row_plan, Hp, static_cast<int32_t>(k), l.assignments,
           reinterpret_cast<uint8_t*>(a1), s1);
+      check_launch("grouped_gather_codes_kernel");
     } else if (a8)
       grouped_gather_kernel<__nv_bfloat16, true><<<warp_grid, kWarpRows * 32, 0, stream>>>(gather, row_plan,
                                                                                            cfg.act_quant, vec, a1, s1);

@@ -357,11 +357,15 @@ const ExpertsCase kGroupedCases[] = {
          "fp8_one_expert_1000", Routing::OneExpert),
     // The FP8 gather's two ways: each token quantized once and its codes copied to its k rows (every FP8 case
     // above with k > 1), and each row quantized on its own (k = 1: fp8_one_expert_1000, and the router weight on
-    // the input here). Misaligned hidden rows take the token quantizer's scalar loads.
+    // the input here; k > 1 with under 1.5 local rows per token, below). Misaligned hidden rows take the token
+    // quantizer's scalar loads.
     with(ExpertsCase{"", MOEKIT_WEIGHTS_FP8_BLOCK, kSwiglu, kBF16, kGrpQ, true, 10, 10, 384, 320, 200, 1},
          "fp8_w8a8grp_weight_on_input", Routing::Random, 0, true),
     misaligned(ExpertsCase{"", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 9, 9, 256, 192, 40, 3},
                "fp8_w8a8grp_misaligned_hidden"),
+    // Expert parallelism with k * L / E = 1 local row per token: the per-row quantization at k > 1.
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kTokQ, false, 20, 20, 256, 128, 60, 4},
+         "fp8_w8a8tok_expert_map_1_row_per_token", Routing::Random, 5),
     {"deepseek_fp8_w8a8_I512_E12_T512", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 12, 12, 7168, 512, 512, 8},
     {"qwen3_fp8_w8a8_E40_T1024", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 40, 40, 2048, 768, 1024, 8},
     // On and just past each bound of grouped_tile_for (T * k / L rows per local expert; check_case asserts the
