@@ -34,28 +34,9 @@ __device__ __forceinline__ float load_as_f32(const void* data, int32_t dtype, in
   return static_cast<const float*>(data)[i];
 }
 
-// Max over the block (kRowThreads threads); every thread gets the result.
-__device__ float block_max(float v, float* scratch) {
-  v = warp_max(v);
-  const int warp = threadIdx.x / 32;
-  __syncthreads();  // scratch may still be read by the previous call
-  if ((threadIdx.x & 31) == 0) scratch[warp] = v;
-  __syncthreads();
-  float m = scratch[0];
-  for (int w = 1; w < kRowThreads / 32; ++w) m = fmaxf(m, scratch[w]);
-  return m;
-}
-
-// Where a row of GEMM input comes from: the gathered hidden state of an assignment (GEMM1) or an f32
+// Where a row of GEMM input comes from: the gathered hidden state of an assignment (GEMM1, HiddenRows) or an f32
 // activation row (GEMM2 input with FP8 activations).
-struct RowSource {
-  // hidden gather
-  const void* hidden;
-  int32_t hidden_dtype;
-  int64_t hidden_cols;  // H
-  const float* topk_weights;
-  int32_t weight_on_input;
-  int64_t top_k;
+struct RowSource : HiddenRows {
   // f32 rows
   const float* rows_f32;
   // common
@@ -146,7 +127,7 @@ __global__ void __launch_bounds__(kRowThreads) build_operand_kernel(RowSource sr
     if (act_quant == kActQuantPerToken) {
       float amax = 0.0f;
       for (int64_t h = threadIdx.x; h < src.cols; h += kRowThreads) amax = fmaxf(amax, finite_abs(value(h)));
-      const float scale = fp8_scale_from_amax(block_max(amax, scratch));
+      const float scale = fp8_scale_from_amax(block_max<kRowThreads>(amax, scratch));
       for (int64_t h = threadIdx.x; h < src.cols; h += kRowThreads) {
         const uint8_t code = fp8_quantize(value(h), scale);
         if constexpr (CODES) dst_codes[h] = code;

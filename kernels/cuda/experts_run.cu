@@ -484,12 +484,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
 
   // 2. Gather.
   RowSource gather{};
-  gather.hidden = hidden.data;
-  gather.hidden_dtype = hidden.dtype;
-  gather.hidden_cols = cfg.hidden;
-  gather.topk_weights = static_cast<const float*>(plan.topk_weights.data);
-  gather.weight_on_input = cfg.apply_router_weight_on_input;
-  gather.top_k = k;
+  static_cast<HiddenRows&>(gather) = hidden_rows(hidden, cfg, plan, k);
   gather.cols = Hp;
   gather.assignments = l.assignments;
   if (grouped) {

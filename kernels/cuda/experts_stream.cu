@@ -147,14 +147,8 @@ __global__ void __launch_bounds__(kGroupThreads) group_kernel(const GroupParams 
 
 // ---- 2./4. Row building: gather (+ FP8 quantization), activation quantization ------------------------------
 
-struct RowsParams {
-  // Source: the hidden row of the assignment (src_f32 null) or an f32 row of the same index.
-  const void* hidden;
-  int32_t hidden_dtype;
-  int64_t hidden_cols;  // H
-  const float* topk_weights;
-  int32_t weight_on_input;
-  int64_t top_k;
+// Source: the hidden row of the assignment (HiddenRows; src_f32 null) or an f32 row of the same index.
+struct RowsParams : HiddenRows {
   const float* src_f32;  // [A][cols]
   const int32_t* rows;  // the assignment of each grouped row; null: grouped row i is assignment i (one token)
   const int32_t* meta;  // [1]: the grouped rows; null: `row_count`
@@ -167,17 +161,6 @@ struct RowsParams {
 
 __device__ __forceinline__ int64_t grouped_rows(const RowsParams& p) {
   return p.meta != nullptr ? p.meta[1] : p.row_count;
-}
-
-__device__ float block_max(float v, float* scratch) {
-  v = warp_max(v);
-  __syncthreads();  // scratch may still be read by the previous call
-  if ((threadIdx.x & 31) == 0) scratch[threadIdx.x / 32] = v;
-  __syncthreads();
-  float m = scratch[0];
-#pragma unroll
-  for (int w = 1; w < kRowThreads / 32; ++w) m = fmaxf(m, scratch[w]);
-  return m;
 }
 
 // Element c of grouped row i as the GEMM operand sees it (f32): the source f32 row, or x[c] = load(hidden) *
@@ -225,7 +208,7 @@ __global__ void __launch_bounds__(kRowThreads) build_rows_kernel(const RowsParam
     uint8_t* dst = static_cast<uint8_t*>(p.out) + i * p.cols;
     float m = 0.0f;
     for (int64_t c = threadIdx.x; c < p.cols; c += kRowThreads) m = fmaxf(m, finite_abs(value(c)));
-    const float scale = fp8_scale_from_amax(block_max(m, scratch));
+    const float scale = fp8_scale_from_amax(block_max<kRowThreads>(m, scratch));
     for (int64_t c = threadIdx.x; c < p.cols; c += kRowThreads) dst[c] = fp8_quantize(value(c), scale);
     for (int64_t g = threadIdx.x; g < groups; g += kRowThreads) p.scales[i * groups + g] = scale;
   }
@@ -968,12 +951,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   const bool q = quantized(cfg);
   const bool f16 = prep.compute == Compute::F16;
   RowsParams gather{};
-  gather.hidden = hidden.data;
-  gather.hidden_dtype = hidden.dtype;
-  gather.hidden_cols = cfg.hidden;
-  gather.topk_weights = static_cast<const float*>(plan.topk_weights.data);
-  gather.weight_on_input = cfg.apply_router_weight_on_input;
-  gather.top_k = k;
+  static_cast<HiddenRows&>(gather) = hidden_rows(hidden, cfg, plan, k);
   gather.rows = one ? nullptr : rows;
   gather.meta = one ? nullptr : meta;
   // One token: a copy of its row per slot, not one row that all k slots read: with every gate_up block reading

@@ -11,8 +11,28 @@
 #include "device/warp_ops.cuh"
 #include "experts_gemm.cuh"
 #include "fp8_quantize_fast.cuh"
+#include "moekit_plugin.h"
 
 namespace moekit::cuda::experts {
+
+// Where GEMM1's input rows come from: assignment a reads token a / top_k's hidden row, scaled by its router weight
+// with apply_router_weight_on_input. The part that the row sources of the mma and grouped tiers (RowSource,
+// experts_row_kernels.cuh) and of the streaming tier (RowsParams, experts_stream.cu) share, as their base (same
+// field names and offsets as when each had its own copy), filled in one place (hidden_rows).
+struct HiddenRows {
+  const void* hidden;
+  int32_t hidden_dtype;
+  int64_t hidden_cols;  // H
+  const float* topk_weights;
+  int32_t weight_on_input;
+  int64_t top_k;
+};
+
+inline HiddenRows hidden_rows(const moekit_plugin_tensor& hidden, const moekit_plugin_experts_config& cfg,
+                              const moekit_plugin_routing& plan, int64_t top_k) {
+  return {hidden.data, hidden.dtype, cfg.hidden, static_cast<const float*>(plan.topk_weights.data),
+          cfg.apply_router_weight_on_input, top_k};
+}
 
 // Sum over the 32 lanes in f32. The shared warp_sum (device/warp_ops.cuh) has int and double overloads only: a
 // float argument would be promoted to double there. A plain float overload is kept out of warp_ops.cuh on

@@ -19,4 +19,18 @@ using device::warp_best;
 using device::warp_max;
 using device::warp_sum;
 
+// Max over a block of kThreads threads (a compile-time warp count, unlike device::block_max's run-time one);
+// every thread gets the result. scratch: kThreads / 32 floats of shared memory.
+template <int kThreads>
+__device__ float block_max(float v, float* scratch) {
+  v = warp_max(v);
+  __syncthreads();  // scratch may still be read by the previous call
+  if ((threadIdx.x & 31) == 0) scratch[threadIdx.x / 32] = v;
+  __syncthreads();
+  float m = scratch[0];
+#pragma unroll
+  for (int w = 1; w < kThreads / 32; ++w) m = fmaxf(m, scratch[w]);
+  return m;
+}
+
 }  // namespace moekit::cuda
