@@ -240,14 +240,24 @@ __device__ __forceinline__ void store8(void* out, int64_t i, const float* v, flo
   }
 }
 
+// 8 consecutive f32 values (16-byte aligned: two 16-byte loads) / bf16 values (one) as f32.
+__device__ __forceinline__ void load8_f32(const float* at, float* v) {
+  const float4 a = reinterpret_cast<const float4*>(at)[0], b = reinterpret_cast<const float4*>(at)[1];
+  v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
+}
+__device__ __forceinline__ void load8_bf16(const uint16_t* at, float* v) {
+  const uint4 x4 = *reinterpret_cast<const uint4*>(at);
+  const uint16_t* x = reinterpret_cast<const uint16_t*>(&x4);
+#pragma unroll
+  for (int j = 0; j < 8; ++j) v[j] = bf16_to_f32(x[j]);
+}
+
 // hidden[base + h0 .. + 8) as f32, zero past H. vec: the host checked that every 8-column chunk below H is one
 // aligned 16-byte load (16-bit hidden, H % 8 == 0) or two (f32, H % 4 == 0).
 __device__ __forceinline__ void load8_hidden(const RowSource& src, int64_t base, int64_t h0, int32_t vec, float* v) {
   if (vec && h0 + 8 <= src.hidden_cols) {
     if (src.hidden_dtype == MOEKIT_PLUGIN_F32) {
-      const float4* p = reinterpret_cast<const float4*>(static_cast<const float*>(src.hidden) + base + h0);
-      const float4 x0 = p[0], x1 = p[1];
-      v[0] = x0.x, v[1] = x0.y, v[2] = x0.z, v[3] = x0.w, v[4] = x1.x, v[5] = x1.y, v[6] = x1.z, v[7] = x1.w;
+      load8_f32(static_cast<const float*>(src.hidden) + base + h0, v);
     } else {
       const uint4 x4 = *reinterpret_cast<const uint4*>(static_cast<const uint16_t*>(src.hidden) + base + h0);
       const uint16_t* x = reinterpret_cast<const uint16_t*>(&x4);
@@ -419,29 +429,20 @@ __global__ void __launch_bounds__(kWarpRows * 32) grouped_activation_kernel(Grou
       float g[8], u[8];
       if constexpr (QUANT) {
         const float* hr = static_cast<const float*>(p.h) + r * 2 * p.ip;
-#pragma unroll
-        for (int j = 0; j < 8; j += 4) {
-          const float4 g4 = *reinterpret_cast<const float4*>(hr + c + j);
-          const float4 u4 = *reinterpret_cast<const float4*>(hr + p.ip + c + j);
-          g[j] = g4.x, g[j + 1] = g4.y, g[j + 2] = g4.z, g[j + 3] = g4.w;
-          u[j] = u4.x, u[j + 1] = u4.y, u[j + 2] = u4.z, u[j + 3] = u4.w;
-        }
+        load8_f32(hr + c, g);
+        load8_f32(hr + p.ip + c, u);
       } else {
         const uint16_t* hr = static_cast<const uint16_t*>(p.h) + r * 2 * p.ip;
-        const uint4 g4 = *reinterpret_cast<const uint4*>(hr + c);
-        const uint4 u4 = *reinterpret_cast<const uint4*>(hr + p.ip + c);
-        const uint16_t* gb = reinterpret_cast<const uint16_t*>(&g4);
-        const uint16_t* ub = reinterpret_cast<const uint16_t*>(&u4);
-#pragma unroll
-        for (int j = 0; j < 8; ++j) g[j] = bf16_to_f32(gb[j]), u[j] = bf16_to_f32(ub[j]);
+        load8_bf16(hr + c, g);
+        load8_bf16(hr + p.ip + c, u);
       }
       if (bias != nullptr) {
 #pragma unroll
         for (int j = 0; j < 8; j += 4) {
-          const float4 g4 = *reinterpret_cast<const float4*>(bias + c + j);
-          const float4 u4 = *reinterpret_cast<const float4*>(bias + p.ip + c + j);
-          g[j] += g4.x, g[j + 1] += g4.y, g[j + 2] += g4.z, g[j + 3] += g4.w;
-          u[j] += u4.x, u[j + 1] += u4.y, u[j + 2] += u4.z, u[j + 3] += u4.w;
+          const float4 bg = *reinterpret_cast<const float4*>(bias + c + j);
+          const float4 bu = *reinterpret_cast<const float4*>(bias + p.ip + c + j);
+          g[j] += bg.x, g[j + 1] += bg.y, g[j + 2] += bg.z, g[j + 3] += bg.w;
+          u[j] += bu.x, u[j + 1] += bu.y, u[j + 2] += bu.z, u[j + 3] += bu.w;
         }
       }
 #pragma unroll
