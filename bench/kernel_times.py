@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Per-kernel times of one `moekit bench` point from Nsight Compute's CSV (scripts/kernel_times.sh runs ncu with
-the single metric gpu__time_duration.sum, so each kernel runs once: no replay passes). Prints every launch in
-order, then the kernels summed by name with their share of the total. ncu serialises launches at base clocks
-with caches flushed: read proportions here, times from the benchmark.
+"""Per-kernel times of one `moekit bench` point from Nsight Compute's CSV (scripts/profile_gpu.sh --times runs
+ncu with the single metric gpu__time_duration.sum, one pass per kernel). Prints every launch in order, then the
+kernels summed by name with their share of the total. ncu serialises launches at base clocks with caches
+flushed: read proportions here, times from the benchmark.
 
   usage: bench/kernel_times.py NCU_CSV [--skip-setup]
   --skip-setup leaves out the launches before the first routing kernel (the weights' one-time preparation)."""

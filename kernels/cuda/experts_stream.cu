@@ -576,7 +576,7 @@ __device__ __forceinline__ void stream_pass(const GemmParams& p, unsigned char* 
 }
 
 // Tried for one token and measured slower (H200, same run, T=1): the down pass combining in thread-block clusters
-// of its k slot blocks per 64 columns (distributed shared memory, no combine launch; branch wip/cluster-combine):
+// of its k slot blocks per 64 columns (distributed shared memory, no combine launch; not kept):
 // DeepSeek-V3 bf16 187.5 vs 178.2 us, fp8 121.1 vs 113.4, gpt-oss and Qwen3 fp8 1.01-1.03x, Mixtral 1.00x, Qwen3
 // bf16 forced onto this tier 44.9 vs 33.9 (a cluster's blocks are scheduled together and leave together).
 // Tried for one token and measured slower (H200, same run, forced stream tier, T=1 bf16 / fp8): the down pass

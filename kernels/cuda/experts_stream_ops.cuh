@@ -1,7 +1,7 @@
 // Device primitives of the CUDA expert tiers that stream weights from HBM without a tile pipeline (the decode
 // tier, experts_decode.cu / experts_decode_quant.cuh, and the small-batch streaming tier, experts_stream.cu):
-// one definition each instead of a copy per file. The per-128-group FP8 activation quantizer is shared with the
-// mma tier's row builder too (experts_row_kernels.cuh).
+// one definition each instead of a copy per file. The per-128-group FP8 activation quantizer and the hidden-row
+// source (HiddenRows) are shared with the mma and grouped tiers' row builders too (experts_row_kernels.cuh).
 #pragma once
 
 #include <cuda_runtime.h>

@@ -21,8 +21,9 @@
 //    elsewhere), Inf and NaN (whose bits the exact path defines), and values near a midpoint (about 32 in 2^20).
 // tests/gpu/fp8_quantize_fast_test.cu compares this with the CPU formula bit for bit on random values and on every
 // e4m3 code and midpoint times each scale, +-40 ulp, under scales from the floor to FLT_MAX / 448. Code compiled for
-// targets before sm_89 is the exact formula. Callers: the grouped tier's gather and activation pass (fp8_quantize8) and the per-128-group quantizer
-// of the mma.sync, streaming and decode tiers (fp8_quantize_group_warp, experts_stream_ops.cuh).
+// targets before sm_89 is the exact formula. Callers: the grouped tier's gather and activation pass
+// (fp8_quantize8) and the per-128-group quantizer of the mma.sync, streaming and decode tiers (fp8_quantize_one
+// in fp8_quantize_group_warp, experts_stream_ops.cuh).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -45,29 +46,22 @@ __device__ __forceinline__ bool fp8_fast_code_is_exact(float y) {
   return (a == 0) | (normal & !near_midpoint);
 }
 
-// Codes of x0 (low byte) and x1 (high byte) under one scale; inv_scale = __frcp_rn(scale).
-__device__ __forceinline__ uint16_t fp8_quantize_pair(float x0, float x1, float scale, float inv_scale) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
-  const float y0 = __fmul_rn(x0, inv_scale), y1 = __fmul_rn(x1, inv_scale);
+// The hardware's conversion of two floats: lo's code in the low byte, hi's in the high byte (nearest-even,
+// saturating to +-448).
+__device__ __forceinline__ uint16_t cvt_e4m3x2(float lo, float hi) {
   uint16_t pair;
-  asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(pair) : "f"(y1), "f"(y0));
-  if (!fp8_fast_code_is_exact(y0)) pair = static_cast<uint16_t>((pair & 0xFF00u) | fp8_quantize(x0, scale));
-  if (!fp8_fast_code_is_exact(y1)) pair = static_cast<uint16_t>((pair & 0x00FFu) | (fp8_quantize(x1, scale) << 8));
+  asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(pair) : "f"(hi), "f"(lo));
   return pair;
-#else
-  (void)inv_scale;
-  return static_cast<uint16_t>(fp8_quantize(x0, scale) | (fp8_quantize(x1, scale) << 8));
-#endif
 }
+#endif
 
 // One code; inv_scale = __frcp_rn(scale).
 __device__ __forceinline__ uint8_t fp8_quantize_one(float x, float scale, float inv_scale) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
   const float y = __fmul_rn(x, inv_scale);
   if (!fp8_fast_code_is_exact(y)) return fp8_quantize(x, scale);
-  uint16_t pair;
-  asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(pair) : "f"(0.0f), "f"(y));
-  return static_cast<uint8_t>(pair & 0xFFu);
+  return static_cast<uint8_t>(cvt_e4m3x2(y, 0.0f) & 0xFFu);
 #else
   (void)inv_scale;
   return fp8_quantize(x, scale);
@@ -90,12 +84,9 @@ __device__ __forceinline__ uint2 fp8_quantize8(const float* v, float scale) {
   }
   if (exact) {
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      uint16_t lo, hi;
-      asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(lo) : "f"(y[4 * h + 1]), "f"(y[4 * h]));
-      asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(hi) : "f"(y[4 * h + 3]), "f"(y[4 * h + 2]));
-      w[h] = static_cast<uint32_t>(lo) | (static_cast<uint32_t>(hi) << 16);
-    }
+    for (int h = 0; h < 2; ++h)
+      w[h] = static_cast<uint32_t>(cvt_e4m3x2(y[4 * h], y[4 * h + 1])) |
+             (static_cast<uint32_t>(cvt_e4m3x2(y[4 * h + 2], y[4 * h + 3])) << 16);
     return make_uint2(w[0], w[1]);
   }
 #endif

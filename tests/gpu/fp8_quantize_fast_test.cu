@@ -2,7 +2,7 @@
 // f32_to_e4m3(x / scale) (moekit_core/numerics/fp8.h, evaluated on the host), bit for bit: random values under
 // distinct scales from the floor kFp8MinScale (about 4.4e-6) to FLT_MAX / 448 (amaxes of 1e-3 to 1e30, powers of
 // two, FLT_MAX), every e4m3 midpoint and code times each scale +- 40 ulp (the fast path's boundaries), e4m3's
-// subnormal range, zeros of both signs, the saturation range, Inf and NaN. The pair, one-value and eight-value
+// subnormal range, zeros of both signs, the saturation range, Inf and NaN. The one-value and eight-value
 // entry points run (eight values take one branch: a group holding any unsafe value takes the exact formula whole),
 // finite_amax8 is checked against the max of finite_abs, and the test fails if the device code it runs was not compiled with the fast path (sm_89+ device,
 // code for an older target): then only the exact formula would be checked.
@@ -24,20 +24,15 @@ namespace moekit_gpu_test {
 namespace {
 
 // codes[i]: the fast quantizer's code of x[i] under scales[i]; 8 consecutive values share their first one's scale
-// in the eight-value entry point (every group of 8 is built with one scale), so every entry point sees the same
+// in the eight-value entry point (every group of 8 is built with one scale), so both entry points see the same
 // values. amax8[g]: finite_amax8 of values 8g..8g+7.
-__global__ void quantize_fast_kernel(const float* x, const float* scales, uint8_t* pair_codes, uint8_t* eight_codes,
-                                     uint8_t* one_codes, float* amax8, long long n) {
+__global__ void quantize_fast_kernel(const float* x, const float* scales, uint8_t* eight_codes, uint8_t* one_codes,
+                                     float* amax8, long long n) {
   const long long g = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (g * 8 >= n) return;
   const float* v = x + g * 8;
   const float scale = scales[g * 8];
   const float inv = __frcp_rn(scale);
-  for (int j = 0; j < 8; j += 2) {
-    const uint16_t pair = moekit::cuda::fp8_quantize_pair(v[j], v[j + 1], scale, inv);
-    pair_codes[g * 8 + j] = static_cast<uint8_t>(pair & 0xFFu);
-    pair_codes[g * 8 + j + 1] = static_cast<uint8_t>(pair >> 8);
-  }
   for (int j = 0; j < 8; ++j) one_codes[g * 8 + j] = moekit::cuda::fp8_quantize_one(v[j], scale, inv);
   const uint2 codes = moekit::cuda::fp8_quantize8(v, scale);
   std::memcpy(eight_codes + g * 8, &codes, 8);
@@ -126,25 +121,23 @@ TEST(Fp8QuantizeFast, MatchesTheCpuFormulaBitForBit) {
     for (size_t i = 0; i < specials.size(); i += 8) add8(&specials[i], s);
   }
   const long long n = static_cast<long long>(x.size()), groups = n / 8;
-  DeviceBuffer dx(x.size() * 4), ds(scales.size() * 4), dpair(x.size()), deight(x.size()), done(x.size()),
-      damax(x.size() / 8 * 4);
+  DeviceBuffer dx(x.size() * 4), ds(scales.size() * 4), deight(x.size()), done(x.size()), damax(x.size() / 8 * 4);
   dx.upload(x.data(), x.size() * 4);
   ds.upload(scales.data(), scales.size() * 4);
   quantize_fast_kernel<<<static_cast<unsigned>((groups + 255) / 256), 256>>>(
-      static_cast<const float*>(dx.get()), static_cast<const float*>(ds.get()), static_cast<uint8_t*>(dpair.get()),
-      static_cast<uint8_t*>(deight.get()), static_cast<uint8_t*>(done.get()),
+      static_cast<const float*>(dx.get()), static_cast<const float*>(ds.get()), static_cast<uint8_t*>(deight.get()),
+      static_cast<uint8_t*>(done.get()),
       static_cast<float*>(damax.get()), n);
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-  const std::vector<uint8_t> pair = dpair.download<uint8_t>(x.size()), eight = deight.download<uint8_t>(x.size()),
-                             one = done.download<uint8_t>(x.size());
+  const std::vector<uint8_t> eight = deight.download<uint8_t>(x.size()), one = done.download<uint8_t>(x.size());
   const std::vector<float> amax8 = damax.download<float>(x.size() / 8);
   size_t bad = 0, bad_amax = 0;
   for (long long i = 0; i < n; ++i) {
     const uint8_t want = moekit::fp8_quantize(x[i], scales[i]);
-    if (pair[i] != want || eight[i] != want || one[i] != want) {
+    if (eight[i] != want || one[i] != want) {
       if (++bad <= 10)
-        ADD_FAILURE() << "x " << x[i] << " scale " << scales[i] << ": cpu 0x" << std::hex << int(want) << ", pair 0x"
-                      << int(pair[i]) << ", eight 0x" << int(eight[i]) << ", one 0x" << int(one[i]) << std::dec;
+        ADD_FAILURE() << "x " << x[i] << " scale " << scales[i] << ": cpu 0x" << std::hex << int(want) << ", eight 0x"
+                      << int(eight[i]) << ", one 0x" << int(one[i]) << std::dec;
     }
   }
   for (long long g = 0; g < groups; ++g) {  // the max of finite_abs, bit for bit (Inf and NaN count as 0)
