@@ -16,6 +16,8 @@
 #   writes $out/PRESET_FORMAT_T.ncu-rep (open in Nsight Compute) and .txt (the sections as text), or with --times
 #   .times.csv and .times.md
 #   MOEKIT_PROFILE_BUILD_DIR (default build/profile)   MOEKIT_PROFILE_OUT (default $build/results)
+#   MOEKIT_PROFILE_CLOCKS=none: leave the clocks as they are (ncu --clock-control none; default base), for
+#   --times of memory-bound or latency-bound kernels closer to what the benchmark sees
 set -euo pipefail
 cd "$(dirname "$0")/.."
 times=0
@@ -30,6 +32,7 @@ out=${MOEKIT_PROFILE_OUT:-$build/results}
 archs=${CMAKE_CUDA_ARCHITECTURES:-90a-real}
 command -v ncu >/dev/null || { echo "profile_gpu: ncu not found on PATH" >&2; exit 2; }
 mkdir -p "$out"
+clocks=(--clock-control "${MOEKIT_PROFILE_CLOCKS:-base}")
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMOEKIT_BUILD_CUDA=ON -DMOEKIT_BUILD_TOOLS=ON \
       -DMOEKIT_BUILD_TESTS=OFF -DCMAKE_CUDA_ARCHITECTURES="$archs" >"$out/configure.log" \
   || { tail -30 "$out/configure.log"; exit 1; }
@@ -39,12 +42,12 @@ name="${preset}_${format}_${tokens}"
 bench=("$build/tools/moekit" bench --backend cuda --presets "$preset" --formats "$format" --tokens "$tokens"
        --warmup 0 --iters 1 --check 1 --out "$out/$name.bench.json")
 if [ "$times" = 1 ]; then
-  ncu --csv --metrics gpu__time_duration.sum --kernel-name "regex:$regex" --launch-count "$launches" "${bench[@]}" \
+  ncu "${clocks[@]}" --csv --metrics gpu__time_duration.sum --kernel-name "regex:$regex" --launch-count "$launches" "${bench[@]}" \
       >"$out/$name.times.csv" 2>"$out/$name.log" || { tail -30 "$out/$name.log"; exit 1; }
   python3 bench/kernel_times.py "$out/$name.times.csv" --skip-setup | tee "$out/$name.times.md"
   exit 0
 fi
-ncu --force-overwrite --export "$out/$name" --kernel-name "regex:$regex" --launch-count "$launches" \
+ncu "${clocks[@]}" --force-overwrite --export "$out/$name" --kernel-name "regex:$regex" --launch-count "$launches" \
     --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy --section LaunchStats \
     --section SchedulerStats --section WarpStateStats "${bench[@]}" >"$out/$name.log" 2>&1 \
   || { tail -30 "$out/$name.log"; exit 1; }

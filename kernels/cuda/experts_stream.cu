@@ -255,6 +255,10 @@ struct GemmParams {
   const float* x_scale;  // FP8: [A][K/128]
   int64_t x_valid_bytes;  // bytes of an x row read from memory; the ring's columns past them are zeros
   int32_t x_shared_row;   // every group reads x row 0 (one token: its hidden row, read in place)
+  // gate_up, T > 1, hidden rows read in place (reads_hidden_directly): grouped row i reads token rows[i] / top_k's
+  // row of x, x_row_bytes apart (H 16-bit values, zeros past them); 0: x holds the grouped rows, K wide
+  int64_t x_token_rows;
+  int64_t x_row_bytes;
   // Groups: from the grouping pass (group_* and meta), or, in the one-token kernels, group j is slot j (one row,
   // grouped row j = assignment j), its expert looked up here (ids, local_of); a skipped slot's block writes
   // zeros (gate_up) or nothing (down).
@@ -401,7 +405,10 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* 
   for (int u = 0; u < NT; ++u) {
     const int r = r0 + u * kRowsPerTile + copy_row;
     const int64_t x_index = ONE && p.x_shared_row ? 0 : first + (r < n ? r : 0);
-    x_src[u] = static_cast<const char*>(p.x) + x_index * row_bytes + copy_chunk * 16;
+    if (!ONE && p.x_token_rows != 0)  // the hidden row of the grouped row's token, in place
+      x_src[u] = static_cast<const char*>(p.x) + p.rows[x_index] / p.x_token_rows * p.x_row_bytes + copy_chunk * 16;
+    else
+      x_src[u] = static_cast<const char*>(p.x) + x_index * row_bytes + copy_chunk * 16;
   }
   // FP8 scales: threads 0..31 copy 4 weight scales each (4 consecutive block rows are 4 consecutive weight rows),
   // threads 0..16*NT-1 one x scale each, per stage.
@@ -445,6 +452,9 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* 
           // Zeros past the row's valid bytes and for the tile's rows past n (dropped anyway: one row of 8 is
           // real here); src-size 0 reads nothing, the base address stands in for the source.
           const bool x_valid = r0 + u * kRowsPerTile + copy_row < n && off + copy_chunk * 16 < p.x_valid_bytes;
+          gemm_detail::cp_async16_zfill(dst, x_valid ? x_src[u] + off : p.x, x_valid);
+        } else if (p.x_token_rows != 0) {  // hidden rows in place: H values, zeros past them
+          const bool x_valid = off + copy_chunk * 16 < p.x_valid_bytes;
           gemm_detail::cp_async16_zfill(dst, x_valid ? x_src[u] + off : p.x, x_valid);
         } else {
           gemm_detail::cp_async16(dst, x_src[u] + off);
@@ -666,7 +676,7 @@ struct CombineParams {
   int64_t tokens, top_k, hidden, hp;
   int32_t weight_on_input;
   const float* y;  // [A][H]
-  const float* b2;  // [L][Hp]
+  const float* b2;  // [L][Hp], or null without w2 biases (no loads and adds of zeros)
   void* out;
   int32_t out_dtype;
 };
@@ -674,7 +684,7 @@ struct CombineParams {
 constexpr int kCombineThreads = 256;
 
 // The CPU backend's combine: acc += weight * (y + b2) over the slots in order, one rounding to the output type;
-// tokens without a valid local expert get zeros. A block per (token, 256 columns): with a block per token, T=16
+// tokens without a valid local expert get zeros. A block per (token, 256 x VEC columns): with a block per token, T=16
 // filled 16 SMs and the combine took 119 us of DeepSeek-V3's layer. The token's slots (local expert, weight) are
 // looked up once per block into shared memory, so that each thread's y and b2 loads depend on no global load
 // (with the id -> local expert -> y chain per thread and slot it took 42 us for DeepSeek-V3 T=256).
@@ -686,14 +696,17 @@ __host__ __device__ constexpr int64_t combine_padded_slots(int64_t top_k) {
   return (top_k + kCombineUnroll - 1) / kCombineUnroll * kCombineUnroll;
 }
 
+// VEC columns per thread (4 where H % 4 == 0: 16-byte loads of y and b2, rows of y being H f32 long): the same sums.
+template <int VEC>
 __global__ void __launch_bounds__(kCombineThreads) combine_kernel(const CombineParams p) {
   extern __shared__ int32_t combine_slots[];
   device::wait_for_prerequisite_grids();
   int32_t* slot_expert = combine_slots;
   float* slot_weight = reinterpret_cast<float*>(combine_slots + combine_padded_slots(p.top_k));
-  const int64_t chunks = (p.hidden + kCombineThreads - 1) / kCombineThreads;
+  constexpr int64_t kColumns = static_cast<int64_t>(kCombineThreads) * VEC;  // per block item
+  const int64_t chunks = (p.hidden + kColumns - 1) / kColumns;
   for (int64_t b = blockIdx.x; b < p.tokens * chunks; b += gridDim.x) {
-    const int64_t t = b / chunks, h = (b % chunks) * kCombineThreads + threadIdx.x;
+    const int64_t t = b / chunks, h = (b % chunks) * kColumns + threadIdx.x * VEC;
     __syncthreads();  // the previous item's slots have been read
     for (int64_t j = threadIdx.x; j < p.top_k; j += kCombineThreads) {
       const int64_t a = t * p.top_k + j;
@@ -701,16 +714,34 @@ __global__ void __launch_bounds__(kCombineThreads) combine_kernel(const CombineP
       slot_weight[j] = p.weight_on_input ? 1.0f : p.topk_weights[a];
     }
     __syncthreads();
-    if (h < p.hidden) {
-      float acc = 0.0f;
+    if (h >= p.hidden) continue;
+    float acc[VEC] = {};
 #pragma unroll kCombineUnroll
-      for (int64_t j = 0; j < p.top_k; ++j) {
-        const int32_t e = slot_expert[j];
-        if (e < 0) continue;
-        acc += slot_weight[j] * (p.y[(t * p.top_k + j) * p.hidden + h] + p.b2[static_cast<int64_t>(e) * p.hp + h]);
+    for (int64_t j = 0; j < p.top_k; ++j) {
+      const int32_t e = slot_expert[j];
+      if (e < 0) continue;
+      float v[VEC];
+      const float* y = p.y + (t * p.top_k + j) * p.hidden + h;
+      if constexpr (VEC == 4) {
+        const float4 y4 = *reinterpret_cast<const float4*>(y);
+        v[0] = y4.x, v[1] = y4.y, v[2] = y4.z, v[3] = y4.w;
+      } else {
+        v[0] = y[0];
       }
-      store_from_f32(p.out, p.out_dtype, t * p.hidden + h, acc);
+      if (p.b2 != nullptr) {  // y + b2, then weighted: the CPU backend's order
+        const float* bias = p.b2 + static_cast<int64_t>(e) * p.hp + h;
+        if constexpr (VEC == 4) {
+          const float4 b4 = *reinterpret_cast<const float4*>(bias);
+          v[0] += b4.x, v[1] += b4.y, v[2] += b4.z, v[3] += b4.w;
+        } else {
+          v[0] += bias[0];
+        }
+      }
+#pragma unroll
+      for (int i = 0; i < VEC; ++i) acc[i] += slot_weight[j] * v[i];
     }
+#pragma unroll
+    for (int i = 0; i < VEC; ++i) store_from_f32(p.out, p.out_dtype, t * p.hidden + h + i, acc[i]);
   }
 }
 
@@ -901,12 +932,10 @@ OneTokenRings one_token_rings(const moekit_plugin_experts_config& cfg, const Pre
 std::string describe(const moekit_plugin_experts_config& cfg, const Prepared& p, const moekit_plugin_tensor& hidden,
                      int64_t num_tokens, int64_t top_k, const DeviceShape& device) {
   if (!one_token(num_tokens))
-    return "expert-major streaming: assignments grouped by expert on the device, a block streams 64 weight rows of "
-           "one expert once per " +
-           std::to_string(rows_per_pass(cfg, num_tokens, top_k)) + " of its rows through a " +
-           std::to_string(kStages) +
-           "-stage cp.async shared-memory ring (mma.sync, weights as A), activation fused into w13, slot-ordered "
-           "combine";
+    return "expert-major streaming: block per (expert, 64 weight rows) per " +
+           std::to_string(rows_per_pass(cfg, num_tokens, top_k)) + " rows, " + std::to_string(kStages) +
+           "-stage cp.async ring, mma.sync, x " + (reads_hidden_directly(cfg, p, hidden) ? "in place" : "gathered") +
+           ", activation fused, slot-ordered combine";
   // Short: the report's detail holds 191 characters, and the tier's reason follows.
   const OneTokenRings rings = one_token_rings(cfg, p, top_k, device);
   return std::string("expert-major streaming, one token: block per (slot, 64 weight rows), x ") +
@@ -924,7 +953,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   if (A == 0) return;
   const Layout l = layout_for(cfg, A);
   const bool one = one_token(T);
-  const bool direct_x = one && reads_hidden_directly(cfg, prep, hidden);
+  const bool direct_x = reads_hidden_directly(cfg, prep, hidden);
   char* ws = static_cast<char*>(workspace);
   int32_t* rows = reinterpret_cast<int32_t*>(ws + l.rows);
   int32_t* groups = reinterpret_cast<int32_t*>(ws + l.groups);
@@ -963,7 +992,8 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   gather.out = ws + l.x;
   gather.scales = q ? reinterpret_cast<float*>(ws + l.x_scale) : nullptr;
   if (direct_x) {
-    // The GEMM reads the token's hidden row itself (zeros past H).
+    // gate_up reads the tokens' hidden rows itself (zeros past H): no gathered copy of x. H200, DeepSeek-V3 bf16
+    // T=256 (ncu, boost clocks): the gather took 24.5 us of a 5.1 ms layer, writing 29 MB that gate_up read back.
   } else if (f16) {
     launch_build_rows<__half>(gather, gather.row_count, overlap, stream, "stream gather");
   } else {
@@ -977,7 +1007,9 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   g1.x = direct_x ? hidden.data : ws + l.x;
   g1.x_scale = gather.scales;
   g1.x_valid_bytes = direct_x ? cfg.hidden * 2 : Hp * (q ? 1 : 2);
-  g1.x_shared_row = direct_x;
+  g1.x_shared_row = one && direct_x;
+  g1.x_token_rows = !one && direct_x ? k : 0;
+  g1.x_row_bytes = cfg.hidden * 2;
   g1.group_expert = gp.group_expert;
   g1.group_first = gp.group_first;
   g1.group_count = gp.group_count;
@@ -1004,6 +1036,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   g2.x_scale = q ? reinterpret_cast<float*>(ws + l.act_scale) : nullptr;
   g2.x_valid_bytes = Ip * (q ? 1 : 2);
   g2.x_shared_row = 0;
+  g2.x_token_rows = 0;
   g2.out = ws + l.y;
   g2.k = Ip;
   g2.rows_per_expert = Hp;
@@ -1043,12 +1076,15 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   c.hp = Hp;
   c.weight_on_input = cfg.apply_router_weight_on_input;
   c.y = reinterpret_cast<const float*>(ws + l.y);
-  c.b2 = prep.b2;
+  c.b2 = cfg.has_w2_bias ? prep.b2 : nullptr;
   c.out = out.data;
   c.out_dtype = out.dtype;
-  const int64_t combine_blocks = T * ((cfg.hidden + kCombineThreads - 1) / kCombineThreads);
-  launch_dependent(overlap, combine_kernel, dim3(grid_for(combine_blocks, 1)), dim3(kCombineThreads),
-                   static_cast<size_t>(combine_padded_slots(k)) * 8, stream, "stream combine_kernel", c);
+  const bool vec4 = cfg.hidden % 4 == 0;  // y's rows and b2's (Hp long) then start 16-byte aligned
+  const int64_t combine_columns = kCombineThreads * (vec4 ? 4 : 1);
+  const int64_t combine_blocks = T * ((cfg.hidden + combine_columns - 1) / combine_columns);
+  launch_dependent(overlap, vec4 ? combine_kernel<4> : combine_kernel<1>, dim3(grid_for(combine_blocks, 1)),
+                   dim3(kCombineThreads), static_cast<size_t>(combine_padded_slots(k)) * 8, stream,
+                   "stream combine_kernel", c);
 }
 
 }  // namespace moekit::cuda::experts::stream

@@ -7,7 +7,8 @@
 //               flat indices t*k+j stay increasing) into rows[], with one (expert, first row, row count) group
 //               per touched expert; skipped ids (outside [0, E), non-local experts) are in no group;
 //   2. gather   x[i] = the hidden row of rows[i] (x the router weight when it is applied on the input), in the
-//               compute type, or as e4m3 codes + scales (per token / per 128-group, the quantizer's math);
+//               compute type, or as e4m3 codes + scales (per token / per 128-group, the quantizer's math); skipped
+//               where gate_up can read the hidden rows in place (reads_hidden_directly);
 //   3. gate_up  per (group, 32 intermediate columns) a block of 4 warps streams the 32 gate and 32 up weight
 //               rows once through a shared-memory ring and multiplies them by up to 32 rows of x on the tensor
 //               cores (mma.sync with the weights as the 16-row A operand and the rows as N: "swap AB"), then
@@ -54,9 +55,9 @@ const char* kernel_label(const moekit_plugin_experts_config& cfg, const Prepared
 // Rows of one expert that a block multiplies per weight read: 8, 16 or 32, picked from the average rows per
 // expert, A / min(A, L); run() takes groups in passes of this many rows, and the run report names it.
 int rows_per_pass(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int64_t top_k);
-// Whether run() takes the one-token path (no grouping pass), and whether gate_up then reads the hidden row in
-// place: 16-bit activations of the compute type, router weight not on the input, H a multiple of 8 and a 16-byte
-// aligned row (the ring's 16-byte copies; zeros past H).
+// Whether run() takes the one-token path (no grouping pass), and whether gate_up reads the hidden rows in place
+// instead of a gathered copy (step 2 skipped, at any T): 16-bit activations of the compute type, router weight not
+// on the input, H a multiple of 8 and a 16-byte aligned tensor (the ring's 16-byte copies; zeros past H).
 bool one_token(int64_t num_tokens);
 bool reads_hidden_directly(const moekit_plugin_experts_config& cfg, const Prepared& p,
                            const moekit_plugin_tensor& hidden);

@@ -89,17 +89,25 @@ void check_case(moekit_context cpu, moekit_context gpu, const ExpertsCase& c, ui
                                     : "BM=64"),
             std::string::npos)
       << detail;
-  if (streaming && c.T == 1) {  // the one-token path; gate_up reads hidden in place when it is the compute type
+  if (streaming) {  // gate_up reads hidden in place when it is the compute type, at any T
     const bool sixteen_bit = c.format == MOEKIT_WEIGHTS_BF16 || c.format == MOEKIT_WEIGHTS_F16 ||
                              c.format == MOEKIT_WEIGHTS_F32;
     const moekit_dtype compute = c.format == MOEKIT_WEIGHTS_F16 ? MOEKIT_DTYPE_F16 : MOEKIT_DTYPE_BF16;
     const bool in_place = sixteen_bit && c.act_quant == MOEKIT_ACT_QUANT_NONE && !c.weight_on_input &&
                           c.hidden_dtype == compute && c.H % 8 == 0 && !c.misaligned_hidden;
-    const std::string path = "expert-major streaming, one token: block per (slot, 64 weight rows), x ";
-    EXPECT_NE(detail.find(path + (in_place ? "in place" : "gathered")), std::string::npos) << detail;
-    // The ring depth of each GEMM pass, one of the depths the one-token kernels are compiled for.
-    EXPECT_TRUE(std::regex_search(detail, std::regex(", rings (3|4|6|12) \\(w13\\) / (3|4|6|12) \\(w2\\), ")))
-        << detail;
+    const std::string x_from = in_place ? "x in place" : "x gathered";
+    if (c.T == 1) {  // the one-token path
+      const std::string path = "expert-major streaming, one token: block per (slot, 64 weight rows), ";
+      EXPECT_NE(detail.find(path + x_from), std::string::npos) << detail;
+      // The ring depth of each GEMM pass, one of the depths the one-token kernels are compiled for.
+      EXPECT_TRUE(std::regex_search(detail, std::regex(", rings (3|4|6|12) \\(w13\\) / (3|4|6|12) \\(w2\\), ")))
+          << detail;
+    } else {
+      EXPECT_TRUE(std::regex_search(detail, std::regex("^expert-major streaming: block per \\(expert, 64 weight rows\\) "
+                                                       "per (8|16|32) rows, 3-stage cp.async ring, mma.sync, " +
+                                                       x_from + ", ")))
+          << detail;
+    }
     // Whole: the path and the tier's reason fit the report's 191 characters with one to spare, so that a
     // truncated detail (exactly 191) cannot pass for a whole one.
     EXPECT_LT(detail.size(), sizeof got.report.detail - 1) << detail;
