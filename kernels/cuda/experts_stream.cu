@@ -594,6 +594,12 @@ __device__ __forceinline__ void stream_pass(const GemmParams& p, unsigned char* 
 // (DeepSeek-V3 218.8 vs 182.3 us, Mixtral 308 vs 221); K splits of the down pass to fill a wave (partials added
 // by the combine) helped only Mixtral bf16 (188 vs 222 us, which the decode tier runs in 177) and slowed gpt-oss
 // (67.6 vs 65.1) and Qwen3 (40.1 vs 38.0; 3 splits of 2 stages), measured with an earlier build of this path.
+// Tried and measured slower (H200, bench_ab, same session, T=1 FP8 w8a8, against the quantization launches): each
+// one-token block quantizing its x row itself (the hidden row in gate_up, the slot's f32 activation row in down;
+// codes and scales kept in the x tile's 7 unused rows of the ring, a warp per 128-group) so that the gather and
+// the activation quantizer launches go: DeepSeek-V3 (down only) 111.5 -> 118.8 us, gpt-oss 48.5 -> 74.1, Mixtral
+// 109.2 -> 172.0, Qwen3 30.1 -> 45.5. Every block of a slot (24-112 of them) re-quantized the whole row, a serial
+// chain of L2 loads and warp reductions ahead of its first x stage; the launches it saved cost far less.
 // Tried and measured slower (H200, same run): each block asking L2 for its 64 weight rows' first bytes (bulk
 // prefetch, within half of L2) before its wait, so that the ring's first stages would come from L2: 0.99-1.16x
 // over the 28 stream points of T = 1..64 (25 slower; Qwen3 FP8 T=64 1.16x).
@@ -935,8 +941,8 @@ std::string describe(const moekit_plugin_experts_config& cfg, const Prepared& p,
     return "expert-major streaming: block per (expert, 64 weight rows) per " +
            std::to_string(rows_per_pass(cfg, num_tokens, top_k)) + " rows, " + std::to_string(kStages) +
            "-stage cp.async ring, mma.sync, x " + (reads_hidden_directly(cfg, p, hidden) ? "in place" : "gathered") +
-           ", activation fused, slot-ordered combine";
-  // Short: the report's detail holds 191 characters, and the tier's reason follows.
+           ", slot-ordered combine";
+  // Short (both): the report's detail holds 191 characters, and the tier's reason follows.
   const OneTokenRings rings = one_token_rings(cfg, p, top_k, device);
   return std::string("expert-major streaming, one token: block per (slot, 64 weight rows), x ") +
          (reads_hidden_directly(cfg, p, hidden) ? "in place" : "gathered") + ", rings " +
