@@ -1,0 +1,447 @@
+// The streaming tier's GEMMs (steps 3 and 5): a block streams 64 weight rows of one expert once through a
+// shared-memory cp.async ring against the expert's grouped rows (mma.sync, weights as A). Private to
+// experts_stream.cu (experts_stream_common.cuh).
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include "compute_bits.cuh"
+#include "device/grid_dependency.cuh"
+#include "experts_gemm.cuh"
+#include "experts_stream_common.cuh"
+#include "experts_stream_ops.cuh"
+
+namespace moekit::cuda::experts::stream {
+namespace {  // private to experts_stream.cu, the one file that includes it
+
+// ---- 3./5. The streaming GEMMs -----------------------------------------------------------------------------
+
+struct GemmParams {
+  const void* w;         // [L][rows_per_expert][K]: 16-bit elements, or e4m3 bytes (FP8)
+  const float* w_scale;  // FP8: [L][K/128][rows_per_expert]
+  const float* bias;     // gate_up: b13 [L][2Ip]
+  const void* x;         // [A][K] grouped rows: compute-type bits, or e4m3 codes (FP8)
+  const float* x_scale;  // FP8: [A][K/128]
+  int64_t x_valid_bytes;  // bytes of an x row read from memory; the ring's columns past them are zeros
+  int32_t x_shared_row;   // every group reads x row 0 (one token: its hidden row, read in place)
+  // gate_up, T > 1, hidden rows read in place (reads_hidden_directly): grouped row i reads token rows[i] / top_k's
+  // row of x, x_row_bytes apart (H 16-bit values, zeros past them); 0: x holds the grouped rows, K wide
+  int64_t x_token_rows;
+  int64_t x_row_bytes;
+  // Groups: from the grouping pass (group_* and meta), or, in the one-token kernels, group j is slot j (one row,
+  // grouped row j = assignment j), its expert looked up here (ids, local_of); a skipped slot's block writes
+  // zeros (gate_up) or nothing (down).
+  const int32_t* group_expert;
+  const int32_t* group_first;
+  const int32_t* group_count;
+  const int32_t* meta;
+  const int32_t* ids;
+  const int32_t* local_of;
+  int32_t num_experts, num_local;
+  const int32_t* rows;  // down: the assignment of each grouped row (null for one token: row j is assignment j)
+  void* out;            // gate_up: act [A][Ip] (compute type; f32 with FP8); down: y [A][H] f32
+  int64_t k;            // K (padded: Hp or Ip)
+  int64_t rows_per_expert;
+  int64_t ip, inter, hidden;
+  int32_t activation;
+  float alpha, limit;
+};
+
+// The tensor-core step of one 16-byte chunk per row. Lane (g = lane/4, q = lane%4) loaded bytes [16q, 16q+16)
+// of a 64-byte K slice: of weight rows g and g+8 (lo, hi) and of row g of the tile (xv). The mma's K order
+// is a permutation of the slice's that is the same for A and B (it depends on q only), so each register pair
+// feeds the mma as loaded: 16-bit, m16n8k16 twice ({x,y} then {z,w}: K pairs 2q, 2q+8); FP8, m16n8k32 twice
+// (K quads 4q, 4q+16). The dot products are the same, only the order of the f32 additions inside differs.
+template <class CT, bool FP8>
+__device__ __forceinline__ void mma_chunk(float (&d)[4], uint4 lo, uint4 hi, uint4 xv) {
+  const uint32_t a0[4] = {lo.x, hi.x, lo.y, hi.y};
+  const uint32_t a1[4] = {lo.z, hi.z, lo.w, hi.w};
+  if constexpr (FP8) {
+    gemm_detail::mma16832_e4m3(d, a0, xv.x, xv.y);
+    gemm_detail::mma16832_e4m3(d, a1, xv.z, xv.w);
+  } else {
+    gemm_detail::mma16816<CT>(d, a0, xv.x, xv.y);
+    gemm_detail::mma16816<CT>(d, a1, xv.z, xv.w);
+  }
+}
+
+// The operand pipeline of a block (kBlockRows = 64 weight rows, 16 per warp, against up to 8 * MAX_TILES grouped
+// rows): a shared-memory ring of STAGES stages (kStages for T > 1, kOneTokenStages at T = 1), each holding
+// kStageBytes of every weight row and of every x row (plus, for FP8, the stage's weight and x block scales), filled
+// with 16-byte cp.async, consecutive threads on consecutive chunks of a row, and read by each warp as the register fragments the mma takes. Why
+// (bench/probes/stream_bandwidth.cu, H200): reading 1.9-3.8 GB of expert-shaped rows, this copy pattern reached
+// 4.52-4.60 TB/s, as fast as a flat contiguous read (4.53-4.55), while the register ring it replaced (each warp
+// loading 64-byte pieces of its own 16 rows, 2-4 stages in flight, with or without the L2 prefetch hint)
+// stopped at 4.08-4.33 TB/s, and the tier's GEMMs measured 4.0-4.17 TB/s under ncu; 128-byte stages were slower
+// (4.21-4.36 TB/s). x and the scales come through the ring too, so that no load from global memory sits between
+// a stage's barrier and its mma (with x and the FP8 scales read from global memory in the loop, FP8 layers were
+// 3-22 % slower than the register ring, bf16 2-6 % faster).
+// A stage is kStageBytes of each row: 128 K columns of 16-bit operands (one FP8 scale block's width) or 256 K
+// columns of FP8 (two scale blocks; the last stage of a row may hold one).
+constexpr int kBlockRows = kWarps * 16;
+constexpr int kStageBytes = 256;
+constexpr int kChunks = kStageBytes / 16;  // 16-byte chunks of a row per stage
+constexpr int kRowsPerCopyRound = kThreads / kChunks;
+constexpr int kStages = 3;  // the grouped kernels' ring (T > 1); one token picks its depth per pass, below
+// One token: the ring depths its kernels are compiled for. There the grid is a block per (slot, 64 weight rows),
+// often under a wave of resident blocks, and then a block's stream of its rows is bound by the round trips of its
+// kStages - 1 stages in flight; the shared memory the grid leaves free buys depth (one_token_ring_stages). H200,
+// whole layer T=1, same run against 3 stages everywhere: Mixtral-8x7B (down: 128 blocks of 28 KiB rows, 12
+// stages) fp8 116.1 -> 110.6 us, bf16 (forced onto this tier) 174.3 us where the 3-stage ring took 221 in an
+// earlier run; gpt-oss, Qwen3 and DeepSeek-V3 within +-2 % (4-6 stages, or 3 where the grid is near a wave).
+constexpr int kOneTokenStages[] = {3, 4, 6, 12};
+static_assert(kOneTokenStages[0] == kStages, "one_token_ring_stages falls back to the first depth");
+static_assert(kOneTokenStages[0] < kOneTokenStages[1] && kOneTokenStages[1] < kOneTokenStages[2] &&
+                  kOneTokenStages[2] < kOneTokenStages[3],
+              "one_token_ring_stages walks the depths in increasing order");
+static_assert(kBlockRows % kRowsPerCopyRound == 0 && kRowsPerTile == kRowsPerCopyRound, "whole rows per copy round");
+static_assert(kQuantBlock % 32 == 0, "the per-group quantizer gives each lane kQuantBlock / 32 columns");
+
+// Byte layout of one stage: weights [64][256], x [8 * MAX_TILES][256], FP8 only: weight scales [blocks][64] and x
+// scales [blocks][8 * MAX_TILES] (f32).
+template <bool FP8, int MAX_TILES>
+struct StageShape {
+  static constexpr int kElem = FP8 ? 1 : 2;
+  static constexpr int kScaleBlocks = kStageBytes / (kQuantBlock * kElem);  // FP8 scale blocks per stage
+  static constexpr int kSlicesPerBlock = kQuantBlock * kElem / 64;          // 64-byte K slices per scale block
+  static constexpr int kXRows = kRowsPerTile * MAX_TILES;
+  static constexpr int kX = kBlockRows * kStageBytes;
+  static constexpr int kWScale = kX + kXRows * kStageBytes;
+  static constexpr int kXScale = kWScale + (FP8 ? kScaleBlocks * kBlockRows * 4 : 0);
+  static constexpr int kBytes = kXScale + (FP8 ? kScaleBlocks * kXRows * 4 : 0);
+  static_assert(kScaleBlocks * kSlicesPerBlock * 64 == kStageBytes, "a stage is whole scale blocks");
+  static_assert(!FP8 || kScaleBlocks * kXRows <= kThreads, "one x scale per thread and stage");
+};
+
+template <bool FP8, int MAX_TILES, int STAGES = kStages>
+constexpr int stream_smem_bytes() {
+  return STAGES * StageShape<FP8, MAX_TILES>::kBytes;
+}
+
+// Chunk c of ring row r is stored at chunk c ^ chunk_swizzle(r). A quarter-warp's 16-byte shared loads cover
+// rows g = 2i, 2i+1 (of the weights or of an x tile) and chunks q + 4s (q = 0..3): the swizzle puts its 8 loads
+// in 8 different bank groups (row g keeps the half {4s..4s+3} when g is even and takes the other half when g is
+// odd). The copies (16 consecutive chunks of one row per 16 threads) stay conflict-free under any per-row XOR.
+__device__ __forceinline__ int chunk_swizzle(int r) {
+  const int g = r & 7;
+  return ((g & 1) << 2) | ((g >> 1) & 3);
+}
+
+// Weight row of block row lr (0..63) for the block whose first unit is unit0: gate_up's warp w holds gate rows
+// (unit0 + w) * 8 + 0..7 then the matching up rows Ip + the same; down's warp w holds rows (unit0 + w) * 16 + 0..15.
+template <bool GATED>
+__device__ __forceinline__ int64_t block_weight_row(const GemmParams& p, int64_t unit0, int lr) {
+  const int64_t unit = unit0 + lr / 16;
+  const int i = lr % 16;
+  if constexpr (GATED) return i < 8 ? unit * 8 + i : p.ip + unit * 8 + (i - 8);
+  return unit * 16 + i;
+}
+
+__device__ __forceinline__ void cp_async4(void* smem, const void* gmem) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(gemm_detail::smem_u32(smem)), "l"(gmem));
+}
+
+// One block: its 64 weight rows of expert e against rows [first + r0, first + r0 + 8*NT) of x (those past `n`
+// are read as row `first` and dropped). Warp w computes block rows w*16 + g (lo) and w*16 + 8 + g (hi); acc[j]:
+// tile j's C fragment: c0, c1 = (lo, rows 2q, 2q+1), c2, c3 = (hi, rows 2q, 2q+1). Every thread of the block
+// must call this (it copies and waits at block barriers), and it returns with the ring idle.
+// ONE: the one-token kernels (groups = slots, x rows zero-filled past x_valid_bytes); compiled apart so that the
+// grouped kernels keep their registers and plain copies (with run-time branches instead, the FP8 kernels went
+// from 100-118 to 138-156 registers, past the 128 that 4 blocks per SM allow, and measured 7-15 % slower).
+template <class CT, bool FP8, bool GATED, int NT, int MAX_TILES, bool ONE, int STAGES, bool EARLY = false>
+__device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* smem, int32_t e, int64_t first, int n,
+                                            int r0, int64_t unit0, float (&acc)[NT][4]) {
+  using S = StageShape<FP8, MAX_TILES>;
+  static_assert(NT <= MAX_TILES, "the ring holds MAX_TILES tiles of x");
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid / 32, g = lane >> 2, q = lane & 3;
+  const int64_t row_bytes = p.k * S::kElem;
+  const int64_t stages = (row_bytes + kStageBytes - 1) / kStageBytes;
+  const int64_t kbs = p.k / kQuantBlock;
+
+  // Copy duties, fixed for the whole row: ring rows tid/16 + 8u, chunk tid%16 of each stage; 8u keeps the row's
+  // swizzle, (tid/16 + 8u) & 7 == tid/16.
+  const int copy_chunk = tid % kChunks, copy_row = tid / kChunks;
+  const int copy_slot = copy_chunk ^ chunk_swizzle(copy_row);
+  constexpr int kWCopies = kBlockRows / kRowsPerCopyRound;
+  const char* w_src[kWCopies];
+  const char* wexpert = static_cast<const char*>(p.w) + static_cast<int64_t>(e) * p.rows_per_expert * row_bytes;
+#pragma unroll
+  for (int u = 0; u < kWCopies; ++u)
+    w_src[u] = wexpert + block_weight_row<GATED>(p, unit0, copy_row + u * kRowsPerCopyRound) * row_bytes +
+               copy_chunk * 16;
+  const char* x_src[NT];  // x tile u's row copy_row (rows past n read row `first`)
+#pragma unroll
+  for (int u = 0; u < NT; ++u) {
+    const int r = r0 + u * kRowsPerTile + copy_row;
+    const int64_t x_index = ONE && p.x_shared_row ? 0 : first + (r < n ? r : 0);
+    if (!ONE && p.x_token_rows != 0)  // the hidden row of the grouped row's token, in place
+      x_src[u] = static_cast<const char*>(p.x) + p.rows[x_index] / p.x_token_rows * p.x_row_bytes + copy_chunk * 16;
+    else
+      x_src[u] = static_cast<const char*>(p.x) + x_index * row_bytes + copy_chunk * 16;
+  }
+  // FP8 scales: threads 0..31 copy 4 weight scales each (4 consecutive block rows are 4 consecutive weight rows),
+  // threads 0..16*NT-1 one x scale each, per stage.
+  const float* ws_expert = FP8 ? p.w_scale + static_cast<int64_t>(e) * kbs * p.rows_per_expert : nullptr;
+  const int ws_block = tid / (kBlockRows / 4), ws_row = (tid % (kBlockRows / 4)) * 4;
+  const bool copies_ws = FP8 && tid < S::kScaleBlocks * (kBlockRows / 4);
+  const int64_t ws_weight_row = copies_ws ? block_weight_row<GATED>(p, unit0, ws_row) : 0;
+  const int xs_block = tid / (kRowsPerTile * NT), xs_row = tid % (kRowsPerTile * NT);
+  const bool copies_xs = FP8 && tid < S::kScaleBlocks * kRowsPerTile * NT;
+  const int xs_r = r0 + xs_row;
+  const float* xs_src =
+      FP8 ? p.x_scale + (ONE && p.x_shared_row ? 0 : first + (xs_r < n ? xs_r : 0)) * kbs : nullptr;
+
+  // A stage's copies in two parts: the weights (and their FP8 scales), which depend on nothing the previous kernel
+  // writes, and the x rows (and their scales). EARLY issues the prologue's weight parts before the grid
+  // dependency wait (stream_gemm_kernel).
+  auto issue_weights = [&](int64_t st) {
+    unsigned char* ring = smem + (st % STAGES) * S::kBytes;
+    const int64_t off = st * kStageBytes;  // the sources carry the chunk's offset in the stage
+    if (!FP8 || off + copy_chunk * 16 < row_bytes) {
+#pragma unroll
+      for (int u = 0; u < kWCopies; ++u)
+        gemm_detail::cp_async16(ring + (copy_row + u * kRowsPerCopyRound) * kStageBytes + copy_slot * 16,
+                                w_src[u] + off);
+    }
+    if constexpr (FP8) {
+      const int64_t wkb = st * S::kScaleBlocks + ws_block;
+      if (copies_ws && wkb < kbs)
+        gemm_detail::cp_async16(reinterpret_cast<float*>(ring + S::kWScale) + ws_block * kBlockRows + ws_row,
+                                ws_expert + wkb * p.rows_per_expert + ws_weight_row);
+    }
+  };
+  auto issue_x = [&](int64_t st) {
+    unsigned char* ring = smem + (st % STAGES) * S::kBytes;
+    const int64_t off = st * kStageBytes;
+    if (!FP8 || off + copy_chunk * 16 < row_bytes) {
+#pragma unroll
+      for (int u = 0; u < NT; ++u) {
+        void* dst = ring + S::kX + (copy_row + u * kRowsPerTile) * kStageBytes + copy_slot * 16;
+        if constexpr (ONE) {
+          // Zeros past the row's valid bytes and for the tile's rows past n (dropped anyway: one row of 8 is
+          // real here); src-size 0 reads nothing, the base address stands in for the source.
+          const bool x_valid = r0 + u * kRowsPerTile + copy_row < n && off + copy_chunk * 16 < p.x_valid_bytes;
+          gemm_detail::cp_async16_zfill(dst, x_valid ? x_src[u] + off : p.x, x_valid);
+        } else if (p.x_token_rows != 0) {  // hidden rows in place: H values, zeros past them
+          const bool x_valid = off + copy_chunk * 16 < p.x_valid_bytes;
+          gemm_detail::cp_async16_zfill(dst, x_valid ? x_src[u] + off : p.x, x_valid);
+        } else {
+          gemm_detail::cp_async16(dst, x_src[u] + off);
+        }
+      }
+    }
+    if constexpr (FP8) {
+      const int64_t xkb = st * S::kScaleBlocks + xs_block;
+      if (copies_xs && xkb < kbs)
+        cp_async4(reinterpret_cast<float*>(ring + S::kXScale) + xs_block * S::kXRows + xs_row, xs_src + xkb);
+    }
+  };
+  auto issue = [&](int64_t st) {
+    issue_weights(st);
+    issue_x(st);
+  };
+
+#pragma unroll
+  for (int j = 0; j < NT; ++j)
+#pragma unroll
+    for (int c = 0; c < 4; ++c) acc[j][c] = 0.0f;
+
+  const int lo = warp * 16 + g, hi = lo + 8, swz = chunk_swizzle(g);  // lo, hi and j*8 + g all have swizzle g
+  if constexpr (EARLY) {
+    // The prologue's weights go out before the wait, uncommitted: they join group 0, so stage 0's wait covers
+    // them all, and group s still holds stage s's x.
+#pragma unroll
+    for (int s = 0; s < STAGES - 1; ++s)
+      if (s < stages) issue_weights(s);
+    device::wait_for_prerequisite_grids();
+#pragma unroll
+    for (int s = 0; s < STAGES - 1; ++s) {
+      if (s < stages) issue_x(s);
+      gemm_detail::cp_async_commit();
+    }
+  } else {
+#pragma unroll
+    for (int s = 0; s < STAGES - 1; ++s) {
+      if (s < stages) issue(s);
+      gemm_detail::cp_async_commit();  // always, so that group s is stage s
+    }
+  }
+  for (int64_t st = 0; st < stages; ++st) {
+    gemm_detail::cp_async_wait<STAGES - 2>();  // this thread's copies of stage st have landed
+    __syncthreads();                            // everyone's have, and stage st - 1's slot is free
+    if (st + STAGES - 1 < stages) issue(st + STAGES - 1);
+    gemm_detail::cp_async_commit();
+    const unsigned char* ring = smem + (st % STAGES) * S::kBytes;
+    const uint4* wlo = reinterpret_cast<const uint4*>(ring + lo * kStageBytes);
+    const uint4* whi = reinterpret_cast<const uint4*>(ring + hi * kStageBytes);
+    const uint4* xs = reinterpret_cast<const uint4*>(ring + S::kX + g * kStageBytes);
+#pragma unroll
+    for (int b = 0; b < S::kScaleBlocks; ++b) {
+      if (FP8 && st * S::kScaleBlocks + b >= kbs) break;  // a row's last FP8 stage may hold one block; uniform
+      float part[NT][4];
+#pragma unroll
+      for (int j = 0; j < NT; ++j)
+#pragma unroll
+        for (int c = 0; c < 4; ++c) part[j][c] = 0.0f;
+#pragma unroll
+      for (int s = 0; s < S::kSlicesPerBlock; ++s) {
+        const int at = ((b * S::kSlicesPerBlock + s) * 4 + q) ^ swz;
+        const uint4 wl = wlo[at], wh = whi[at];
+#pragma unroll
+        for (int j = 0; j < NT; ++j) {
+          const uint4 xv = xs[j * kRowsPerTile * kChunks + at];
+          if constexpr (FP8) mma_chunk<CT, FP8>(part[j], wl, wh, xv);
+          else mma_chunk<CT, FP8>(acc[j], wl, wh, xv);
+        }
+      }
+      if constexpr (FP8) {  // the mma tier's fold: block partial * (row scale * weight block scale)
+        const float* wsc = reinterpret_cast<const float*>(ring + S::kWScale) + b * kBlockRows;
+        const float* xsc = reinterpret_cast<const float*>(ring + S::kXScale) + b * S::kXRows;
+        const float ws_lo = wsc[lo], ws_hi = wsc[hi];
+#pragma unroll
+        for (int j = 0; j < NT; ++j) {
+          const float sa0 = xsc[j * kRowsPerTile + 2 * q], sa1 = xsc[j * kRowsPerTile + 2 * q + 1];
+          acc[j][0] += part[j][0] * (sa0 * ws_lo);
+          acc[j][1] += part[j][1] * (sa1 * ws_lo);
+          acc[j][2] += part[j][2] * (sa0 * ws_hi);
+          acc[j][3] += part[j][3] * (sa1 * ws_hi);
+        }
+      }
+    }
+  }
+  gemm_detail::cp_async_wait<0>();  // only empty groups are left; the next pass refills slot 0 on
+  __syncthreads();                  // a ring every warp has finished reading
+}
+
+template <class CT, bool FP8, bool GATED, int NT, int MAX_TILES, bool ONE, int STAGES, bool EARLY = false>
+__device__ __forceinline__ void stream_pass(const GemmParams& p, unsigned char* smem, int32_t e, int64_t first, int n,
+                                            int r0, int64_t unit0) {
+  const int lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
+  const int64_t unit = unit0 + threadIdx.x / 32;
+  // gate_up: 8 intermediate columns, gate rows c and up rows Ip + c; down: 16 output columns.
+  const int64_t row_lo = GATED ? unit * 8 + g : unit * 16 + g;
+  const int64_t row_hi = GATED ? p.ip + row_lo : row_lo + 8;
+  float acc[NT][4];
+  stream_rows<CT, FP8, GATED, NT, MAX_TILES, ONE, STAGES, EARLY>(p, smem, e, first, n, r0, unit0, acc);
+  if constexpr (GATED) {
+    const float* bias = p.bias + static_cast<int64_t>(e) * p.rows_per_expert;
+    const float bg = bias[row_lo], bu = bias[row_hi];
+    const bool real = row_lo < p.inter;  // padding columns are written as zeros
+#pragma unroll
+    for (int j = 0; j < NT; ++j)
+#pragma unroll
+      for (int c = 0; c < 2; ++c) {
+        const int r = r0 + j * kRowsPerTile + 2 * q + c;
+        if (r >= n) continue;
+        const float v =
+            real ? gemm_detail::activate(p.activation, acc[j][c] + bg, acc[j][2 + c] + bu, p.alpha, p.limit) : 0.0f;
+        const int64_t at = (first + r) * p.ip + row_lo;
+        if constexpr (FP8) static_cast<float*>(p.out)[at] = v;
+        else static_cast<uint16_t*>(p.out)[at] = to_compute_bits<CT>(v);
+      }
+  } else {
+    float* y = static_cast<float*>(p.out);
+#pragma unroll
+    for (int j = 0; j < NT; ++j)
+#pragma unroll
+      for (int c = 0; c < 2; ++c) {
+        const int r = r0 + j * kRowsPerTile + 2 * q + c;
+        if (r >= n) continue;
+        const int64_t a = ONE ? first + r : p.rows[first + r];
+        if (row_lo < p.hidden) y[a * p.hidden + row_lo] = acc[j][c];
+        if (row_hi < p.hidden) y[a * p.hidden + row_hi] = acc[j][2 + c];
+      }
+  }
+}
+
+// Tried for one token and measured slower (H200, same run, T=1): the down pass combining in thread-block clusters
+// of its k slot blocks per 64 columns (distributed shared memory, no combine launch; not kept):
+// DeepSeek-V3 bf16 187.5 vs 178.2 us, fp8 121.1 vs 113.4, gpt-oss and Qwen3 fp8 1.01-1.03x, Mixtral 1.00x, Qwen3
+// bf16 forced onto this tier 44.9 vs 33.9 (a cluster's blocks are scheduled together and leave together).
+// Tried for one token and measured slower (H200, same run, forced stream tier, T=1 bf16 / fp8): the down pass
+// combining in its last-arriving block per 64 columns (atomic count + __threadfence, no combine launch), 1.10-1.40x
+// (DeepSeek-V3 218.8 vs 182.3 us, Mixtral 308 vs 221); K splits of the down pass to fill a wave (partials added
+// by the combine) helped only Mixtral bf16 (188 vs 222 us, which the decode tier runs in 177) and slowed gpt-oss
+// (67.6 vs 65.1) and Qwen3 (40.1 vs 38.0; 3 splits of 2 stages), measured with an earlier build of this path.
+// Tried and measured slower (H200, bench_ab, same session, T=1 FP8 w8a8, against the quantization launches): each
+// one-token block quantizing its x row itself (the hidden row in gate_up, the slot's f32 activation row in down;
+// codes and scales kept in the x tile's 7 unused rows of the ring, a warp per 128-group) so that the gather and
+// the activation quantizer launches go: DeepSeek-V3 (down only) 111.5 -> 118.8 us, gpt-oss 48.5 -> 74.1, Mixtral
+// 109.2 -> 172.0, Qwen3 30.1 -> 45.5. Every block of a slot (24-112 of them) re-quantized the whole row, a serial
+// chain of L2 loads and warp reductions ahead of its first x stage; the launches it saved cost far less.
+// Tried and measured slower (H200, same run): each block asking L2 for its 64 weight rows' first bytes (bulk
+// prefetch, within half of L2) before its wait, so that the ring's first stages would come from L2: 0.99-1.16x
+// over the 28 stream points of T = 1..64 (25 slower; Qwen3 FP8 T=64 1.16x).
+// grid (units / kWarps, G): block y is a group (those past meta[0] exit), each warp one unit of weight rows, the
+// block's 4 units streamed together (stream_rows). MAX_TILES: rows of the group per weight read / 8; larger
+// groups are taken in passes. Dynamic shared memory: stream_smem_bytes<FP8, MAX_TILES, STAGES>().
+template <class CT, bool FP8, bool GATED, int MAX_TILES, bool ONE, int STAGES = kStages>
+__global__ void __launch_bounds__(kThreads) stream_gemm_kernel(const GemmParams p) {
+  extern __shared__ __align__(16) unsigned char stream_smem[];
+  // The one-token down pass starts its ring's weight copies before the grid dependency wait, so that they overlap
+  // the previous kernel's tail: its expert comes from the routing ids, written at least two kernels back (the
+  // routing kernel completed before gate_up passed its own wait, and this grid launches only after that; read
+  // here through L2, __ldcg, not the non-coherent path), and the weights from nothing a kernel writes. The kernel
+  // just before (gate_up, or the FP8 activation quantizer) writes only the activation rows and their scales,
+  // which stream_rows copies after the wait. PTX documents visibility only after griddepcontrol.wait: reading the
+  // ids before it rests on that transitive completion and L2 coherence, not on a documented guarantee. Every exit
+  // still waits first (grid_dependency.cuh). On the H200 (whole layer, T = 1, same run): gpt-oss-120b bf16 62.6 ->
+  // 59.8 us, Qwen3 bf16 on this tier 36.0 -> 34.0, the other presets and FP8 0.99x; compute-sanitizer memcheck and
+  // racecheck clean on the one-token tests.
+  constexpr bool kEarly = ONE && !GATED;
+  if constexpr (!kEarly) device::wait_for_prerequisite_grids();
+  device::allow_dependent_grids();
+  const int group = blockIdx.y;
+  int32_t e;  // every exit before stream_rows must be block-uniform, as these are
+  int64_t first;
+  int n;
+  if constexpr (kEarly) {
+    e = local_expert<IdLoads::kThroughL2>(p.ids, p.local_of, p.num_experts, p.num_local, group);
+    first = group;
+    n = 1;
+  } else if constexpr (ONE) {
+    e = local_expert(p.ids, p.local_of, p.num_experts, p.num_local, group);
+    first = group;
+    n = 1;
+  } else {
+    if (group >= p.meta[0]) return;
+    e = p.group_expert[group];
+    first = p.group_first[group];
+    n = p.group_count[group];
+  }
+  const int64_t unit0 = static_cast<int64_t>(blockIdx.x) * kWarps;
+  // All padding columns (activation(0, 0) = 0), or a skipped slot (whose zeros the FP8 activation pass then
+  // quantizes instead of stale workspace): no weights to read.
+  if (GATED && (e < 0 || unit0 * 8 >= p.inter)) {
+    const int64_t unit = unit0 + threadIdx.x / 32;
+    const int lane = threadIdx.x & 31;
+    for (int r = 0; r < n; ++r) {
+      const int64_t at = (first + r) * p.ip + unit * 8;
+      if (lane < 8) {
+        if constexpr (FP8) static_cast<float*>(p.out)[at + lane] = 0.0f;
+        else static_cast<uint16_t*>(p.out)[at + lane] = 0;
+      }
+    }
+    return;
+  }
+  if (!GATED && ((ONE && e < 0) || unit0 * 16 >= p.hidden)) {  // a skipped slot, or columns past H only
+    if constexpr (kEarly) device::wait_for_prerequisite_grids();
+    return;
+  }
+  for (int r0 = 0; r0 < n; r0 += kRowsPerTile * MAX_TILES) {
+    const int left = n - r0;
+    if (MAX_TILES >= 4 && left > 2 * kRowsPerTile)
+      stream_pass<CT, FP8, GATED, (MAX_TILES >= 4 ? 4 : 1), MAX_TILES, ONE, STAGES, kEarly>(p, stream_smem, e, first,
+                                                                                           n, r0, unit0);
+    else if (MAX_TILES >= 2 && left > kRowsPerTile)
+      stream_pass<CT, FP8, GATED, (MAX_TILES >= 2 ? 2 : 1), MAX_TILES, ONE, STAGES, kEarly>(p, stream_smem, e, first,
+                                                                                           n, r0, unit0);
+    else
+      stream_pass<CT, FP8, GATED, 1, MAX_TILES, ONE, STAGES, kEarly>(p, stream_smem, e, first, n, r0, unit0);
+  }
+}
+
+}  // namespace
+}  // namespace moekit::cuda::experts::stream

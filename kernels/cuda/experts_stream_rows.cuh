@@ -1,0 +1,204 @@
+// The streaming tier's grouping pass (step 1) and row builders (steps 2 and 4: the gather with its FP8
+// quantization, the activation quantization). Private to experts_stream.cu (experts_stream_common.cuh).
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include "compute_bits.cuh"
+#include "dependent_launch.h"
+#include "device/grid_dependency.cuh"
+#include "experts_stream_common.cuh"
+#include "experts_stream_ops.cuh"
+#include "kernel_launch.h"
+#include "warp_ops.cuh"
+
+namespace moekit::cuda::experts::stream {
+namespace {  // private to experts_stream.cu, the one file that includes it
+
+// ---- 1. Grouping -------------------------------------------------------------------------------------------
+
+struct GroupParams {
+  const int32_t* ids;  // [A]
+  const int32_t* local_of;
+  int32_t num_experts, num_local, assignments;
+  int32_t* rows;          // [A]: the assignments of group 0, then group 1, ...
+  int32_t* group_expert;  // [G] local expert of each group, increasing
+  int32_t* group_first;   // [G] its first entry of rows
+  int32_t* group_count;   // [G]
+  int32_t* meta;          // [0] groups, [1] grouped rows
+};
+
+// One block. Dynamic shared memory: count [L], first [L] int32, local expert of each assignment [A] int16.
+__global__ void __launch_bounds__(kGroupThreads) group_kernel(const GroupParams p) {
+  extern __shared__ int32_t group_shared[];
+  device::wait_for_prerequisite_grids();  // the routing's topk_ids (every kernel of the tier waits first thing)
+  device::allow_dependent_grids();
+  const int L = p.num_local, A = p.assignments;
+  int32_t* count = group_shared;
+  int32_t* first = count + L;
+  int16_t* le = reinterpret_cast<int16_t*>(first + L);
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid / 32;
+  for (int e = tid; e < L; e += kGroupThreads) count[e] = 0;
+  __syncthreads();
+  for (int a = tid; a < A; a += kGroupThreads) {
+    const int32_t e = local_expert(p.ids, p.local_of, p.num_experts, p.num_local, a);
+    le[a] = static_cast<int16_t>(e);
+    if (e >= 0) atomicAdd(&count[e], 1);  // a count: the order of the additions does not matter
+  }
+  __syncthreads();
+  if (warp == 0) {  // exclusive scans of the counts and of the touched experts, a contiguous range per lane
+    const int per = (L + 31) / 32, lo = lane * per, hi = lo + per < L ? lo + per : L;
+    int rows = 0, touched = 0;
+    for (int e = lo; e < hi; ++e) rows += count[e], touched += count[e] > 0;
+    int rows_incl = rows, touched_incl = touched;
+    for (int o = 1; o < 32; o <<= 1) {
+      const int r = __shfl_up_sync(0xFFFFFFFFu, rows_incl, o), t = __shfl_up_sync(0xFFFFFFFFu, touched_incl, o);
+      if (lane >= o) rows_incl += r, touched_incl += t;
+    }
+    int row_at = rows_incl - rows, group_at = touched_incl - touched;
+    for (int e = lo; e < hi; ++e) {
+      first[e] = row_at;
+      if (count[e] > 0) {
+        p.group_expert[group_at] = e;
+        p.group_first[group_at] = row_at;
+        p.group_count[group_at] = count[e];
+        ++group_at;
+      }
+      row_at += count[e];
+    }
+    if (lane == 31) {
+      p.meta[0] = touched_incl;
+      p.meta[1] = rows_incl;
+    }
+  }
+  __syncthreads();
+  // Stable scatter, kGroupThreads assignments at a time in order. A lane's rank among the lanes of its warp with
+  // the same expert comes from __match_any_sync; the warps of a tile then take their places one after another
+  // from the running start of each expert (first[], advanced by each warp's lowest lane per expert), so rows[]
+  // keeps the assignment order within an expert. (A warp per expert walking all A assignments took 55 us for
+  // DeepSeek-V3 T=256, 2048 assignments over 256 experts.)
+  const unsigned lower_lanes = (1u << lane) - 1u;
+  for (int base = 0; base < A; base += kGroupThreads) {
+    const int a = base + tid;
+    const int e = a < A ? le[a] : -1;
+    const unsigned peers = __match_any_sync(0xFFFFFFFFu, e);
+    const int leader = __ffs(peers) - 1;
+    for (int turn = 0; turn < kGroupThreads / 32; ++turn) {
+      if (warp == turn) {  // warp-uniform
+        int start = 0;
+        if (lane == leader && e >= 0) {
+          start = first[e];
+          first[e] = start + __popc(peers);
+        }
+        start = __shfl_sync(0xFFFFFFFFu, start, leader);
+        if (e >= 0) p.rows[start + __popc(peers & lower_lanes)] = a;
+      }
+      __syncthreads();
+    }
+  }
+}
+
+// ---- 2./4. Row building: gather (+ FP8 quantization), activation quantization ------------------------------
+
+// Source: the hidden row of the assignment (HiddenRows; src_f32 null) or an f32 row of the same index.
+struct RowsParams : HiddenRows {
+  const float* src_f32;  // [A][cols]
+  const int32_t* rows;  // the assignment of each grouped row; null: grouped row i is assignment i (one token)
+  const int32_t* meta;  // [1]: the grouped rows; null: `row_count`
+  int64_t row_count;
+  int64_t cols;  // padded row length (Hp or Ip)
+  int32_t act_quant;
+  void* out;      // [A][cols]: compute-type bits, or e4m3 codes (act_quant != none)
+  float* scales;  // [A][cols / 128]
+};
+
+__device__ __forceinline__ int64_t grouped_rows(const RowsParams& p) {
+  return p.meta != nullptr ? p.meta[1] : p.row_count;
+}
+
+// Element c of grouped row i as the GEMM operand sees it (f32): the source f32 row, or x[c] = load(hidden) *
+// router weight (one f32 multiply, the CPU backend's), zero past H.
+struct RowValue {
+  const RowsParams& p;
+  int64_t i, base;
+  float rw;
+  __device__ RowValue(const RowsParams& params, int64_t row) : p(params), i(row) {
+    const int64_t a = p.rows != nullptr ? p.rows[i] : i;
+    base = (a / p.top_k) * p.hidden_cols;
+    rw = p.src_f32 == nullptr && p.weight_on_input ? p.topk_weights[a] : 1.0f;
+  }
+  __device__ float operator()(int64_t c) const {
+    if (p.src_f32 != nullptr) return p.src_f32[i * p.cols + c];
+    return c < p.hidden_cols ? load_as_f32(p.hidden, p.hidden_dtype, base + c) * rw : 0.0f;
+  }
+};
+
+// 16-bit rows or per-token FP8 only: any other act_quant is taken as per-token here, so per-128-group rows must go
+// to quantize_groups_kernel (launch_build_rows is the one launcher and picks). One block per grouped row i, rows
+// past meta[1] untouched. Same math as the mma tier's build_operand_kernel: FP8
+// scale = fp8_scale_from_amax(amax of the row), code = fp8_quantize(x, scale).
+template <class CT>
+__global__ void __launch_bounds__(kRowThreads) build_rows_kernel(const RowsParams p) {
+  __shared__ float scratch[kRowThreads / 32];
+  device::wait_for_prerequisite_grids();
+  device::allow_dependent_grids();
+  const int64_t n = grouped_rows(p);
+  const int64_t groups = p.cols / kQuantBlock;
+  for (int64_t i = blockIdx.x; i < n; i += gridDim.x) {
+    const RowValue value(p, i);
+    if (p.act_quant == kActNone) {
+      // 8 columns per thread, all loaded before the one 16-byte store (cols is a multiple of 128): with a load
+      // and a store per column every load waited for the previous one (gpt-oss T=64: 14.5 us for 256 rows).
+      uint4* dst = reinterpret_cast<uint4*>(static_cast<uint16_t*>(p.out) + i * p.cols);
+      for (int64_t c0 = threadIdx.x * 8; c0 < p.cols; c0 += kRowThreads * 8) {
+        float v[8];
+#pragma unroll
+        for (int u = 0; u < 8; ++u) v[u] = value(c0 + u);
+        dst[c0 / 8] = pack8_compute_bits<CT>(v);
+      }
+      continue;
+    }
+    uint8_t* dst = static_cast<uint8_t*>(p.out) + i * p.cols;
+    float m = 0.0f;
+    for (int64_t c = threadIdx.x; c < p.cols; c += kRowThreads) m = fmaxf(m, finite_abs(value(c)));
+    const float scale = fp8_scale_from_amax(block_max<kRowThreads>(m, scratch));
+    for (int64_t c = threadIdx.x; c < p.cols; c += kRowThreads) dst[c] = fp8_quantize(value(c), scale);
+    for (int64_t g = threadIdx.x; g < groups; g += kRowThreads) p.scales[i * groups + g] = scale;
+  }
+}
+
+// Per-128-group FP8: a warp per (grouped row, group) over the whole grid, 4 columns per lane, no block barrier.
+// (A block per row with a block-wide max per group took 39 us for DeepSeek-V3 T=16, 56 groups a row; a block
+// per row with a warp per group still 16 us, each warp walking 14 groups one after the other.)
+__global__ void __launch_bounds__(kRowThreads) quantize_groups_kernel(const RowsParams p) {
+  device::wait_for_prerequisite_grids();
+  device::allow_dependent_grids();
+  const int64_t groups = p.cols / kQuantBlock;
+  const int64_t work = grouped_rows(p) * groups;
+  const int64_t warps = static_cast<int64_t>(gridDim.x) * (kRowThreads / 32);
+  const int lane = threadIdx.x & 31;
+  for (int64_t w = static_cast<int64_t>(blockIdx.x) * (kRowThreads / 32) + threadIdx.x / 32; w < work; w += warps) {
+    const int64_t i = w / groups, g = w % groups;
+    const RowValue value(p, i);
+    uint8_t* dst = static_cast<uint8_t*>(p.out) + i * p.cols + g * kQuantBlock;
+    const float scale =
+        fp8_quantize_group_warp(g * kQuantBlock, lane, value, [&](int64_t, int j, uint8_t code) { dst[j] = code; });
+    if (lane == 0) p.scales[i * groups + g] = scale;
+  }
+}
+
+// Gather or activation quantization of the grouped rows, by format.
+template <class CT>
+void launch_build_rows(const RowsParams& p, int64_t max_rows, bool overlap, cudaStream_t stream, const char* what) {
+  constexpr int kWarpsPerBlock = kRowThreads / 32;  // quantize_groups_kernel's work items are warps
+  if (p.act_quant == kActPerGroup)
+    launch_dependent(overlap, quantize_groups_kernel, dim3(grid_for(max_rows * (p.cols / kQuantBlock), kWarpsPerBlock)),
+                     dim3(kRowThreads), 0, stream, what, p);
+  else
+    launch_dependent(overlap, build_rows_kernel<CT>, dim3(grid_for(max_rows, 1)), dim3(kRowThreads), 0, stream, what, p);
+}
+
+}  // namespace
+}  // namespace moekit::cuda::experts::stream
