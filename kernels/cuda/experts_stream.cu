@@ -318,7 +318,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   g1.x_scale = gather.scales;
   g1.x_valid_bytes = direct_x ? cfg.hidden * 2 : Hp * (q ? 1 : 2);
   g1.x_shared_row = one && direct_x;
-  g1.x_token_rows = !one && direct_x ? k : 0;
+  g1.x_top_k = !one && direct_x ? k : 0;
   g1.x_row_bytes = cfg.hidden * 2;
   g1.group_expert = gp.group_expert;
   g1.group_first = gp.group_first;
@@ -346,7 +346,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   g2.x_scale = q ? reinterpret_cast<float*>(ws + l.act_scale) : nullptr;
   g2.x_valid_bytes = Ip * (q ? 1 : 2);
   g2.x_shared_row = 0;
-  g2.x_token_rows = 0;
+  g2.x_top_k = 0;
   g2.out = ws + l.y;
   g2.k = Ip;
   g2.rows_per_expert = Hp;

@@ -22,14 +22,10 @@ struct GemmParams {
   const void* w;         // [L][rows_per_expert][K]: 16-bit elements, or e4m3 bytes (FP8)
   const float* w_scale;  // FP8: [L][K/128][rows_per_expert]
   const float* bias;     // gate_up: b13 [L][2Ip]
-  const void* x;         // [A][K] grouped rows: compute-type bits, or e4m3 codes (FP8)
+  const void* x;         // [A][K] grouped rows: compute-type bits, or e4m3 codes (FP8); or hidden (x_top_k)
   const float* x_scale;  // FP8: [A][K/128]
   int64_t x_valid_bytes;  // bytes of an x row read from memory; the ring's columns past them are zeros
   int32_t x_shared_row;   // every group reads x row 0 (one token: its hidden row, read in place)
-  // gate_up, T > 1, hidden rows read in place (reads_hidden_directly): grouped row i reads token rows[i] / top_k's
-  // row of x, x_row_bytes apart (H 16-bit values, zeros past them); 0: x holds the grouped rows, K wide
-  int64_t x_token_rows;
-  int64_t x_row_bytes;
   // Groups: from the grouping pass (group_* and meta), or, in the one-token kernels, group j is slot j (one row,
   // grouped row j = assignment j), its expert looked up here (ids, local_of); a skipped slot's block writes
   // zeros (gate_up) or nothing (down).
@@ -47,7 +43,21 @@ struct GemmParams {
   int64_t ip, inter, hidden;
   int32_t activation;
   float alpha, limit;
+  // 16-bit gate_up at T > 1 with the hidden rows read in place (reads_hidden_directly: H % 8 == 0, so a row's
+  // 16-byte chunks end at H or before it): grouped row i reads row rows[i] / x_top_k of x (hidden), x_row_bytes
+  // apart, zeros past H (x_valid_bytes); 0: x holds the grouped rows, K wide. Last, so that the fields above keep
+  // their offsets, and read only by the kernels that can take this path (x_from_hidden_rows).
+  int64_t x_top_k;
+  int64_t x_row_bytes;
 };
+
+// Whether a GEMM kernel instance can read x from the hidden rows in place (GemmParams::x_top_k): 16-bit gate_up
+// kernels of the grouped path. A compile-time gate, so that the FP8, down and one-token kernels carry no such
+// branch (it cost the FP8 down pass 12 registers: 3 -> 2 blocks per SM).
+template <bool FP8, bool GATED, bool ONE>
+__host__ __device__ constexpr bool x_from_hidden_rows() {
+  return !FP8 && GATED && !ONE;
+}
 
 // The tensor-core step of one 16-byte chunk per row. Lane (g = lane/4, q = lane%4) loaded bytes [16q, 16q+16)
 // of a 64-byte K slice: of weight rows g and g+8 (lo, hi) and of row g of the tile (xv). The mma's K order
@@ -176,8 +186,8 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* 
   for (int u = 0; u < NT; ++u) {
     const int r = r0 + u * kRowsPerTile + copy_row;
     const int64_t x_index = ONE && p.x_shared_row ? 0 : first + (r < n ? r : 0);
-    if (!ONE && p.x_token_rows != 0)  // the hidden row of the grouped row's token, in place
-      x_src[u] = static_cast<const char*>(p.x) + p.rows[x_index] / p.x_token_rows * p.x_row_bytes + copy_chunk * 16;
+    if (x_from_hidden_rows<FP8, GATED, ONE>() && p.x_top_k != 0)  // the grouped row's token's hidden row
+      x_src[u] = static_cast<const char*>(p.x) + p.rows[x_index] / p.x_top_k * p.x_row_bytes + copy_chunk * 16;
     else
       x_src[u] = static_cast<const char*>(p.x) + x_index * row_bytes + copy_chunk * 16;
   }
@@ -224,7 +234,7 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* 
           // real here); src-size 0 reads nothing, the base address stands in for the source.
           const bool x_valid = r0 + u * kRowsPerTile + copy_row < n && off + copy_chunk * 16 < p.x_valid_bytes;
           gemm_detail::cp_async16_zfill(dst, x_valid ? x_src[u] + off : p.x, x_valid);
-        } else if (p.x_token_rows != 0) {  // hidden rows in place: H values, zeros past them
+        } else if (x_from_hidden_rows<FP8, GATED, ONE>() && p.x_top_k != 0) {  // hidden rows: zeros past H
           const bool x_valid = off + copy_chunk * 16 < p.x_valid_bytes;
           gemm_detail::cp_async16_zfill(dst, x_valid ? x_src[u] + off : p.x, x_valid);
         } else {

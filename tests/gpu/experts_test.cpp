@@ -554,6 +554,9 @@ const ExpertsCase kStreamCases[] = {
                "misaligned_hidden_T1"),
     misaligned(ExpertsCase{"", MOEKIT_WEIGHTS_F16, kSilu, kF16, kNoQ, false, 13, 13, 160, 96, 16, 3},
                "misaligned_hidden_T16"),
+    // T > 1 with H % 8 != 0 (hidden of the compute type, still gathered) and H % 4 != 0 (the one-column combine).
+    {"bf16_silu_bias_H302_T16", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, true, 10, 10, 302, 200, 16, 4},
+    {"f16_silu_H150_T12", MOEKIT_WEIGHTS_F16, kSilu, kF16, kNoQ, false, 9, 9, 150, 96, 12, 3},
     {"mixtral_bf16_I3584_T1", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 8, 8, 4096, 3584, 1, 2},
     {"mixtral_fp8_w8a8grp_I3584_T1", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 8, 8, 4096, 3584, 1, 2},
     {"gptoss_bf16_swiglu_bias_E6_T1", MOEKIT_WEIGHTS_BF16, kSwiglu, kBF16, kNoQ, true, 6, 6, 2880, 2880, 1, 4},
