@@ -5,7 +5,7 @@
 // Run:
 //   ./stream_bandwidth [--E 64] [--R 4096] [--K 7168] [--reps 11] [--filter SUBSTRING]
 //
-// Why: moekit's small-batch stream tier (kernels/cuda/experts_stream.cu, stream_rows) reads expert weights at
+// Why: moekit's small-batch stream tier (kernels/cuda/experts_stream_gemm.cuh, stream_rows) reads expert weights at
 // 4.0-4.17 TB/s on the H200 (ncu), where vLLM's Triton kernels reach about 4.43 TB/s for the same bytes, and
 // more register stages in flight did not help. This probe times the same bytes read with several access
 // patterns so that one device run says which pattern gets closest to the HBM limit:

@@ -197,7 +197,7 @@ int rows_per_pass(const moekit_plugin_experts_config& cfg, int64_t num_tokens, i
   // Wide enough for most groups of uniform routing to take one pass. H200, forced stream tier, same run: Qwen3
   // T=64 (4 rows on average) 317/197 us (bf16/fp8) with 8 rows a pass, 304/189 with 16; DeepSeek-V3 T=256 (8
   // rows) 7134/3869 with 8, 5113/2796 with 16, 5097/2834 with 32; Mixtral T=64 (16 rows) 988/550 with 16,
-  // 726/466 with 32. The ring grows with the pass (experts_stream.cu, StageShape), hence 8 rows at <= 2.
+  // 726/466 with 32. The ring grows with the pass (experts_stream_gemm.cuh, StageShape), hence 8 rows at <= 2.
   const int tiles = avg <= 2.0 ? 1 : avg <= 6.0 ? 2 : kMaxTiles;
   return tiles * kRowsPerTile;
 }

@@ -17,7 +17,7 @@ namespace moekit::cuda::experts {
 
 // Where GEMM1's input rows come from: assignment a reads token a / top_k's hidden row, scaled by its router weight
 // with apply_router_weight_on_input. The part that the row sources of the mma and grouped tiers (RowSource,
-// experts_row_kernels.cuh) and of the streaming tier (RowsParams, experts_stream.cu) share, as their base (same
+// experts_row_kernels.cuh) and of the streaming tier (RowsParams, experts_stream_rows.cuh) share, as their base (same
 // field names and offsets as when each had its own copy), filled in one place (hidden_rows).
 struct HiddenRows {
   const void* hidden;
@@ -45,7 +45,7 @@ __device__ __forceinline__ float warp_sum_f32(float v) {
 
 // Streaming load of 16 weight bytes: read once, so kept out of L1. Not volatile, so that the compiler may issue
 // later iterations' loads before this one's arithmetic. (The stream tier used to take an L2 256-byte prefetch
-// variant of this load; it now copies its weights through shared memory, experts_stream.cu.)
+// variant of this load; it now copies its weights through shared memory, experts_stream_gemm.cuh.)
 __device__ __forceinline__ uint4 load_stream(const void* p) {
   uint4 v;
   asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
