@@ -44,7 +44,9 @@ struct GroupedPlan {
 //                            0.96-0.97 (Mixtral T=1024, Qwen3 T=4096), 512: 1.02-1.07, 1024: 0.97-1.06.
 // Tried for FP8 past 128 rows and not kept (same runs): cluster 2x1 (1.00-1.20), 256x128x128 (2-3x slower),
 // raster along N (1.00-1.14), swizzle 4 (0.99-1.01); for bf16, 128x128x64 (1.07-1.20), cluster 2x1
-// (1.00-1.26), raster along N (0.97-1.30).
+// (1.00-1.26), raster along N (0.97-1.30). Cluster 1x2 (A multicast to the two N tiles, the public stacks'
+// default; bench/results/h200_ab_grouped_cluster_1x2_not_kept.md, T = 4096 / 16384): FP8 0.99-1.00, within
+// the runs' spread; bf16 1.05-1.07 at T = 16384.
 enum class GroupedTile : int {
   k64x128x128,  // ping-pong; bf16 and FP8 blocks
   k64x256x64,   // ping-pong; bf16
