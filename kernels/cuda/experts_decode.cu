@@ -367,10 +367,10 @@ int down_pairs(const moekit_plugin_experts_config& cfg, const Prepared& p, int64
 
 std::string describe(const Prepared& p, int pairs) {
   if (p.kind != WeightKind::Half16)
-    return "decode GEMV: warp per (assignment, column) over w13 with the activation fused, warp per (token, column) "
-           "over w2 with the combine fused";
-  return "decode GEMV: warp per (assignment, column) over w13 with the activation fused, " + std::to_string(pairs) +
-         " (column, slot) pair(s) per warp over w2 with the slot-ordered combine fused";
+    return "decode GEMV: warp per (assignment, column) on w13, activation fused; warp per (token, column) on w2, "
+           "combine fused";
+  return "decode GEMV: warp per (assignment, column) on w13, activation fused; " + std::to_string(pairs) +
+         " (column, slot) pair(s) per warp on w2, slot-ordered combine fused";
 }
 
 void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const moekit_plugin_tensor& hidden,

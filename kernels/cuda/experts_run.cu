@@ -104,23 +104,31 @@ bool e4m3_mma_disabled() {
   return v != nullptr && v[0] == '1';
 }
 
+// The measuring knobs (MOEKIT_CUDA_EXPERTS_TIER, MOEKIT_CUDA_GROUPED_TILES) take names; a name they do not know
+// is an error rather than the default choice, which a sweep would otherwise record under the misspelt name.
+[[noreturn]] void throw_unknown_knob_value(const char* knob, const std::string& value, const char* known) {
+  throw PluginError(MOEKIT_PLUGIN_INVALID_ARGUMENT,
+                    std::string(knob) + "='" + value + "': unknown name (known: " + known + ")");
+}
+
 // The grouped tier's tiles of GEMM1 and GEMM2: `chosen` for both unless MOEKIT_CUDA_GROUPED_TILES=G1,G2 (each
 // 64x128x128, 64x256x64 or 128; one name without a comma: both GEMMs) names others, for tile sweeps on a GPU
-// host (bench/README.md); a tile the format lacks (64x256x64 with FP8 blocks) or a name it does not know leaves
-// that GEMM's tile as chosen.
+// host (bench/README.md); a tile the format lacks (64x256x64 with FP8 blocks) leaves that GEMM's tile as chosen
+// (the report names the tiles that ran), a name the knob does not know is an error.
 struct GroupedTiles {
   sm90::GroupedTile gemm1, gemm2;
 };
 GroupedTiles grouped_tiles_override(sm90::GroupedTile chosen, bool fp8) {
   GroupedTiles t{chosen, chosen};
   const char* env = std::getenv("MOEKIT_CUDA_GROUPED_TILES");
-  if (env == nullptr) return t;
+  if (env == nullptr || *env == '\0') return t;
   const std::string v = env;
   const size_t comma = v.find(',');
   auto parse = [&](const std::string& name, sm90::GroupedTile& tile) {
     if (name == "64x128x128") tile = sm90::GroupedTile::k64x128x128;
-    else if (name == "64x256x64" && !fp8) tile = sm90::GroupedTile::k64x256x64;
+    else if (name == "64x256x64") tile = fp8 ? tile : sm90::GroupedTile::k64x256x64;
     else if (name == "128") tile = sm90::GroupedTile::k128;
+    else throw_unknown_knob_value("MOEKIT_CUDA_GROUPED_TILES", v, "64x128x128, 64x256x64, 128, or two joined by ','");
   };
   parse(v.substr(0, comma), t.gemm1);
   parse(comma != std::string::npos ? v.substr(comma + 1) : v, t.gemm2);
@@ -146,6 +154,8 @@ TierChoice choose_tier(const moekit_plugin_experts_config& cfg, int64_t tokens, 
                           ((bf16_weights && cfg.act_quant == kActQuantNone) || fp8_w8a8);
   const char* forced_env = std::getenv("MOEKIT_CUDA_EXPERTS_TIER");
   const std::string forced = forced_env != nullptr ? forced_env : "";
+  if (!forced.empty() && forced != "mma" && forced != "grouped" && forced != "decode" && forced != "stream")
+    throw_unknown_knob_value("MOEKIT_CUDA_EXPERTS_TIER", forced, "mma, grouped, decode, stream");
   if (forced == "mma") return {Tier::Mma, "MOEKIT_CUDA_EXPERTS_TIER=mma"};
   if (forced == "grouped" && grouped_ok) return {Tier::Grouped, "MOEKIT_CUDA_EXPERTS_TIER=grouped"};
   if (forced == "decode" && decode_ok) return {Tier::Decode, "MOEKIT_CUDA_EXPERTS_TIER=decode"};
@@ -160,7 +170,7 @@ TierChoice choose_tier(const moekit_plugin_experts_config& cfg, int64_t tokens, 
   if (decode_ok) return {Tier::Decode, "decode: T <= 4, past the streaming tier"};
   if (!sm90::compiled()) return {Tier::Mma, "grouped tier not built"};
   if (compute_capability != 90) return {Tier::Mma, "grouped tier needs sm_90"};
-  if (!grouped_ok) return {Tier::Mma, "grouped tier takes bf16 weights (w16a16) or FP8 blocks (w8a8) only"};
+  if (!grouped_ok) return {Tier::Mma, "grouped tier: bf16 (w16a16) or FP8 blocks (w8a8) only"};
   if (rows_per_expert >= kGroupedMinRowsPerExpert) return {Tier::Grouped, "prefill: >= 32 rows per expert"};
   if (cfg.num_local_experts >= kGroupedMinExperts) return {Tier::Grouped, ">= 64 local experts"};
   return {Tier::Mma, "< 32 rows per expert, < 64 local experts: split-K"};
@@ -404,7 +414,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
                  : p.weight_format == 2 ? "cuda-sm90-grouped-f32-as-bf16" : "cuda-sm90-grouped-bf16");
     copy_text(report.detail, sizeof report.detail,
               std::string(sm90::configuration(a8, tiles.gemm1)) +
-                  (tiles.gemm2 != tiles.gemm1 ? std::string(" (GEMM1), ") + sm90::tile_name(tiles.gemm2) + " (GEMM2)"
+                  (tiles.gemm2 != tiles.gemm1 ? std::string("; GEMM2 tile ") + sm90::tile_name(tiles.gemm2)
                                               : std::string()) +
                   "; " + l.tier.why + "; " + std::to_string(l.assignments) + " assignments");
   } else {
@@ -414,11 +424,9 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
     char text[192];
     std::snprintf(text, sizeof text,
                   "BM=%d BN=%d BK=%d, %d stages, %d warps, mma.sync %s; split-K %d/%d; %lld assignments, "
-                  ">=%.1f rows/expert: %s",
+                  ">=%.1f rows/expert",
                   kBM, kBN, p.kind == WeightKind::Half16 ? 64 : a8 ? 128 : kBK, pipeline_stages(quant || p.kind == WeightKind::Fp8), kThreads / 32, a8 ? "m16n8k32 e4m3" : "m16n8k16", l.splits1,
-                  l.splits2, static_cast<long long>(l.assignments), per_expert,
-                  l.splits1 > 1 || l.splits2 > 1 ? "decode: few CTAs, split K so every SM streams weights"
-                                                 : "enough CTAs for all SMs, no split");
+                  l.splits2, static_cast<long long>(l.assignments), per_expert);
     copy_text(report.detail, sizeof report.detail, std::string(text) + " (" + l.tier.why + ")");
   }
   if (l.assignments == 0) return;

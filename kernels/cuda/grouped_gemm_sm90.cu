@@ -38,9 +38,9 @@ using ClusterShape = Shape<_1, _1, _1>;
 using KernelSchedule = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedCooperative;
 using EpilogueSchedule = cutlass::epilogue::PtrArrayTmaWarpSpecializedCooperative;
 constexpr const char* kConfiguration =
-    "CUTLASS sm90 grouped GEMM: TMA + wgmma, cooperative warp-specialised, tile 128x256x64, cluster 1x1";
+    "CUTLASS sm90 grouped GEMM: TMA wgmma, cooperative warp-specialised, tile 128x256x64, cluster 1x1";
 constexpr const char* kConfigurationFp8 =
-    "CUTLASS sm90 grouped GEMM: TMA + e4m3 wgmma, blockwise scales per row x 128 K, cooperative, tile "
+    "CUTLASS sm90 grouped GEMM: TMA e4m3 wgmma, row x 128-K block scales, cooperative, tile "
     "128x128x128, cluster 1x1";
 // The 64-row kernels (GroupedTile, grouped_gemm_sm90.h): ping-pong, 64x128x128 (bf16 and FP8) and 64x256x64
 // (bf16).
@@ -49,11 +49,11 @@ using TileShape64x256 = Shape<_64, _256, _64>;
 using KernelSchedule64 = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedPingpong;
 using EpilogueSchedule64 = cutlass::epilogue::PtrArrayTmaWarpSpecializedPingpong;
 constexpr const char* kConfiguration64 =
-    "CUTLASS sm90 grouped GEMM: TMA + wgmma, ping-pong warp-specialised, tile 64x128x128, cluster 1x1";
+    "CUTLASS sm90 grouped GEMM: TMA wgmma, ping-pong warp-specialised, tile 64x128x128, cluster 1x1";
 constexpr const char* kConfiguration64x256 =
-    "CUTLASS sm90 grouped GEMM: TMA + wgmma, ping-pong warp-specialised, tile 64x256x64, cluster 1x1";
+    "CUTLASS sm90 grouped GEMM: TMA wgmma, ping-pong warp-specialised, tile 64x256x64, cluster 1x1";
 constexpr const char* kConfigurationFp8_64 =
-    "CUTLASS sm90 grouped GEMM: TMA + e4m3 wgmma, blockwise scales per row x 128 K, ping-pong, tile "
+    "CUTLASS sm90 grouped GEMM: TMA e4m3 wgmma, row x 128-K block scales, ping-pong, tile "
     "64x128x128, cluster 1x1";
 
 // D is bf16 for both GEMMs: GEMM1's gate/up pre-activations and GEMM2's expert outputs are each rounded once,

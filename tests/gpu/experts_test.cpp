@@ -67,9 +67,10 @@ void run_backend(moekit_context ctx, bool gpu, ExpertsCaseData& d, const Experts
 }
 
 // Runs the case on both backends and compares. `expect_kernel`: the report's kernel must start with it (the
-// tier a test forces); null: any tier, by the runner's own choice.
+// tier a test forces); null: any tier, by the runner's own choice. `expect_detail`: text the report's detail
+// must hold.
 void check_case(moekit_context cpu, moekit_context gpu, const ExpertsCase& c, uint64_t seed,
-                const char* expect_kernel = nullptr) {
+                const char* expect_kernel = nullptr, const char* expect_detail = nullptr) {
   ExpertsCaseData d = make_case(c, seed);
   Outputs ref, got;
   ASSERT_NO_FATAL_FAILURE(run_backend(cpu, false, d, c, ref));
@@ -82,6 +83,9 @@ void check_case(moekit_context cpu, moekit_context gpu, const ExpertsCase& c, ui
   EXPECT_TRUE(grouped || decode || streaming || kernel.rfind("cuda-mma", 0) == 0) << kernel;
   if (expect_kernel != nullptr) {
     EXPECT_EQ(kernel.rfind(expect_kernel, 0), 0u) << kernel << ": " << detail;
+  }
+  if (expect_detail != nullptr) {
+    EXPECT_NE(detail.find(expect_detail), std::string::npos) << detail;
   }
   EXPECT_NE(detail.find(grouped     ? "CUTLASS sm90 grouped GEMM"
                         : decode    ? "decode GEMV"
@@ -108,10 +112,10 @@ void check_case(moekit_context cpu, moekit_context gpu, const ExpertsCase& c, ui
                                                        x_from + ", ")))
           << detail;
     }
-    // Whole: the path and the tier's reason fit the report's 191 characters with one to spare, so that a
-    // truncated detail (exactly 191) cannot pass for a whole one.
-    EXPECT_LT(detail.size(), sizeof got.report.detail - 1) << detail;
   }
+  // Whole, on every tier: the path and the tier's reason fit the report's 191 characters with one to spare, so
+  // that a truncated detail (exactly 191) cannot pass for a whole one.
+  EXPECT_LT(detail.size(), sizeof got.report.detail - 1) << detail;
   if (grouped && c.T > 0) {
     // The tile by the groups' average size, assignments per local expert (grouped_gemm_sm90.h's
     // grouped_tile_for): FP8 blocks 64x128x128 up to 128 rows per expert, then 128x128x128; bf16 64x128x128 up to
@@ -573,6 +577,56 @@ const ExpertsCase kStreamCases[] = {
 };
 INSTANTIATE_TEST_SUITE_P(Stream, StreamTierVsCpu, ::testing::ValuesIn(kStreamCases),
                          [](const auto& info) { return std::string(info.param.name); });
+
+// The measuring knobs reject names they do not know, with the knob and its names in the message, and leave the
+// caller's output untouched: a misspelt tier or tile would otherwise be measured as the runner's own choice.
+TEST_F(GpuTest, UnknownKnobNamesAreInvalidArguments) {
+  const ExpertsCase c{"knobs", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 8, 8, 256, 128, 64, 2};
+  ExpertsCaseData d = make_case(c, 77);
+  moekit_experts ex = nullptr;
+  MOEKIT_OK(moekit_experts_create(gpu_, &d.desc, &ex));
+  moekit_expert_weights w = weights_of(d, true);
+  MOEKIT_OK(moekit_experts_set_weights(ex, &w, nullptr));
+  size_t ws_bytes = 0;
+  MOEKIT_OK(moekit_experts_workspace_size(ex, c.T, c.k, &ws_bytes));
+  const size_t out_bytes = static_cast<size_t>(c.T * c.H) * 2;
+  DeviceBuffer ws(ws_bytes), out(out_bytes, 0x5A);
+  moekit_tensor h = d.hidden.gpu(), o = device_tensor(out.get(), c.hidden_dtype, {c.T, c.H});
+  moekit_routing plan{};
+  plan.struct_size = sizeof plan;
+  plan.topk_weights = d.topk_w.gpu();
+  plan.topk_ids = d.topk_ids.gpu();
+  struct Knob {
+    const char* name;
+    const char* value;
+  };
+  for (const Knob knob : {Knob{"MOEKIT_CUDA_EXPERTS_TIER", "strem"}, Knob{"MOEKIT_CUDA_GROUPED_TILES", "128,64x128"}}) {
+    const ScopedEnv env(knob.name, knob.value);
+    ASSERT_TRUE(env.ok());
+    const std::string expected = std::string(knob.name) + "='" + knob.value + "': unknown name (known: ";
+    size_t bytes = 0;
+    const moekit_status size_status = moekit_experts_workspace_size(ex, c.T, c.k, &bytes);
+    const std::string size_error = moekit_last_error();
+    moekit_run_report report = MOEKIT_RUN_REPORT_INIT;
+    const moekit_status run_status = moekit_experts_run(ex, &h, &plan, &o, ws.get(), ws_bytes, &report, nullptr);
+    const std::string run_error = moekit_last_error();
+    CUDA_OK(cudaDeviceSynchronize());
+    EXPECT_EQ(run_status, MOEKIT_ERR_INVALID_ARGUMENT) << knob.name;
+    EXPECT_NE(run_error.find(expected), std::string::npos) << run_error;
+    for (uint8_t byte : out.download<uint8_t>(out_bytes)) ASSERT_EQ(byte, 0x5A) << knob.name << ": output written";
+    // The tier knob is read when the workspace is sized too; the tile knob only when a run picks its tiles.
+    if (std::string(knob.name) == "MOEKIT_CUDA_EXPERTS_TIER") {
+      EXPECT_EQ(size_status, MOEKIT_ERR_INVALID_ARGUMENT);
+      EXPECT_NE(size_error.find(expected), std::string::npos) << size_error;
+    }
+  }
+  moekit_experts_destroy(ex);
+  // Known names still run, and the report says what ran: here the grouped tier with different tiles for the two
+  // GEMMs (the longest grouped detail), checked against the CPU backend like every forced tier.
+  const ScopedEnv tier("MOEKIT_CUDA_EXPERTS_TIER", "grouped"), tiles("MOEKIT_CUDA_GROUPED_TILES", "64x128x128,128");
+  ASSERT_TRUE(tier.ok() && tiles.ok());
+  check_case(cpu_, gpu_, c, 78, "cuda-sm90-grouped-bf16", "tile 64x128x128, cluster 1x1; GEMM2 tile 128; ");
+}
 
 }  // namespace
 }  // namespace moekit_gpu_test
