@@ -114,7 +114,8 @@ bool e4m3_mma_disabled() {
 // The grouped tier's tiles of GEMM1 and GEMM2: `chosen` for both unless MOEKIT_CUDA_GROUPED_TILES=G1,G2 (each
 // 64x128x128, 64x256x64 or 128; one name without a comma: both GEMMs) names others, for tile sweeps on a GPU
 // host (bench/README.md); a tile the format lacks (64x256x64 with FP8 blocks) leaves that GEMM's tile as chosen
-// (the report names the tiles that ran), a name the knob does not know is an error.
+// (the report names the tiles that ran), a name the knob does not know is an error (layout_for checks it, so the
+// workspace query fails too).
 struct GroupedTiles {
   sm90::GroupedTile gemm1, gemm2;
 };
@@ -213,6 +214,9 @@ Layout layout_for(const moekit_plugin_experts_config& cfg, int64_t T, int64_t k,
     throw_unsupported("num_tokens: num_tokens * top_k = " + std::to_string(l.assignments) +
                       " exceeds the 2^31 - 1 assignments the CUDA runner indexes");
   l.tier = choose_tier(cfg, T, k, device);
+  // The tile knob is checked here too, so that a misspelt name fails the workspace query (and a whole layer
+  // before its router runs), not only the experts' run.
+  (void)grouped_tiles_override(sm90::GroupedTile::k128, false);
   if (l.assignments == 0) return l;
   if (l.tier.tier == Tier::Decode) {
     l.act = 0;
