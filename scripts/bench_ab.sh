@@ -14,6 +14,9 @@
 #   usage: scripts/bench_ab.sh BASE_DIR [moekit bench args...]
 #   MOEKIT_AB_BUILD_DIR  build directory (default build/ab)     MOEKIT_AB_OUT  results (default $build/results)
 #   MOEKIT_AB_ROUNDS     runs per side (default 2)              CMAKE_CUDA_ARCHITECTURES (default 90a-real)
+#   MOEKIT_AB_TEST_FILTER  a gtest filter: also builds the GPU tests and runs the matching ones on the new module
+#                          before anything is timed (a failure stops the A/B: a wrong kernel's speed means
+#                          nothing), so that one device call both verifies and measures a change
 set -euo pipefail
 cd "$(dirname "$0")/.."
 base=${1:?usage: scripts/bench_ab.sh BASE_DIR [moekit bench args...]}
@@ -28,15 +31,27 @@ mkdir -p "$out/new" "$out/base" "$out/saved"
 mapfile -t files < <(cd "$base" && find . -type f ! -name '.*' | sed 's|^\./||' | sort)
 [ "${#files[@]}" -gt 0 ] || { echo "bench_ab: $base holds no files" >&2; exit 2; }
 
+test_filter=${MOEKIT_AB_TEST_FILTER:-}
+tests=OFF targets=(moekit_cuda moekit_cli)
+if [ -n "$test_filter" ]; then tests=ON; targets+=(moekit_gpu_tests); fi
+
 echo "=== new: build ($archs) ==="
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMOEKIT_BUILD_CUDA=ON -DMOEKIT_BUILD_TOOLS=ON \
-      -DMOEKIT_BUILD_TESTS=OFF -DCMAKE_CUDA_ARCHITECTURES="$archs" >"$out/configure.log" \
+      -DMOEKIT_BUILD_TESTS="$tests" -DCMAKE_CUDA_ARCHITECTURES="$archs" >"$out/configure.log" \
   || { tail -30 "$out/configure.log"; exit 1; }
 start=$(date +%s)
-cmake --build "$build" -j "$(nproc)" --target moekit_cuda moekit_cli >"$out/build_new.log" 2>&1 \
+cmake --build "$build" -j "$(nproc)" --target "${targets[@]}" >"$out/build_new.log" 2>&1 \
   || { tail -50 "$out/build_new.log"; exit 1; }
 echo "build: $(( $(date +%s) - start )) s"
 cp "$build/capi/libmoekit_cuda.so" "$out/new/"
+
+if [ -n "$test_filter" ]; then
+  echo "=== new: GPU tests ($test_filter) ==="
+  # Through MOEKIT_MODULE_DIR, as the timed runs load theirs: the copy of the new module.
+  MOEKIT_REQUIRE_GPU=1 MOEKIT_MODULE_DIR="$out/new" "$build/tests/gpu/moekit_gpu_tests" --gtest_filter="$test_filter" >"$out/tests_new.log" 2>&1 \
+    || { grep -E "^\[  FAILED  \]|Failure" "$out/tests_new.log" | head -40; echo "bench_ab: GPU tests failed on the new module (log: $out/tests_new.log)" >&2; exit 1; }
+  grep -E "^\[  PASSED  \]" "$out/tests_new.log"
+fi
 
 restore() {
   for f in "${files[@]}"; do
