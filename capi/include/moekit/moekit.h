@@ -648,6 +648,10 @@ MOEKIT_API moekit_status moekit_experts_set_weights(moekit_experts experts, cons
                                                     void* stream);
 /**
  * Workspace bytes moekit_experts_run needs for num_tokens tokens with top_k experts each. Host only.
+ * The size is not promised to grow with num_tokens (a device backend picks its kernels, and their scratch, by
+ * the tokens per expert): a caller that allocates once for a range of token counts takes the largest size over
+ * the counts it will run, not the size at the largest count. A workspace that is too small is refused
+ * (MOEKIT_ERR_INVALID_ARGUMENT), never overrun.
  * \param[in]  experts     the runner
  * \param[in]  num_tokens  T >= 0
  * \param[in]  top_k       k >= 1
