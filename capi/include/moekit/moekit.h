@@ -682,7 +682,8 @@ MOEKIT_API moekit_status moekit_experts_run(moekit_experts experts, const moekit
                                             size_t workspace_bytes, moekit_run_report* report, void* stream);
 
 /**
- * Workspace bytes of moekit_moe_forward (routing plan + experts) for num_tokens tokens. Host only.
+ * Workspace bytes of moekit_moe_forward (routing plan + experts) for num_tokens tokens. Host only. Like
+ * moekit_experts_workspace_size, not promised to grow with num_tokens.
  * \param[in]  router      the router
  * \param[in]  experts     the expert runner (same context, same num_experts)
  * \param[in]  num_tokens  T >= 0
