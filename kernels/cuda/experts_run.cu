@@ -35,6 +35,7 @@
 #include "experts_stream_ops.cuh"
 #include "grouped_gemm_sm90.h"
 #include "kernel_launch.h"
+#include "measuring_knobs.h"
 #include "plugin_error.h"
 #include "portability.h"
 #include "warp_ops.cuh"
@@ -64,8 +65,8 @@ int splits_for(int64_t m_blocks, int64_t n_tiles, int64_t k, int sm_count) {
 // the mma.sync kernels. Measured on the H200 (both tiers, bf16, same run): at 32+ rows the grouped tier was as
 // fast or faster on every preset (Mixtral T=1024: 1447 vs 2822 us), at 16 rows the split-K mma.sync path won
 // (Mixtral T=64: 802 vs 854 us).
-// MOEKIT_CUDA_EXPERTS_TIER=mma|grouped|decode|stream overrides the choice wherever the named tier can run the
-// configuration (the GPU tests cover every tier on the same inputs; the benchmark compares them).
+// MOEKIT_CUDA_EXPERTS_TIER=mma|grouped|decode|stream (measuring_knobs.h) overrides the choice wherever the named
+// tier can run the configuration (the GPU tests cover every tier on the same inputs; the benchmark compares them).
 constexpr double kGroupedMinRowsPerExpert = 32.0;
 // ... or from this many local experts past the streaming tier: with 128-256 experts the grouped tier was
 // faster than mma.sync at every T = 16..256 too (same run, bf16 / fp8: DeepSeek-V3 T=16 2316 vs 2348 / 1799 vs 2074 us,
@@ -104,36 +105,25 @@ bool e4m3_mma_disabled() {
   return v != nullptr && v[0] == '1';
 }
 
-// The measuring knobs (MOEKIT_CUDA_EXPERTS_TIER, MOEKIT_CUDA_GROUPED_TILES) take names; a name they do not know
-// is an error rather than the default choice, which a sweep would otherwise record under the misspelt name.
-[[noreturn]] void throw_unknown_knob_value(const char* knob, const std::string& value, const char* known) {
-  throw PluginError(MOEKIT_PLUGIN_INVALID_ARGUMENT,
-                    std::string(knob) + "='" + value + "': unknown name (known: " + known + ")");
-}
-
-// The grouped tier's tiles of GEMM1 and GEMM2: `chosen` for both unless MOEKIT_CUDA_GROUPED_TILES=G1,G2 (each
-// 64x128x128, 64x256x64 or 128; one name without a comma: both GEMMs) names others, for tile sweeps on a GPU
-// host (bench/README.md); a tile the format lacks (64x256x64 with FP8 blocks) leaves that GEMM's tile as chosen
-// (the report names the tiles that ran), a name the knob does not know is an error (layout_for checks it, so the
-// workspace query fails too).
+// The grouped tier's tiles of GEMM1 and GEMM2: `chosen` for both unless MOEKIT_CUDA_GROUPED_TILES names others
+// (measuring_knobs.h), for tile sweeps on a GPU host (bench/README.md); a tile the format lacks (64x256x64 with
+// FP8 blocks) leaves that GEMM's tile as chosen (the report names the tiles that ran). An unknown name throws
+// (layout_for checks the knob, so the workspace query fails too).
 struct GroupedTiles {
   sm90::GroupedTile gemm1, gemm2;
 };
 GroupedTiles grouped_tiles_override(sm90::GroupedTile chosen, bool fp8) {
-  GroupedTiles t{chosen, chosen};
-  const char* env = std::getenv("MOEKIT_CUDA_GROUPED_TILES");
-  if (env == nullptr || *env == '\0') return t;
-  const std::string v = env;
-  const size_t comma = v.find(',');
-  auto parse = [&](const std::string& name, sm90::GroupedTile& tile) {
-    if (name == "64x128x128") tile = sm90::GroupedTile::k64x128x128;
-    else if (name == "64x256x64") tile = fp8 ? tile : sm90::GroupedTile::k64x256x64;
-    else if (name == "128") tile = sm90::GroupedTile::k128;
-    else throw_unknown_knob_value("MOEKIT_CUDA_GROUPED_TILES", v, "64x128x128, 64x256x64, 128, or two joined by ','");
+  const knobs::TileNames names = knobs::parse_tiles(std::getenv(knobs::kTilesVariable));
+  auto tile_of = [&](knobs::TileName name) {
+    switch (name) {
+      case knobs::TileName::k64x128x128: return sm90::GroupedTile::k64x128x128;
+      case knobs::TileName::k64x256x64: return fp8 ? chosen : sm90::GroupedTile::k64x256x64;
+      case knobs::TileName::k128: return sm90::GroupedTile::k128;
+      case knobs::TileName::Chosen: break;
+    }
+    return chosen;
   };
-  parse(v.substr(0, comma), t.gemm1);
-  parse(comma != std::string::npos ? v.substr(comma + 1) : v, t.gemm2);
-  return t;
+  return {tile_of(names.gemm1), tile_of(names.gemm2)};
 }
 
 // Routed rows per local expert on average, T * k / L (0 without local experts): the tier and the grouped tile
@@ -153,14 +143,11 @@ TierChoice choose_tier(const moekit_plugin_experts_config& cfg, int64_t tokens, 
       stream::supports(cfg, tokens, top_k, compute_capability >= 89 && !e4m3_mma_disabled());
   const bool grouped_ok = sm90::compiled() && compute_capability == 90 &&
                           ((bf16_weights && cfg.act_quant == kActQuantNone) || fp8_w8a8);
-  const char* forced_env = std::getenv("MOEKIT_CUDA_EXPERTS_TIER");
-  const std::string forced = forced_env != nullptr ? forced_env : "";
-  if (!forced.empty() && forced != "mma" && forced != "grouped" && forced != "decode" && forced != "stream")
-    throw_unknown_knob_value("MOEKIT_CUDA_EXPERTS_TIER", forced, "mma, grouped, decode, stream");
-  if (forced == "mma") return {Tier::Mma, "MOEKIT_CUDA_EXPERTS_TIER=mma"};
-  if (forced == "grouped" && grouped_ok) return {Tier::Grouped, "MOEKIT_CUDA_EXPERTS_TIER=grouped"};
-  if (forced == "decode" && decode_ok) return {Tier::Decode, "MOEKIT_CUDA_EXPERTS_TIER=decode"};
-  if (forced == "stream" && stream_ok) return {Tier::Stream, "MOEKIT_CUDA_EXPERTS_TIER=stream"};
+  const knobs::TierName forced = knobs::parse_tier(std::getenv(knobs::kTierVariable));
+  if (forced == knobs::TierName::Mma) return {Tier::Mma, "MOEKIT_CUDA_EXPERTS_TIER=mma"};
+  if (forced == knobs::TierName::Grouped && grouped_ok) return {Tier::Grouped, "MOEKIT_CUDA_EXPERTS_TIER=grouped"};
+  if (forced == knobs::TierName::Decode && decode_ok) return {Tier::Decode, "MOEKIT_CUDA_EXPERTS_TIER=decode"};
+  if (forced == knobs::TierName::Stream && stream_ok) return {Tier::Stream, "MOEKIT_CUDA_EXPERTS_TIER=stream"};
   const double rows_per_expert = rows_per_local_expert(cfg, assignments);
   const bool sixteen_bit = cfg.weight_format == 0 || cfg.weight_format == 1 || cfg.weight_format == 2;
   if (stream_ok && sixteen_bit && tokens == 1 && stream::one_token_outruns_decode(cfg, top_k))
