@@ -106,14 +106,13 @@ bool e4m3_mma_disabled() {
 }
 
 // The grouped tier's tiles of GEMM1 and GEMM2: `chosen` for both unless MOEKIT_CUDA_GROUPED_TILES names others
-// (measuring_knobs.h), for tile sweeps on a GPU host (bench/README.md); a tile the format lacks (64x256x64 with
-// FP8 blocks) leaves that GEMM's tile as chosen (the report names the tiles that ran). An unknown name throws
-// (layout_for checks the knob, so the workspace query fails too).
+// (`names`, parsed once by layout_for, so that an unknown name fails the workspace query too), for tile sweeps on
+// a GPU host (bench/README.md); a tile the format lacks (64x256x64 with FP8 blocks) leaves that GEMM's tile as
+// chosen (the report names the tiles that ran).
 struct GroupedTiles {
   sm90::GroupedTile gemm1, gemm2;
 };
-GroupedTiles grouped_tiles_override(sm90::GroupedTile chosen, bool fp8) {
-  const knobs::TileNames names = knobs::parse_tiles(std::getenv(knobs::kTilesVariable));
+GroupedTiles grouped_tiles_override(sm90::GroupedTile chosen, bool fp8, const knobs::TileNames& names) {
   auto tile_of = [&](knobs::TileName name) {
     switch (name) {
       case knobs::TileName::k64x128x128: return sm90::GroupedTile::k64x128x128;
@@ -171,6 +170,7 @@ struct Layout {
   int64_t rows = 0;         // P = m_blocks * 64
   bool quant = false;
   TierChoice tier;
+  knobs::TileNames tile_names;  // MOEKIT_CUDA_GROUPED_TILES, parsed once
   int splits1 = 1, splits2 = 1;  // split-K of GEMM1 / GEMM2
   int64_t partial = 0;
   int64_t sorted = 0, block_ids = 0, post = 0, a1 = 0, s1 = 0, act = 0, a2 = 0, s2 = 0, y = 0, total = 0;
@@ -201,9 +201,9 @@ Layout layout_for(const moekit_plugin_experts_config& cfg, int64_t T, int64_t k,
     throw_unsupported("num_tokens: num_tokens * top_k = " + std::to_string(l.assignments) +
                       " exceeds the 2^31 - 1 assignments the CUDA runner indexes");
   l.tier = choose_tier(cfg, T, k, device);
-  // The tile knob is checked here too, so that a misspelt name fails the workspace query (and a whole layer
-  // before its router runs), not only the experts' run.
-  (void)grouped_tiles_override(sm90::GroupedTile::k128, false);
+  // Parsed here, so that a misspelt tile name fails the workspace query (and a whole layer before its router
+  // runs), not only the experts' run.
+  l.tile_names = knobs::parse_tiles(std::getenv(knobs::kTilesVariable));
   if (l.assignments == 0) return l;
   if (l.tier.tier == Tier::Decode) {
     l.act = 0;
@@ -383,7 +383,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
   const bool a8 = quant && p.kind == WeightKind::Fp8 && compute_capability >= 89 && !e4m3_mma_disabled();
   // The grouped tier's tile, by the groups' average size (grouped_gemm_sm90.h).
   const sm90::GroupedTile tile = sm90::grouped_tile_for(a8, rows_per_local_expert(cfg, l.assignments));
-  const GroupedTiles tiles = grouped_tiles_override(tile, a8);
+  const GroupedTiles tiles = grouped_tiles_override(tile, a8, l.tile_names);
 
   // The counts need the ids on the host, which would cost a host synchronisation per run (and break graph
   // capture): the CUDA runner leaves them unknown (-1). Skipped ids are still never used.

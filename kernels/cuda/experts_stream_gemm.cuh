@@ -325,6 +325,19 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* 
   __syncthreads();                  // a ring every warp has finished reading
 }
 
+// Calls fn(j, c, r) for each of this thread's accumulator columns that holds a real row: tile j's column 2q + c
+// of the mma's C fragment is the pass's row r = r0 + j * kRowsPerTile + 2q + c, real when r < n.
+template <int NT, class Fn>
+__device__ __forceinline__ void for_each_row_of_fragment(int r0, int q, int n, Fn&& fn) {
+#pragma unroll
+  for (int j = 0; j < NT; ++j)
+#pragma unroll
+    for (int c = 0; c < 2; ++c) {
+      const int r = r0 + j * kRowsPerTile + 2 * q + c;
+      if (r < n) fn(j, c, r);
+    }
+}
+
 template <class CT, bool FP8, bool GATED, int NT, int MAX_TILES, bool ONE, int STAGES, bool EARLY = false>
 __device__ __forceinline__ void stream_pass(const GemmParams& p, unsigned char* smem, int32_t e, int64_t first, int n,
                                             int r0, int64_t unit0) {
@@ -339,30 +352,20 @@ __device__ __forceinline__ void stream_pass(const GemmParams& p, unsigned char* 
     const float* bias = p.bias + static_cast<int64_t>(e) * p.rows_per_expert;
     const float bg = bias[row_lo], bu = bias[row_hi];
     const bool real = row_lo < p.inter;  // padding columns are written as zeros
-#pragma unroll
-    for (int j = 0; j < NT; ++j)
-#pragma unroll
-      for (int c = 0; c < 2; ++c) {
-        const int r = r0 + j * kRowsPerTile + 2 * q + c;
-        if (r >= n) continue;
-        const float v =
-            real ? gemm_detail::activate(p.activation, acc[j][c] + bg, acc[j][2 + c] + bu, p.alpha, p.limit) : 0.0f;
-        const int64_t at = (first + r) * p.ip + row_lo;
-        if constexpr (FP8) static_cast<float*>(p.out)[at] = v;
-        else static_cast<uint16_t*>(p.out)[at] = to_compute_bits<CT>(v);
-      }
+    for_each_row_of_fragment<NT>(r0, q, n, [&](int j, int c, int r) {
+      const float v =
+          real ? gemm_detail::activate(p.activation, acc[j][c] + bg, acc[j][2 + c] + bu, p.alpha, p.limit) : 0.0f;
+      const int64_t at = (first + r) * p.ip + row_lo;
+      if constexpr (FP8) static_cast<float*>(p.out)[at] = v;
+      else static_cast<uint16_t*>(p.out)[at] = to_compute_bits<CT>(v);
+    });
   } else {
     float* y = static_cast<float*>(p.out);
-#pragma unroll
-    for (int j = 0; j < NT; ++j)
-#pragma unroll
-      for (int c = 0; c < 2; ++c) {
-        const int r = r0 + j * kRowsPerTile + 2 * q + c;
-        if (r >= n) continue;
-        const int64_t a = ONE ? first + r : p.rows[first + r];
-        if (row_lo < p.hidden) y[a * p.hidden + row_lo] = acc[j][c];
-        if (row_hi < p.hidden) y[a * p.hidden + row_hi] = acc[j][2 + c];
-      }
+    for_each_row_of_fragment<NT>(r0, q, n, [&](int j, int c, int r) {
+      const int64_t a = ONE ? first + r : p.rows[first + r];
+      if (row_lo < p.hidden) y[a * p.hidden + row_lo] = acc[j][c];
+      if (row_hi < p.hidden) y[a * p.hidden + row_hi] = acc[j][2 + c];
+    });
   }
 }
 
