@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "compute_bits.cuh"
@@ -72,8 +73,11 @@ void allow_smem(int max_block_smem) {
     throw_unsupported("stream tier: a " + std::to_string(smem) + "-byte shared-memory ring exceeds the device's " +
                       std::to_string(max_block_smem) + " bytes per block");
   }
+  // Down at T > 1 also has its two-chunk kernel (kDownChunks); one token keeps a chunk per block.
   for (auto* kernel : {stream_gemm_kernel<CT, FP8, true, MAX_TILES, ONE, STAGES>,
-                       stream_gemm_kernel<CT, FP8, false, MAX_TILES, ONE, STAGES>}) {
+                       stream_gemm_kernel<CT, FP8, false, MAX_TILES, ONE, STAGES>,
+                       ONE ? stream_gemm_kernel<CT, FP8, false, MAX_TILES, ONE, STAGES>
+                           : stream_down_chunked_kernel<CT, FP8, MAX_TILES>}) {
     check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
                "cudaFuncSetAttribute (stream GEMM shared memory)");
     check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
@@ -108,6 +112,13 @@ void launch_gemm(const GemmParams& g, dim3 grid, bool overlap, cudaStream_t stre
                    stream, what, g);
 }
 
+template <class CT, bool FP8, int MAX_TILES>
+void launch_down_chunked(const GemmParams& g, dim3 grid, bool overlap, cudaStream_t stream, const char* what) {
+  constexpr int smem = stream_smem_bytes<FP8, MAX_TILES, kStages>();  // opted in by configure_kernels()
+  launch_dependent(overlap, stream_down_chunked_kernel<CT, FP8, MAX_TILES>, grid, dim3(kThreads), smem, stream, what,
+                   g);
+}
+
 // One token: the kernel of the pass's ring depth, found among kOneTokenStages from index I on.
 template <class CT, bool FP8, bool GATED, int I = 0>
 void launch_one_token_gemm(int stages, const GemmParams& g, dim3 grid, bool overlap, cudaStream_t stream,
@@ -121,29 +132,39 @@ void launch_one_token_gemm(int stages, const GemmParams& g, dim3 grid, bool over
   }
 }
 
-// Grid x of the two GEMM passes: gate_up a block per 32 intermediate columns, down a block per 64 output columns.
+// Grid x of the two GEMM passes: gate_up a block per 32 intermediate columns, down a block per 64 output columns
+// (one token) or per `chunks` runs of 64 (T > 1: kDownChunks; Hp is a multiple of 128).
 int64_t gate_up_column_blocks(int64_t ip) { return ip / 8 / kWarps; }
-int64_t down_column_blocks(int64_t hp) { return hp / 16 / kWarps; }
+int64_t down_column_blocks(int64_t hp, int chunks = 1) { return hp / 16 / kWarps / chunks; }
 
-// One GEMM pass: the one-token kernel of its ring depth, or the grouped kernel of the pass's tiles.
+// One GEMM pass: the one-token kernel of its ring depth, or the grouped kernel of the pass's tiles (down: of
+// `chunks` runs of 64 rows per block).
 template <class CT, bool FP8, bool GATED>
-void launch_pass(bool one, int one_token_stages, int tiles, const GemmParams& g, dim3 grid, bool overlap,
+void launch_pass(bool one, int one_token_stages, int tiles, int chunks, const GemmParams& g, dim3 grid, bool overlap,
                  cudaStream_t stream, const char* what) {
-  if (one) launch_one_token_gemm<CT, FP8, GATED>(one_token_stages, g, grid, overlap, stream, what);
-  else if (tiles >= 4) launch_gemm<CT, FP8, GATED, 4, false, kStages>(g, grid, overlap, stream, what);
-  else if (tiles == 2) launch_gemm<CT, FP8, GATED, 2, false, kStages>(g, grid, overlap, stream, what);
-  else launch_gemm<CT, FP8, GATED, 1, false, kStages>(g, grid, overlap, stream, what);
+  if (one) {
+    launch_one_token_gemm<CT, FP8, GATED>(one_token_stages, g, grid, overlap, stream, what);
+  } else if (!GATED && chunks == kDownChunks) {
+    if (tiles >= 4) launch_down_chunked<CT, FP8, 4>(g, grid, overlap, stream, what);
+    else if (tiles == 2) launch_down_chunked<CT, FP8, 2>(g, grid, overlap, stream, what);
+    else launch_down_chunked<CT, FP8, 1>(g, grid, overlap, stream, what);
+  } else {
+    if (tiles >= 4) launch_gemm<CT, FP8, GATED, 4, false, kStages>(g, grid, overlap, stream, what);
+    else if (tiles == 2) launch_gemm<CT, FP8, GATED, 2, false, kStages>(g, grid, overlap, stream, what);
+    else launch_gemm<CT, FP8, GATED, 1, false, kStages>(g, grid, overlap, stream, what);
+  }
 }
 
 template <class CT, bool FP8>
-void launch_gemms(bool one, const OneTokenRings& rings, int tiles, const GemmParams& g1, const GemmParams& g2,
-                  const RowsParams* act_quant, unsigned groups, int64_t max_rows, bool overlap, cudaStream_t stream) {
+void launch_gemms(bool one, const OneTokenRings& rings, int tiles, int chunks, const GemmParams& g1,
+                  const GemmParams& g2, const RowsParams* act_quant, unsigned groups, int64_t max_rows, bool overlap,
+                  cudaStream_t stream) {
   const dim3 grid1(static_cast<unsigned>(gate_up_column_blocks(g1.ip)), groups);
-  launch_pass<CT, FP8, true>(one, rings.gate_up, tiles, g1, grid1, overlap, stream, "stream gate_up kernel");
+  launch_pass<CT, FP8, true>(one, rings.gate_up, tiles, 1, g1, grid1, overlap, stream, "stream gate_up kernel");
   if (act_quant != nullptr)
     launch_build_rows<CT>(*act_quant, max_rows, overlap, stream, "stream activation quantization");
-  const dim3 grid2(static_cast<unsigned>(down_column_blocks(g2.rows_per_expert)), groups);
-  launch_pass<CT, FP8, false>(one, rings.down, tiles, g2, grid2, overlap, stream, "stream down kernel");
+  const dim3 grid2(static_cast<unsigned>(down_column_blocks(g2.rows_per_expert, chunks)), groups);
+  launch_pass<CT, FP8, false>(one, rings.down, tiles, chunks, g2, grid2, overlap, stream, "stream down kernel");
 }
 
 // One token: the deepest ring of kOneTokenStages that still lets the pass's blocks (`blocks`, expected live)
@@ -171,6 +192,15 @@ void configure_kernels() {
   allow_smem_all_tiles<__nv_bfloat16, false>(max_block_smem);
   allow_smem_all_tiles<__half, false>(max_block_smem);
   allow_smem_all_tiles<__nv_bfloat16, true>(max_block_smem);
+  // The grouping block's shared memory grows with L and A past the 48 KiB default (72 KiB at the tier's limits).
+  const size_t group_smem = group_shared_bytes(kMaxDeviceExperts, kMaxAssignments);
+  if (group_smem > static_cast<size_t>(max_block_smem))
+    throw_unsupported("stream tier: the grouping pass's " + std::to_string(group_smem) +
+                      " bytes of shared memory exceed the device's " + std::to_string(max_block_smem) +
+                      " bytes per block");
+  check_cuda(cudaFuncSetAttribute(group_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                  static_cast<int>(group_smem)),
+             "cudaFuncSetAttribute (stream grouping shared memory)");
 }
 
 bool supports(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int64_t top_k, bool e4m3_mma) {
@@ -219,6 +249,28 @@ int64_t expected_local_slots(const moekit_plugin_experts_config& cfg, int64_t to
 }
 }  // namespace
 
+int down_chunks(const moekit_plugin_experts_config& cfg, const Prepared& p, int64_t num_tokens, int64_t top_k,
+                const DeviceShape& device) {
+  if (one_token(num_tokens)) return 1;
+  const int64_t E = cfg.num_experts > 0 ? cfg.num_experts : 1;
+  const double pick = std::min(1.0, static_cast<double>(top_k) / static_cast<double>(E));
+  const double touched =
+      static_cast<double>(cfg.num_local_experts) * (1.0 - std::pow(1.0 - pick, static_cast<double>(num_tokens)));
+  const double blocks = touched * static_cast<double>(down_column_blocks(cfg.hidden_pad));
+  const int tiles = rows_per_pass(cfg, num_tokens, top_k) / kRowsPerTile;
+  const bool fp8 = p.kind == WeightKind::Fp8;
+  const size_t ring = fp8 ? (tiles >= 4   ? stream_smem_bytes<true, 4>()
+                             : tiles == 2 ? stream_smem_bytes<true, 2>()
+                                          : stream_smem_bytes<true, 1>())
+                          : (tiles >= 4   ? stream_smem_bytes<false, 4>()
+                             : tiles == 2 ? stream_smem_bytes<false, 2>()
+                                          : stream_smem_bytes<false, 1>());
+  constexpr size_t kReservedPerBlock = 1024;  // the runtime's reservation per block on sm_80+
+  const double slots = static_cast<double>(device.sm_count) *
+                       static_cast<double>(device.smem_per_sm / (ring + kReservedPerBlock));
+  return blocks <= 2.0 * slots ? kDownChunks : 1;
+}
+
 bool one_token_outruns_decode(const moekit_plugin_experts_config& cfg, int64_t top_k) {
   const int64_t local_slots = expected_local_slots(cfg, top_k);
   const int64_t expert_bytes = 3 * cfg.hidden_pad * cfg.intermediate_pad * 2;  // w13 and w2, 16-bit
@@ -242,9 +294,10 @@ OneTokenRings one_token_rings(const moekit_plugin_experts_config& cfg, const Pre
 std::string describe(const moekit_plugin_experts_config& cfg, const Prepared& p, const moekit_plugin_tensor& hidden,
                      int64_t num_tokens, int64_t top_k, const DeviceShape& device) {
   if (!one_token(num_tokens))
-    return "expert-major streaming: block per (expert, 64 weight rows) per " +
+    return std::string("expert-major streaming: block per (expert, 64 weight rows") +
+           (down_chunks(cfg, p, num_tokens, top_k, device) > 1 ? "; w2 2x64" : "") + ") per " +
            std::to_string(rows_per_pass(cfg, num_tokens, top_k)) + " rows, " + std::to_string(kStages) +
-           "-stage cp.async ring, mma.sync, x " + (reads_hidden_directly(cfg, p, hidden) ? "in place" : "gathered") +
+           "-stage cp.async ring, x " + (reads_hidden_directly(cfg, p, hidden) ? "in place" : "gathered") +
            ", slot-ordered combine";
   // Short (both): the report's detail holds 191 characters, and the tier's reason follows.
   const OneTokenRings rings = one_token_rings(cfg, p, top_k, device);
@@ -282,7 +335,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   gp.group_count = groups + 2 * G;
   gp.meta = meta;
   if (!one) {
-    const size_t group_smem = static_cast<size_t>(cfg.num_local_experts) * 8 + static_cast<size_t>(A) * 2;
+    const size_t group_smem = group_shared_bytes(cfg.num_local_experts, A);
     launch_dependent(overlap, group_kernel, dim3(1), dim3(kGroupThreads), group_smem, stream, "stream group_kernel",
                      gp);
   }
@@ -364,14 +417,15 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   const int tiles = rows_per_pass(cfg, T, k) / kRowsPerTile;
   const unsigned group_grid = static_cast<unsigned>(one ? k : G);  // one token: a block row per slot
   const OneTokenRings rings = one ? one_token_rings(cfg, prep, k, device) : OneTokenRings{};
+  const int chunks = down_chunks(cfg, prep, T, k, device);
   if (G == 0) {
     // No local experts: nothing to multiply; the combine writes zeros.
   } else if (fp8) {
-    launch_gemms<__nv_bfloat16, true>(one, rings, tiles, g1, g2, &act_quant, group_grid, A, overlap, stream);
+    launch_gemms<__nv_bfloat16, true>(one, rings, tiles, chunks, g1, g2, &act_quant, group_grid, A, overlap, stream);
   } else if (f16) {
-    launch_gemms<__half, false>(one, rings, tiles, g1, g2, nullptr, group_grid, A, overlap, stream);
+    launch_gemms<__half, false>(one, rings, tiles, chunks, g1, g2, nullptr, group_grid, A, overlap, stream);
   } else {
-    launch_gemms<__nv_bfloat16, false>(one, rings, tiles, g1, g2, nullptr, group_grid, A, overlap, stream);
+    launch_gemms<__nv_bfloat16, false>(one, rings, tiles, chunks, g1, g2, nullptr, group_grid, A, overlap, stream);
   }
 
   CombineParams c{};

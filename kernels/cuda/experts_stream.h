@@ -61,6 +61,15 @@ int rows_per_pass(const moekit_plugin_experts_config& cfg, int64_t num_tokens, i
 bool one_token(int64_t num_tokens);
 bool reads_hidden_directly(const moekit_plugin_experts_config& cfg, const Prepared& p,
                            const moekit_plugin_tensor& hidden);
+// T > 1: the 64-row runs of w2 each down block streams back to back through its ring (experts_stream_gemm.cuh): 2
+// where the one-run grid (expected touched local experts under uniform routing x Hp / 64 blocks) takes at most two
+// waves of resident blocks (the ring's shared memory per SM), else 1. There the second wave's few blocks per SM
+// held too few copies in flight; with two runs per block the grid is resident at once. H200, whole layer, same
+// run, 2 runs against 1: Mixtral-8x7B T=16 (512 one-run blocks, 396 resident) bf16 650.3 vs 654.8 us, fp8 360.9
+// vs 379.3; on grids of 4+ waves 2 runs were 0.2-3.3 % slower (gpt-oss-120b fp8 T=16 362.3 vs 350.4 us,
+// DeepSeek-V3 bf16 T=256 5108.9 vs 5099.4). A pure function of its arguments (the run report names the choice).
+int down_chunks(const moekit_plugin_experts_config& cfg, const Prepared& p, int64_t num_tokens, int64_t top_k,
+                const DeviceShape& device);
 // One token, 16-bit weights: whether this tier is expected to outrun the decode tier: the measured crossover, at
 // least kOneTokenStreamMinBytes of weights over the expected local slots (k * L / E). Below it the decode tier's
 // two launches (the combine fused into its down pass, a warp per column) won; above it this tier's streaming

@@ -16,6 +16,7 @@ constexpr int kGroupThreads = 1024;
 constexpr int kRowThreads = 128;  // row builders: a block per 16-bit / per-token row, or 4 warps of (row, group) items
 constexpr int kRowsPerTile = 8;   // the mma's N
 constexpr int kMaxTiles = 4;      // up to 32 rows of an expert per weight read
+constexpr int kDownChunks = 2;    // down at T > 1: 64-row weight runs a block streams back to back
 enum : int32_t { kActNone = 0, kActPerToken = 1, kActPerGroup = 2 };
 
 int64_t round_up(int64_t v, int64_t a) { return (v + a - 1) / a * a; }

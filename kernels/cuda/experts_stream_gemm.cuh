@@ -155,20 +155,29 @@ __device__ __forceinline__ void cp_async4(void* smem, const void* gmem) {
 
 // One block: its 64 weight rows of expert e against rows [first + r0, first + r0 + 8*NT) of x (those past `n`
 // are read as row `first` and dropped). Warp w computes block rows w*16 + g (lo) and w*16 + 8 + g (hi); acc[j]:
-// tile j's C fragment: c0, c1 = (lo, rows 2q, 2q+1), c2, c3 = (hi, rows 2q, 2q+1). Every thread of the block
-// must call this (it copies and waits at block barriers), and it returns with the ring idle.
+// tile j's C fragment: c0, c1 = (lo, rows 2q, 2q+1), c2, c3 = (hi, rows 2q, 2q+1). done(c, acc) takes each
+// chunk's sums. Every thread of the block must call this (it copies and waits at block barriers), and it returns
+// with the ring idle.
+// CHUNKS (down only): the block streams `chunks` (1..CHUNKS) runs of 64 consecutive weight rows, chunk c being rows
+// c * 64 on from the first, back to back through one ring: the next chunk's first stages are in flight while the
+// current one's last are multiplied and its sums stored (done(0, ...) runs inside the loop), instead of a block
+// draining its ring and the next block filling a new one.
 // ONE: the one-token kernels (groups = slots, x rows zero-filled past x_valid_bytes); compiled apart so that the
 // grouped kernels keep their registers and plain copies (with run-time branches instead, the FP8 kernels went
 // from 100-118 to 138-156 registers, past the 128 that 4 blocks per SM allow, and measured 7-15 % slower).
-template <class CT, bool FP8, bool GATED, int NT, int MAX_TILES, bool ONE, int STAGES, bool EARLY = false>
+template <class CT, bool FP8, bool GATED, int NT, int MAX_TILES, bool ONE, int STAGES, bool EARLY, int CHUNKS,
+          class Done>
 __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* smem, int32_t e, int64_t first, int n,
-                                            int r0, int64_t unit0, float (&acc)[NT][4]) {
+                                            int r0, int64_t unit0, int chunks, Done&& done) {
   using S = StageShape<FP8, MAX_TILES>;
   static_assert(NT <= MAX_TILES, "the ring holds MAX_TILES tiles of x");
+  static_assert(CHUNKS == 1 || (CHUNKS == 2 && !GATED), "two chunks: down's consecutive 64-row runs only");
   const int tid = threadIdx.x, lane = tid & 31, warp = tid / 32, g = lane >> 2, q = lane & 3;
   const int64_t row_bytes = p.k * S::kElem;
   const int64_t stages = (row_bytes + kStageBytes - 1) / kStageBytes;
+  const int64_t total = stages * (CHUNKS > 1 ? chunks : 1);  // the block's stream: chunk 0's stages, then chunk 1's
   const int64_t kbs = p.k / kQuantBlock;
+  const int64_t chunk_bytes = kBlockRows * row_bytes;  // chunk 1's rows follow chunk 0's
 
   // Copy duties, fixed for the whole row: ring rows tid/16 + 8u, chunk tid%16 of each stage; 8u keeps the row's
   // swizzle, (tid/16 + 8u) & 7 == tid/16.
@@ -206,24 +215,29 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* 
   // A stage's copies in two parts: the weights (and their FP8 scales), which depend on nothing the previous kernel
   // writes, and the x rows (and their scales). EARLY issues the prologue's weight parts before the grid
   // dependency wait (stream_gemm_kernel).
-  auto issue_weights = [&](int64_t st) {
-    unsigned char* ring = smem + (st % STAGES) * S::kBytes;
+  // gs: a stage of the block's stream (slot gs % STAGES of the ring), stage gs - c * stages of chunk c's rows.
+  auto chunk_of = [&](int64_t gs) -> int { return CHUNKS > 1 && gs >= stages ? 1 : 0; };
+  auto issue_weights = [&](int64_t gs) {
+    unsigned char* ring = smem + (gs % STAGES) * S::kBytes;
+    const int c = chunk_of(gs);
+    const int64_t st = gs - c * stages;
     const int64_t off = st * kStageBytes;  // the sources carry the chunk's offset in the stage
     if (!FP8 || off + copy_chunk * 16 < row_bytes) {
 #pragma unroll
       for (int u = 0; u < kWCopies; ++u)
         gemm_detail::cp_async16(ring + (copy_row + u * kRowsPerCopyRound) * kStageBytes + copy_slot * 16,
-                                w_src[u] + off);
+                                w_src[u] + c * chunk_bytes + off);
     }
     if constexpr (FP8) {
       const int64_t wkb = st * S::kScaleBlocks + ws_block;
       if (copies_ws && wkb < kbs)
         gemm_detail::cp_async16(reinterpret_cast<float*>(ring + S::kWScale) + ws_block * kBlockRows + ws_row,
-                                ws_expert + wkb * p.rows_per_expert + ws_weight_row);
+                                ws_expert + wkb * p.rows_per_expert + ws_weight_row + c * kBlockRows);
     }
   };
-  auto issue_x = [&](int64_t st) {
-    unsigned char* ring = smem + (st % STAGES) * S::kBytes;
+  auto issue_x = [&](int64_t gs) {  // the same x for every chunk
+    unsigned char* ring = smem + (gs % STAGES) * S::kBytes;
+    const int64_t st = gs - chunk_of(gs) * stages;
     const int64_t off = st * kStageBytes;
     if (!FP8 || off + copy_chunk * 16 < row_bytes) {
 #pragma unroll
@@ -248,11 +262,12 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* 
         cp_async4(reinterpret_cast<float*>(ring + S::kXScale) + xs_block * S::kXRows + xs_row, xs_src + xkb);
     }
   };
-  auto issue = [&](int64_t st) {
-    issue_weights(st);
-    issue_x(st);
+  auto issue = [&](int64_t gs) {
+    issue_weights(gs);
+    issue_x(gs);
   };
 
+  float acc[NT][4];
 #pragma unroll
   for (int j = 0; j < NT; ++j)
 #pragma unroll
@@ -264,26 +279,28 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* 
     // them all, and group s still holds stage s's x.
 #pragma unroll
     for (int s = 0; s < STAGES - 1; ++s)
-      if (s < stages) issue_weights(s);
+      if (s < total) issue_weights(s);
     device::wait_for_prerequisite_grids();
 #pragma unroll
     for (int s = 0; s < STAGES - 1; ++s) {
-      if (s < stages) issue_x(s);
+      if (s < total) issue_x(s);
       gemm_detail::cp_async_commit();
     }
   } else {
 #pragma unroll
     for (int s = 0; s < STAGES - 1; ++s) {
-      if (s < stages) issue(s);
+      if (s < total) issue(s);
       gemm_detail::cp_async_commit();  // always, so that group s is stage s
     }
   }
-  for (int64_t st = 0; st < stages; ++st) {
-    gemm_detail::cp_async_wait<STAGES - 2>();  // this thread's copies of stage st have landed
-    __syncthreads();                            // everyone's have, and stage st - 1's slot is free
-    if (st + STAGES - 1 < stages) issue(st + STAGES - 1);
+  int64_t chunk_stage = 0;  // two chunks: stage gs of the stream is stage chunk_stage of its chunk's rows
+  for (int64_t gs = 0; gs < total; ++gs) {
+    const int64_t st = CHUNKS > 1 ? chunk_stage : gs;
+    gemm_detail::cp_async_wait<STAGES - 2>();  // this thread's copies of stage gs have landed
+    __syncthreads();                            // everyone's have, and stage gs - 1's slot is free
+    if (gs + STAGES - 1 < total) issue(gs + STAGES - 1);
     gemm_detail::cp_async_commit();
-    const unsigned char* ring = smem + (st % STAGES) * S::kBytes;
+    const unsigned char* ring = smem + (gs % STAGES) * S::kBytes;
     const uint4* wlo = reinterpret_cast<const uint4*>(ring + lo * kStageBytes);
     const uint4* whi = reinterpret_cast<const uint4*>(ring + hi * kStageBytes);
     const uint4* xs = reinterpret_cast<const uint4*>(ring + S::kX + g * kStageBytes);
@@ -320,9 +337,22 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* 
         }
       }
     }
+    if constexpr (CHUNKS > 1) {
+      if (st == stages - 1 && gs + 1 < total) {  // chunk 0 done; chunk 1's first stages are in flight
+        done(0, acc);
+#pragma unroll
+        for (int j = 0; j < NT; ++j)
+#pragma unroll
+          for (int c = 0; c < 4; ++c) acc[j][c] = 0.0f;
+        chunk_stage = 0;
+      } else {
+        ++chunk_stage;
+      }
+    }
   }
   gemm_detail::cp_async_wait<0>();  // only empty groups are left; the next pass refills slot 0 on
   __syncthreads();                  // a ring every warp has finished reading
+  done(CHUNKS > 1 ? chunks - 1 : 0, acc);
 }
 
 // Calls fn(j, c, r) for each of this thread's accumulator columns that holds a real row: tile j's column 2q + c
@@ -338,34 +368,40 @@ __device__ __forceinline__ void for_each_row_of_fragment(int r0, int q, int n, F
     }
 }
 
-template <class CT, bool FP8, bool GATED, int NT, int MAX_TILES, bool ONE, int STAGES, bool EARLY = false>
+template <class CT, bool FP8, bool GATED, int NT, int MAX_TILES, bool ONE, int STAGES, bool EARLY, int CHUNKS>
 __device__ __forceinline__ void stream_pass(const GemmParams& p, unsigned char* smem, int32_t e, int64_t first, int n,
-                                            int r0, int64_t unit0) {
+                                            int r0, int64_t unit0, int chunks) {
   const int lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
   const int64_t unit = unit0 + threadIdx.x / 32;
-  // gate_up: 8 intermediate columns, gate rows c and up rows Ip + c; down: 16 output columns.
+  // gate_up: 8 intermediate columns, gate rows c and up rows Ip + c; down: 16 output columns (of chunk 0).
   const int64_t row_lo = GATED ? unit * 8 + g : unit * 16 + g;
   const int64_t row_hi = GATED ? p.ip + row_lo : row_lo + 8;
-  float acc[NT][4];
-  stream_rows<CT, FP8, GATED, NT, MAX_TILES, ONE, STAGES, EARLY>(p, smem, e, first, n, r0, unit0, acc);
   if constexpr (GATED) {
-    const float* bias = p.bias + static_cast<int64_t>(e) * p.rows_per_expert;
-    const float bg = bias[row_lo], bu = bias[row_hi];
-    const bool real = row_lo < p.inter;  // padding columns are written as zeros
-    for_each_row_of_fragment<NT>(r0, q, n, [&](int j, int c, int r) {
-      const float v =
-          real ? gemm_detail::activate(p.activation, acc[j][c] + bg, acc[j][2 + c] + bu, p.alpha, p.limit) : 0.0f;
-      const int64_t at = (first + r) * p.ip + row_lo;
-      if constexpr (FP8) static_cast<float*>(p.out)[at] = v;
-      else static_cast<uint16_t*>(p.out)[at] = to_compute_bits<CT>(v);
-    });
+    stream_rows<CT, FP8, GATED, NT, MAX_TILES, ONE, STAGES, EARLY, CHUNKS>(
+        p, smem, e, first, n, r0, unit0, chunks, [&](int, const float (&acc)[NT][4]) {
+          const float* bias = p.bias + static_cast<int64_t>(e) * p.rows_per_expert;
+          const float bg = bias[row_lo], bu = bias[row_hi];
+          const bool real = row_lo < p.inter;  // padding columns are written as zeros
+          for_each_row_of_fragment<NT>(r0, q, n, [&](int j, int c, int r) {
+            const float v = real ? gemm_detail::activate(p.activation, acc[j][c] + bg, acc[j][2 + c] + bu, p.alpha,
+                                                         p.limit)
+                                 : 0.0f;
+            const int64_t at = (first + r) * p.ip + row_lo;
+            if constexpr (FP8) static_cast<float*>(p.out)[at] = v;
+            else static_cast<uint16_t*>(p.out)[at] = to_compute_bits<CT>(v);
+          });
+        });
   } else {
     float* y = static_cast<float*>(p.out);
-    for_each_row_of_fragment<NT>(r0, q, n, [&](int j, int c, int r) {
-      const int64_t a = ONE ? first + r : p.rows[first + r];
-      if (row_lo < p.hidden) y[a * p.hidden + row_lo] = acc[j][c];
-      if (row_hi < p.hidden) y[a * p.hidden + row_hi] = acc[j][2 + c];
-    });
+    stream_rows<CT, FP8, GATED, NT, MAX_TILES, ONE, STAGES, EARLY, CHUNKS>(
+        p, smem, e, first, n, r0, unit0, chunks, [&](int chunk, const float (&acc)[NT][4]) {
+          const int64_t lo = row_lo + chunk * kBlockRows, hi = row_hi + chunk * kBlockRows;
+          for_each_row_of_fragment<NT>(r0, q, n, [&](int j, int c, int r) {
+            const int64_t a = ONE ? first + r : p.rows[first + r];
+            if (lo < p.hidden) y[a * p.hidden + lo] = acc[j][c];
+            if (hi < p.hidden) y[a * p.hidden + hi] = acc[j][2 + c];
+          });
+        });
   }
 }
 
@@ -390,41 +426,41 @@ __device__ __forceinline__ void stream_pass(const GemmParams& p, unsigned char* 
 // grid (units / kWarps, G): block y is a group (those past meta[0] exit), each warp one unit of weight rows, the
 // block's 4 units streamed together (stream_rows). MAX_TILES: rows of the group per weight read / 8; larger
 // groups are taken in passes. Dynamic shared memory: stream_smem_bytes<FP8, MAX_TILES, STAGES>().
-template <class CT, bool FP8, bool GATED, int MAX_TILES, bool ONE, int STAGES = kStages>
-__global__ void __launch_bounds__(kThreads) stream_gemm_kernel(const GemmParams p) {
-  extern __shared__ __align__(16) unsigned char stream_smem[];
-  // The one-token down pass starts its ring's weight copies before the grid dependency wait, so that they overlap
-  // the previous kernel's tail: its expert comes from the routing ids, written at least two kernels back (the
-  // routing kernel completed before gate_up passed its own wait, and this grid launches only after that; read
-  // here through L2, __ldcg, not the non-coherent path), and the weights from nothing a kernel writes. The kernel
-  // just before (gate_up, or the FP8 activation quantizer) writes only the activation rows and their scales,
-  // which stream_rows copies after the wait. PTX documents visibility only after griddepcontrol.wait: reading the
-  // ids before it rests on that transitive completion and L2 coherence, not on a documented guarantee. Every exit
-  // still waits first (grid_dependency.cuh). On the H200 (whole layer, T = 1, same run): gpt-oss-120b bf16 62.6 ->
-  // 59.8 us, Qwen3 bf16 on this tier 36.0 -> 34.0, the other presets and FP8 0.99x; compute-sanitizer memcheck and
-  // racecheck clean on the one-token tests.
-  constexpr bool kEarly = ONE && !GATED;
+template <class CT, bool FP8, bool GATED, int MAX_TILES, bool ONE, int STAGES, int CHUNKS>
+__device__ __forceinline__ void stream_gemm(const GemmParams& p, unsigned char* stream_smem) {
+  // The down pass starts its ring's weight copies before the grid dependency wait, so that they overlap the
+  // previous kernel's tail: its expert comes from the routing ids (one token) or the grouping pass's groups, both
+  // written at least two kernels back (that kernel completed before gate_up, or the gather between them, passed
+  // its own wait, and this grid launches only after every block of the kernel just before has passed its wait;
+  // read here through L2, __ldcg, not the non-coherent path), and the weights from nothing a kernel writes. The
+  // kernel just before (gate_up, or the FP8 activation quantizer) writes only the activation rows and their
+  // scales, which stream_rows copies after the wait. PTX documents visibility only after griddepcontrol.wait:
+  // reading the ids and groups before it rests on that transitive completion and L2 coherence, not on a documented
+  // guarantee. Every exit still waits first (grid_dependency.cuh). On the H200 (whole layer, T = 1, same run):
+  // gpt-oss-120b bf16 62.6 -> 59.8 us, Qwen3 bf16 on this tier 36.0 -> 34.0, the other presets and FP8 0.99x;
+  // compute-sanitizer memcheck and racecheck clean on the one-token tests.
+  constexpr bool kEarly = !GATED;
   if constexpr (!kEarly) device::wait_for_prerequisite_grids();
   device::allow_dependent_grids();
   const int group = blockIdx.y;
   int32_t e;  // every exit before stream_rows must be block-uniform, as these are
   int64_t first;
   int n;
-  if constexpr (kEarly) {
-    e = local_expert<IdLoads::kThroughL2>(p.ids, p.local_of, p.num_experts, p.num_local, group);
-    first = group;
-    n = 1;
-  } else if constexpr (ONE) {
-    e = local_expert(p.ids, p.local_of, p.num_experts, p.num_local, group);
+  if constexpr (ONE) {
+    e = kEarly ? local_expert<IdLoads::kThroughL2>(p.ids, p.local_of, p.num_experts, p.num_local, group)
+               : local_expert(p.ids, p.local_of, p.num_experts, p.num_local, group);
     first = group;
     n = 1;
   } else {
-    if (group >= p.meta[0]) return;
-    e = p.group_expert[group];
-    first = p.group_first[group];
-    n = p.group_count[group];
+    if (group >= (kEarly ? __ldcg(p.meta) : p.meta[0])) {
+      if constexpr (kEarly) device::wait_for_prerequisite_grids();
+      return;
+    }
+    e = kEarly ? __ldcg(p.group_expert + group) : p.group_expert[group];
+    first = kEarly ? __ldcg(p.group_first + group) : p.group_first[group];
+    n = kEarly ? __ldcg(p.group_count + group) : p.group_count[group];
   }
-  const int64_t unit0 = static_cast<int64_t>(blockIdx.x) * kWarps;
+  const int64_t unit0 = static_cast<int64_t>(blockIdx.x) * kWarps * CHUNKS;
   // All padding columns (activation(0, 0) = 0), or a skipped slot (whose zeros the FP8 activation pass then
   // quantizes instead of stale workspace): no weights to read.
   if (GATED && (e < 0 || unit0 * 8 >= p.inter)) {
@@ -443,17 +479,45 @@ __global__ void __launch_bounds__(kThreads) stream_gemm_kernel(const GemmParams 
     if constexpr (kEarly) device::wait_for_prerequisite_grids();
     return;
   }
+  // Down: chunk 1 (the next 64 rows) where any of its columns is below H (its rows are below Hp then: Hp is a
+  // multiple of 64).
+  const int chunks = CHUNKS > 1 && (unit0 + kWarps) * 16 < p.hidden ? CHUNKS : 1;
   for (int r0 = 0; r0 < n; r0 += kRowsPerTile * MAX_TILES) {
     const int left = n - r0;
     if (MAX_TILES >= 4 && left > 2 * kRowsPerTile)
-      stream_pass<CT, FP8, GATED, (MAX_TILES >= 4 ? 4 : 1), MAX_TILES, ONE, STAGES, kEarly>(p, stream_smem, e, first,
-                                                                                           n, r0, unit0);
+      stream_pass<CT, FP8, GATED, (MAX_TILES >= 4 ? 4 : 1), MAX_TILES, ONE, STAGES, kEarly, CHUNKS>(
+          p, stream_smem, e, first, n, r0, unit0, chunks);
     else if (MAX_TILES >= 2 && left > kRowsPerTile)
-      stream_pass<CT, FP8, GATED, (MAX_TILES >= 2 ? 2 : 1), MAX_TILES, ONE, STAGES, kEarly>(p, stream_smem, e, first,
-                                                                                           n, r0, unit0);
+      stream_pass<CT, FP8, GATED, (MAX_TILES >= 2 ? 2 : 1), MAX_TILES, ONE, STAGES, kEarly, CHUNKS>(
+          p, stream_smem, e, first, n, r0, unit0, chunks);
     else
-      stream_pass<CT, FP8, GATED, 1, MAX_TILES, ONE, STAGES, kEarly>(p, stream_smem, e, first, n, r0, unit0);
+      stream_pass<CT, FP8, GATED, 1, MAX_TILES, ONE, STAGES, kEarly, CHUNKS>(p, stream_smem, e, first, n, r0, unit0,
+                                                                            chunks);
   }
+}
+
+template <class CT, bool FP8, bool GATED, int MAX_TILES, bool ONE, int STAGES = kStages>
+__global__ void __launch_bounds__(kThreads) stream_gemm_kernel(const GemmParams p) {
+  extern __shared__ __align__(16) unsigned char stream_smem[];
+  stream_gemm<CT, FP8, GATED, MAX_TILES, ONE, STAGES, 1>(p, stream_smem);
+}
+
+// Resident blocks per SM that the two-chunk down kernels are compiled for: as many as the ring's shared memory
+// allows on an H200 (228 KiB per SM, 1 KiB reserved per block), at most 4. Without the bound their second epilogue
+// took them to 138-216 registers, one block per SM fewer than their rings allow. (The one-chunk kernels keep no
+// bound: even a bound of 1 changes ptxas's register choices.)
+template <bool FP8, int MAX_TILES>
+constexpr int down_chunked_min_blocks() {
+  const int fit = (228 * 1024) / (stream_smem_bytes<FP8, MAX_TILES, kStages>() + 1024);
+  return fit < 4 ? fit : 4;
+}
+
+// Down at T > 1, kDownChunks runs of 64 weight rows per block: grid (Hp / (64 * kDownChunks), G).
+template <class CT, bool FP8, int MAX_TILES>
+__global__ void __launch_bounds__(kThreads, (down_chunked_min_blocks<FP8, MAX_TILES>()))
+    stream_down_chunked_kernel(const GemmParams p) {
+  extern __shared__ __align__(16) unsigned char stream_smem[];
+  stream_gemm<CT, FP8, false, MAX_TILES, false, kStages, kDownChunks>(p, stream_smem);
 }
 
 }  // namespace

@@ -22,6 +22,7 @@
 #include "limits.h"
 #include "routing_plan_chunked.cuh"
 #include "routing_plan_params.h"
+#include "stable_scatter.cuh"
 #include "warp.cuh"
 
 namespace moekit::device {
@@ -35,7 +36,7 @@ constexpr int kScanItems = (kMaxDeviceExperts + kPlanThreads - 1) / kPlanThreads
 
 // Dynamic shared bytes of plan_metadata_kernel for E experts.
 inline size_t plan_shared_bytes(int32_t experts) {
-  return static_cast<size_t>(experts) * (3 * sizeof(int32_t) + kPlanWarps * sizeof(uint8_t)) + 16;
+  return static_cast<size_t>(experts) * (3 * sizeof(int32_t) + kPlanWarps * sizeof(TileHistogram)) + 16;
 }
 
 __global__ void bitmatrix_kernel(const int32_t* ids, long long tokens, int k, int32_t experts, int words,
@@ -61,7 +62,7 @@ __global__ void __launch_bounds__(kPlanThreads) plan_metadata_kernel(const MOEKI
   int32_t* counts = plan_shared;   // [E]
   int32_t* start = counts + n;     // [E] first slot of each expert's run
   int32_t* cursor = start + n;     // [E] next free slot of each run
-  uint8_t* tile_hist = reinterpret_cast<uint8_t*>(cursor + n);  // [warps][E] ids per expert in this tile
+  TileHistogram* tile_hist = reinterpret_cast<TileHistogram*>(cursor + n);  // [warps][E] (stable_scatter.cuh)
   __shared__ int32_t padded_total;
   __shared__ typename BlockExclusiveSum<kPlanThreads>::Storage scan_storage;
 
@@ -100,23 +101,8 @@ __global__ void __launch_bounds__(kPlanThreads) plan_metadata_kernel(const MOEKI
   for (long long base = 0; base < total_ids; base += kPlanThreads) {
     const long long i = base + tid;
     const int32_t e = i < total_ids ? p.ids[i] : -1;
-    const bool valid = valid_expert(e, n);
-    const LaneMask peers = match_any(valid ? e : -1);
-    const bool leader = (peers & below) == 0;
-    if (valid && leader) tile_hist[warp * n + e] = static_cast<uint8_t>(popcount(peers));
-    __syncthreads();
-    if (valid) {
-      int before = 0;
-      for (int w = 0; w < warp; ++w) before += tile_hist[w * n + e];
-      const long long slot = static_cast<long long>(cursor[e]) + before + popcount(peers & below);
-      if (slot >= 0 && slot < p.sorted_len) p.sorted[slot] = static_cast<int32_t>(i);
-    }
-    __syncthreads();
-    if (valid && leader) {
-      tile_hist[warp * n + e] = 0;
-      atomicAdd(&cursor[e], popcount(peers));
-    }
-    __syncthreads();
+    const long long slot = stable_scatter_position(valid_expert(e, n) ? e : -1, n, cursor, tile_hist);
+    if (slot >= 0 && slot < p.sorted_len) p.sorted[slot] = static_cast<int32_t>(i);
   }
 
   // 4. Expert of each block (block_owner: the expert whose run holds the block's first slot, if local).
