@@ -146,7 +146,9 @@ __global__ void __launch_bounds__(kThreads) gate_up_kernel(Params p) {
 // their w2 rows together; then one thread per column adds its slots' contributions in slot order.
 // Tried and measured slower (H200, T=1 bf16, same run): asking L2 for the block's w2 rows (bulk prefetch,
 // within half of L2) before the wait, while gate_up still streams, 1.01-1.03x; gate_up asking L2 for its rows
-// 1-4 KiB ahead of its loads, 1.08-1.29x.
+// 1-4 KiB ahead of its loads, 1.08-1.29x; looking up the token's slots and the first rows and loading the
+// first 512-byte step of each row before the wait (as the streaming tier's one-token down pass does), Qwen3-30B-A3B
+// 35.8 -> 43.8 us (bench/results/h200_ab_early_slot_lookups_not_kept.md).
 template <class CT, int kDownPairs>
 __global__ void __launch_bounds__(kThreads) down_combine_kernel(Params p, int cols) {
   // Launched as a programmatic dependent (dependent_launch.cuh): wait for the kernel before us, then let the next

@@ -4,8 +4,9 @@
 // experts are shared, and the GEMM tiers' 64- or 128-row tiles carry a few real rows. This tier reads each
 // touched expert's weights once and applies them to all of its rows:
 //   1. group    one block sorts the assignments by local expert (stable counting sort: within an expert the
-//               flat indices t*k+j stay increasing) into rows[], with one (expert, first row, row count) group
-//               per touched expert; skipped ids (outside [0, E), non-local experts) are in no group;
+//               flat indices t*k+j stay increasing; the routing plan's scatter, stable_scatter.cuh) into rows[],
+//               with one (expert, first row, row count) group per touched expert; skipped ids (outside [0, E),
+//               non-local experts) are in no group;
 //   2. gather   x[i] = the hidden row of rows[i] (x the router weight when it is applied on the input), in the
 //               compute type, or as e4m3 codes + scales (per token / per 128-group, the quantizer's math); skipped
 //               where gate_up can read the hidden rows in place (reads_hidden_directly);
@@ -15,7 +16,8 @@
 //               adds b13 and applies the activation;
 //   4. (FP8 activations) the activation rows are quantized like the gather;
 //   5. down     per (group, 64 output columns) a block streams 64 rows of w2 once against the group's
-//               activation rows -> y[a, h] f32 for each assignment a;
+//               activation rows -> y[a, h] f32 for each assignment a (at T > 1 two such runs of 64 rows back to
+//               back per block where the grid would otherwise end in a thin second wave: down_chunks);
 //   6. combine  out[t] = sum over slots j = 0..k-1 in order of weight * (y[t*k+j] + b2), rounded once: the CPU
 //               backend's order, no atomics (deterministic).
 // One token (T = 1, decode): its k slots name k experts (distinct under any top-k routing; a repeated id is just

@@ -43,6 +43,9 @@ __host__ __device__ constexpr int64_t combine_padded_slots(int64_t top_k) {
 }
 
 // VEC columns per thread (4 where H % 4 == 0: 16-byte loads of y and b2, rows of y being H f32 long): the same sums.
+// Tried and not kept (H200, same session, bench/results/h200_ab_early_slot_lookups_not_kept.md): looking up the
+// first token's slots before the grid dependency wait (the routing output is complete by then), so that only the
+// y loads wait for the down pass: Mixtral-8x7B bf16 T=16 653 -> 663 us in both rounds, the other points 0.99-1.00.
 template <int VEC>
 __global__ void __launch_bounds__(kCombineThreads) combine_kernel(const CombineParams p) {
   extern __shared__ int32_t combine_slots[];
