@@ -5,6 +5,7 @@
 // Tolerance: tolerance_for (experts_case.h) explains it from the operand formats.
 #include <cstdio>
 #include <memory>
+#include <algorithm>
 #include <regex>
 
 #include "experts_case.h"
@@ -112,12 +113,23 @@ void check_case(moekit_context cpu, moekit_context gpu, const ExpertsCase& c, ui
                                                        x_from + ", ")))
           << detail;
       // Two 64-row runs of w2 per down block where the one-run grid takes at most two waves (experts_stream.h,
-      // down_chunks): certainly so when even every local expert's blocks (L x Hp / 64) fit two per SM.
+      // down_chunks): certainly so when even every local expert's blocks (L x Hp / 64) fit two per SM; and one run
+      // where the experts this case's routing touches give a grid past two waves of 4 blocks per SM (no ring of
+      // the tier fits 5 on any device) with a 10 % margin (the rule counts the experts uniform routing touches).
       int sms = 0;
       ASSERT_EQ(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), cudaSuccess);
       const int64_t hp = (c.H + 127) / 128 * 128;
       if (c.L * (hp / 64) <= 2 * static_cast<int64_t>(sms)) {
         EXPECT_NE(detail.find("; w2 2x64)"), std::string::npos) << detail;
+      }
+      std::vector<bool> touched(static_cast<size_t>(c.E), false);
+      const auto* ids = reinterpret_cast<const int32_t*>(d.topk_ids.bytes.data());
+      for (int64_t a = 0; a < c.T * c.k; ++a)
+        if (ids[a] >= 0 && ids[a] < c.E && (d.expert_map.empty() || d.expert_map[static_cast<size_t>(ids[a])] >= 0))
+          touched[static_cast<size_t>(ids[a])] = true;
+      const int64_t touched_local = std::count(touched.begin(), touched.end(), true);
+      if (static_cast<double>(touched_local * (hp / 64)) > 1.1 * 2 * 4 * sms) {
+        EXPECT_EQ(detail.find("; w2 2x64)"), std::string::npos) << detail;
       }
     }
   }

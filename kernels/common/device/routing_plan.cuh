@@ -66,7 +66,7 @@ __global__ void __launch_bounds__(kPlanThreads) plan_metadata_kernel(const MOEKI
   __shared__ int32_t padded_total;
   __shared__ typename BlockExclusiveSum<kPlanThreads>::Storage scan_storage;
 
-  const int tid = static_cast<int>(threadIdx.x), lane = lane_id(), warp = warp_id();
+  const int tid = static_cast<int>(threadIdx.x), lane = lane_id();
   const LaneMask below = lanes_below(lane);
   for (int e = tid; e < n; e += kPlanThreads) counts[e] = 0;
   for (int i = tid; i < kPlanWarps * n; i += kPlanThreads) tile_hist[i] = 0;
