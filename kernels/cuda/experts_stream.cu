@@ -171,12 +171,11 @@ void launch_gemms(bool one, const OneTokenRings& rings, int tiles, int chunks, c
 // be resident at once on the device, and no deeper than the row has stages to keep in flight (STAGES - 1 ahead);
 // kStages where even that grid takes more than a wave. 1 KiB per block is the runtime's reservation on sm_80+.
 int one_token_ring_stages(bool fp8, int64_t blocks, int64_t row_stages, const DeviceShape& device) {
-  constexpr size_t kReservedPerBlock = 1024;
   const size_t stage_bytes = fp8 ? StageShape<true, 1>::kBytes : StageShape<false, 1>::kBytes;
   int best = kStages;
   for (int stages : kOneTokenStages) {
     if (stages - 1 > std::max<int64_t>(row_stages, kStages - 1)) break;
-    const int64_t per_sm = static_cast<int64_t>(device.smem_per_sm / (stages * stage_bytes + kReservedPerBlock));
+    const int64_t per_sm = static_cast<int64_t>(device.smem_per_sm / (stages * stage_bytes + kReservedSmemPerBlock));
     if (per_sm >= 1 && per_sm * device.sm_count >= blocks) best = stages;
   }
   return best;
@@ -258,16 +257,9 @@ int down_chunks(const moekit_plugin_experts_config& cfg, const Prepared& p, int6
       static_cast<double>(cfg.num_local_experts) * (1.0 - std::pow(1.0 - pick, static_cast<double>(num_tokens)));
   const double blocks = touched * static_cast<double>(down_column_blocks(cfg.hidden_pad));
   const int tiles = rows_per_pass(cfg, num_tokens, top_k) / kRowsPerTile;
-  const bool fp8 = p.kind == WeightKind::Fp8;
-  const size_t ring = fp8 ? (tiles >= 4   ? stream_smem_bytes<true, 4>()
-                             : tiles == 2 ? stream_smem_bytes<true, 2>()
-                                          : stream_smem_bytes<true, 1>())
-                          : (tiles >= 4   ? stream_smem_bytes<false, 4>()
-                             : tiles == 2 ? stream_smem_bytes<false, 2>()
-                                          : stream_smem_bytes<false, 1>());
-  constexpr size_t kReservedPerBlock = 1024;  // the runtime's reservation per block on sm_80+
+  const size_t ring = stream_ring_bytes(p.kind == WeightKind::Fp8, tiles);
   const double slots = static_cast<double>(device.sm_count) *
-                       static_cast<double>(device.smem_per_sm / (ring + kReservedPerBlock));
+                       static_cast<double>(device.smem_per_sm / (ring + kReservedSmemPerBlock));
   return blocks <= 2.0 * slots ? kDownChunks : 1;
 }
 

@@ -130,6 +130,17 @@ constexpr int stream_smem_bytes() {
   return STAGES * StageShape<FP8, MAX_TILES>::kBytes;
 }
 
+// The ring of a T > 1 kernel whose pass takes `tiles` tiles of x (host side: the tier's occupancy rules).
+inline size_t stream_ring_bytes(bool fp8, int tiles) {
+  if (fp8) return tiles >= 4 ? stream_smem_bytes<true, 4>() : tiles == 2 ? stream_smem_bytes<true, 2>()
+                                                                         : stream_smem_bytes<true, 1>();
+  return tiles >= 4 ? stream_smem_bytes<false, 4>() : tiles == 2 ? stream_smem_bytes<false, 2>()
+                                                                 : stream_smem_bytes<false, 1>();
+}
+
+// Shared memory the runtime reserves per resident block on sm_80+, counted against the SM's.
+constexpr int kReservedSmemPerBlock = 1024;
+
 // Chunk c of ring row r is stored at chunk c ^ chunk_swizzle(r). A quarter-warp's 16-byte shared loads cover
 // rows g = 2i, 2i+1 (of the weights or of an x tile) and chunks q + 4s (q = 0..3): the swizzle puts its 8 loads
 // in 8 different bank groups (row g keeps the half {4s..4s+3} when g is even and takes the other half when g is
@@ -508,7 +519,7 @@ __global__ void __launch_bounds__(kThreads) stream_gemm_kernel(const GemmParams 
 // bound: even a bound of 1 changes ptxas's register choices.)
 template <bool FP8, int MAX_TILES>
 constexpr int down_chunked_min_blocks() {
-  const int fit = (228 * 1024) / (stream_smem_bytes<FP8, MAX_TILES, kStages>() + 1024);
+  const int fit = (228 * 1024) / (stream_smem_bytes<FP8, MAX_TILES, kStages>() + kReservedSmemPerBlock);
   return fit < 4 ? fit : 4;
 }
 
