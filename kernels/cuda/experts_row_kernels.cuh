@@ -208,13 +208,39 @@ __global__ void finish_splits_kernel(FinishParams p) {
   }
 }
 
-// The grouped tier's glue kernels work one warp per row (kWarpRows rows per block), 8 columns per lane: 16-byte
-// loads and stores, and an FP8 1 x 128 group is the 16 lanes of one half-warp, so its amax is four xor shuffles
-// (no block barrier). ncu on the H200 (qwen3-30b-a3b T=16384) had the block-per-row build_operand_kernel at
+// The grouped tier's glue kernels give a warp a row, or one (row, 256-column chunk) item at a time where chunks
+// stand alone (kWarpRows warps per block), 8 columns per lane: 16-byte loads and stores, and an FP8 1 x 128
+// group is the 16 lanes of one half-warp, so its amax is four xor shuffles (no block barrier). ncu on the H200 (qwen3-30b-a3b T=16384) had the block-per-row build_operand_kernel at
 // 1146 us for the FP8 gather (573 us bf16) and the activation + re-quantization passes at 341 + 452 us, for
 // 0.3-0.9 GB of traffic each. The values, scales and codes are build_operand_kernel's: same f32 math per element,
 // and a max does not depend on the order it is taken in.
 constexpr int kWarpRows = 8;  // warps (rows) per block: 256 threads
+// Where a row's 256-column chunks stand alone (16-bit gather, activation without a per-token scale) a warp takes a
+// segment of a row, seg_chunks chunks of 8 columns per lane, instead of the whole row: whole rows (seg_chunks = all
+// of them) where the rows alone give every SM kGlueWarpsPerSm warps, else segments enough for that. With a warp per
+// row, a few hundred warps streamed 14336-column rows at Mixtral-8x7B T=256 (512 real rows): ncu on the H200, the
+// activation pass took 68 us for 44 MB (0.65 TB/s). H200, whole layer, same run, segments vs whole rows: Mixtral
+// T=256 bf16 861 -> 808 us, FP8 616 -> 539; T=1024 0.980 / 0.958x (bench/results/h200_ab_grouped_glue_row_segments.md).
+// Segments are not made shorter than they need to be, and whole rows compile without the segment math: one chunk
+// per item everywhere was 2-9 % slower where rows were plentiful (bf16 T=1024-4096 on Qwen3-30B-A3B, Mixtral and
+// DeepSeek-V3), segments with their index math everywhere 1.5 % (Qwen3 bf16 T=1024).
+constexpr int64_t kRowChunk = 256;
+constexpr int64_t kGlueWarpsPerSm = 32;
+struct RowSegments {
+  int64_t chunks;      // per row: ceil(cols / 256)
+  int64_t seg_chunks;  // per item
+  __host__ __device__ int64_t per_row() const { return (chunks + seg_chunks - 1) / seg_chunks; }
+  bool whole() const { return seg_chunks >= chunks; }
+};
+// real_rows: the rows expected to carry data (the assignments), known on the host before the device counts them.
+inline RowSegments row_segments(int64_t real_rows, int64_t cols, int sm_count) {
+  const int64_t chunks = (cols + kRowChunk - 1) / kRowChunk;
+  const int64_t want = static_cast<int64_t>(sm_count) * kGlueWarpsPerSm;
+  if (real_rows >= want || chunks <= 1) return {chunks, chunks};
+  int64_t segs = (want + real_rows - 1) / (real_rows > 0 ? real_rows : 1);
+  if (segs > chunks) segs = chunks;
+  return {chunks, (chunks + segs - 1) / segs};
+}
 
 __device__ __forceinline__ float half_warp_max(float v) {
   for (int o = 8; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xFFFFFFFFu, v, o));
@@ -311,34 +337,52 @@ __device__ __forceinline__ void quantize_row_warp(int lane, int64_t cols, int32_
 // zero past H, in the compute type (CODES false, act_quant none) or as e4m3 codes + scales in CUTLASS's per-group
 // layout (scale_row). With FP8 activations and k > 1 the runner quantizes each token once instead
 // (token_quantize_kernel + grouped_gather_codes_kernel, below).
-template <class CT, bool CODES>
+// WHOLE (16-bit path): whole rows (seg.per_row() == 1), compiled without the segment index math.
+template <class CT, bool CODES, bool WHOLE = true>
 __global__ void __launch_bounds__(kWarpRows * 32) grouped_gather_kernel(RowSource src, RowPlan plan,
                                                                         int32_t act_quant, int32_t vec,
-                                                                        void* out, float* scales) {
+                                                                        RowSegments seg, void* out,
+                                                                        float* scales) {
   const int lane = threadIdx.x & 31;
   const int64_t post = *plan.post_padded;
-  const int64_t groups = src.cols / kQuantBlock;
-  for (int64_t r = static_cast<int64_t>(blockIdx.x) * kWarpRows + threadIdx.x / 32; r < plan.rows && r < post;
-       r += static_cast<int64_t>(gridDim.x) * kWarpRows) {
-    const int64_t a = grouped_real_assignment(plan, r, src.assignments);
-    if (a < 0) continue;
-    if (plan.row_of != nullptr && lane == 0) plan.row_of[a] = static_cast<int32_t>(r);
-    const int64_t base = (a / src.top_k) * src.hidden_cols;
-    const float row_scale = src.weight_on_input ? src.topk_weights[a] : 1.0f;
-    // The CPU backend's x[h] = load(hidden) * scale (one f32 multiply; scale 1 leaves it unchanged).
-    auto load8 = [&](int64_t h0, float* v) {
-      load8_hidden(src, base, h0, vec, v);
+  const int64_t warp = static_cast<int64_t>(blockIdx.x) * kWarpRows + threadIdx.x / 32;
+  const int64_t warps = static_cast<int64_t>(gridDim.x) * kWarpRows;
+  if constexpr (CODES) {  // a warp per row: a per-token scale needs the whole row
+    const int64_t groups = src.cols / kQuantBlock;
+    for (int64_t r = warp; r < plan.rows && r < post; r += warps) {
+      const int64_t a = grouped_real_assignment(plan, r, src.assignments);
+      if (a < 0) continue;
+      if (plan.row_of != nullptr && lane == 0) plan.row_of[a] = static_cast<int32_t>(r);
+      const int64_t base = (a / src.top_k) * src.hidden_cols;
+      const float row_scale = src.weight_on_input ? src.topk_weights[a] : 1.0f;
+      // The CPU backend's x[h] = load(hidden) * scale (one f32 multiply; scale 1 leaves it unchanged).
+      auto load8 = [&](int64_t h0, float* v) {
+        load8_hidden(src, base, h0, vec, v);
 #pragma unroll
-      for (int j = 0; j < 8; ++j) v[j] *= row_scale;
-    };
-    if constexpr (CODES) {
+        for (int j = 0; j < 8; ++j) v[j] *= row_scale;
+      };
       const ScaleRow srow = scale_row(plan, r, groups);
       quantize_row_warp(lane, src.cols, act_quant, load8, static_cast<uint8_t*>(out) + r * src.cols,
                         [&](int64_t gi, float scale) { scales[srow.at(gi)] = scale; });
-    } else {
-      for (int64_t h0 = lane * 8; h0 < src.cols; h0 += 256) {
+    }
+  } else {  // row segments (RowSegments): rows of few tokens still fill the GPU
+    const int64_t rows = plan.rows < post ? plan.rows : post;
+    const int64_t per_row = WHOLE ? 1 : seg.per_row();
+    for (int64_t item = warp; item < rows * per_row; item += warps) {
+      const int64_t r = WHOLE ? item : item / per_row;
+      const int64_t a = grouped_real_assignment(plan, r, src.assignments);
+      if (a < 0) continue;
+      const int64_t first = WHOLE ? 0 : (item - r * per_row) * seg.seg_chunks;
+      if (first == 0 && plan.row_of != nullptr && lane == 0) plan.row_of[a] = static_cast<int32_t>(r);
+      const int64_t base = (a / src.top_k) * src.hidden_cols;
+      const float row_scale = src.weight_on_input ? src.topk_weights[a] : 1.0f;
+      const int64_t end =
+          WHOLE || (first + seg.seg_chunks) * kRowChunk >= src.cols ? src.cols : (first + seg.seg_chunks) * kRowChunk;
+      for (int64_t h0 = first * kRowChunk + lane * 8; h0 < end; h0 += kRowChunk) {
         float v[8];
-        load8(h0, v);
+        load8_hidden(src, base, h0, vec, v);
+#pragma unroll
+        for (int j = 0; j < 8; ++j) v[j] *= row_scale;
         store8<CT, false>(out, r * src.cols + h0, v, 1.0f);
       }
     }
@@ -397,10 +441,10 @@ __global__ void __launch_bounds__(kWarpRows * 32) grouped_gather_codes_kernel(co
 }
 
 // Grouped tier, between the GEMMs: act[r, c] = activation(h[r, c] + bg[c], h[r, Ip + c] + bu[c]) for the real
-// rows of local experts (the rows GEMM2 reads), one warp per row, 8 columns per lane. With FP8 activations
-// (quant) h is GEMM1's f32 output and the activation rows are quantized right here, as build_operand_kernel
-// would from an f32 act row (same f32 values, same scales and codes): e4m3 codes into act and their scales in
-// CUTLASS's per-group layout, so no f32 act row is written and read back.
+// rows of local experts (the rows GEMM2 reads), 8 columns per lane. With FP8 activations (quant) h is GEMM1's f32
+// output and the activation rows are quantized right here, as build_operand_kernel would from an f32 act row
+// (same f32 values, same scales and codes): e4m3 codes into act and their scales in CUTLASS's per-group layout,
+// so no f32 act row is written and read back.
 struct GroupedActParams {
   const void* h;      // [P, 2Ip]: bf16, or f32 with quant (the FP8 GEMM1's output)
   void* act;          // [P, Ip]: bf16, or e4m3 codes with quant
@@ -411,10 +455,79 @@ struct GroupedActParams {
   int64_t assignments, ip;
   int32_t activation;
   float alpha, limit;
+  RowSegments seg;    // grouped_activation_kernel's items (the per-token kernel takes whole rows)
 };
 
+// Columns [c, c + 8) of row r's activation (c < Ip; Ip is a multiple of 128). bias: the row's expert's b13 or null.
 template <bool QUANT>
+__device__ __forceinline__ void grouped_activation8(const GroupedActParams& p, int64_t r, const float* bias,
+                                                    int64_t c, float* v) {
+  float g[8], u[8];
+  if constexpr (QUANT) {
+    const float* hr = static_cast<const float*>(p.h) + r * 2 * p.ip;
+    load8_f32(hr + c, g);
+    load8_f32(hr + p.ip + c, u);
+  } else {
+    const uint16_t* hr = static_cast<const uint16_t*>(p.h) + r * 2 * p.ip;
+    load8_bf16(hr + c, g);
+    load8_bf16(hr + p.ip + c, u);
+  }
+  if (bias != nullptr) {
+#pragma unroll
+    for (int j = 0; j < 8; j += 4) {
+      const float4 bg = *reinterpret_cast<const float4*>(bias + c + j);
+      const float4 bu = *reinterpret_cast<const float4*>(bias + p.ip + c + j);
+      g[j] += bg.x, g[j + 1] += bg.y, g[j + 2] += bg.z, g[j + 3] += bg.w;
+      u[j] += bu.x, u[j + 1] += bu.y, u[j + 2] += bu.z, u[j + 3] += bu.w;
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < 8; ++j) v[j] = gemm_detail::activate(p.activation, g[j], u[j], p.alpha, p.limit);
+}
+
+__device__ __forceinline__ const float* grouped_w13_bias(const GroupedActParams& p, int64_t r) {
+  if (p.bias == nullptr) return nullptr;
+  return p.bias + static_cast<int64_t>(p.plan.local_of[p.plan.block_ids[r / kBM]]) * 2 * p.ip;
+}
+
+// bf16 activations or FP8 per 1 x 128 group: every 256-column chunk of a row stands alone (a half-warp per
+// group), so a warp takes a row segment at a time (RowSegments, p.seg).
+// WHOLE: whole rows (p.seg.per_row() == 1), compiled without the segment index math.
+template <bool QUANT, bool WHOLE>
 __global__ void __launch_bounds__(kWarpRows * 32) grouped_activation_kernel(GroupedActParams p) {
+  const int lane = threadIdx.x & 31;
+  const RowPlan& plan = p.plan;
+  const int64_t post = *plan.post_padded;
+  const int64_t rows = plan.rows < post ? plan.rows : post;
+  const int64_t per_row = WHOLE ? 1 : p.seg.per_row(), groups = p.ip / kQuantBlock;
+  for (int64_t item = static_cast<int64_t>(blockIdx.x) * kWarpRows + threadIdx.x / 32; item < rows * per_row;
+       item += static_cast<int64_t>(gridDim.x) * kWarpRows) {
+    const int64_t r = WHOLE ? item : item / per_row;
+    if (grouped_real_assignment(plan, r, p.assignments) < 0) continue;
+    const float* bias = grouped_w13_bias(p, r);
+    const ScaleRow srow = QUANT ? scale_row(plan, r, groups) : ScaleRow{0, 0};
+    const int64_t first = WHOLE ? 0 : (item - r * per_row) * p.seg.seg_chunks * kRowChunk;
+    const int64_t end =
+        WHOLE || first + p.seg.seg_chunks * kRowChunk >= p.ip ? p.ip : first + p.seg.seg_chunks * kRowChunk;
+    // Warp-uniform chunks (the half-warp shuffles need every lane); lanes past Ip only take part in them.
+    for (int64_t c0 = first; c0 < end; c0 += kRowChunk) {
+      const int64_t c = c0 + lane * 8;
+      const bool in = c < p.ip;  // uniform over each half-warp (Ip % 128 == 0)
+      float v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      if (in) grouped_activation8<QUANT>(p, r, bias, c, v);
+      if constexpr (QUANT) {
+        const float scale = fp8_scale_from_amax(half_warp_max(finite_amax8(v)));
+        if (in && (lane & 15) == 0) p.scales[srow.at(c / kQuantBlock)] = scale;
+        if (in) store8<__nv_bfloat16, true>(p.act, r * p.ip + c, v, scale);
+      } else if (in) {
+        store8<__nv_bfloat16, false>(p.act, r * p.ip + c, v, 1.0f);
+      }
+    }
+  }
+}
+
+// FP8 per token: one scale from the whole row's amax, so a warp takes a row (h is read twice).
+__global__ void __launch_bounds__(kWarpRows * 32) grouped_activation_per_token_kernel(GroupedActParams p) {
   const int lane = threadIdx.x & 31;
   const RowPlan& plan = p.plan;
   const int64_t post = *plan.post_padded;
@@ -422,62 +535,21 @@ __global__ void __launch_bounds__(kWarpRows * 32) grouped_activation_kernel(Grou
   for (int64_t r = static_cast<int64_t>(blockIdx.x) * kWarpRows + threadIdx.x / 32; r < plan.rows && r < post;
        r += static_cast<int64_t>(gridDim.x) * kWarpRows) {
     if (grouped_real_assignment(plan, r, p.assignments) < 0) continue;
-    const float* bias =
-        p.bias != nullptr ? p.bias + static_cast<int64_t>(plan.local_of[plan.block_ids[r / kBM]]) * 2 * p.ip : nullptr;
-    const ScaleRow srow = QUANT ? scale_row(plan, r, groups) : ScaleRow{0, 0};
-    auto act8 = [&](int64_t c, float* v) {
-      float g[8], u[8];
-      if constexpr (QUANT) {
-        const float* hr = static_cast<const float*>(p.h) + r * 2 * p.ip;
-        load8_f32(hr + c, g);
-        load8_f32(hr + p.ip + c, u);
-      } else {
-        const uint16_t* hr = static_cast<const uint16_t*>(p.h) + r * 2 * p.ip;
-        load8_bf16(hr + c, g);
-        load8_bf16(hr + p.ip + c, u);
-      }
-      if (bias != nullptr) {
-#pragma unroll
-        for (int j = 0; j < 8; j += 4) {
-          const float4 bg = *reinterpret_cast<const float4*>(bias + c + j);
-          const float4 bu = *reinterpret_cast<const float4*>(bias + p.ip + c + j);
-          g[j] += bg.x, g[j + 1] += bg.y, g[j + 2] += bg.z, g[j + 3] += bg.w;
-          u[j] += bu.x, u[j + 1] += bu.y, u[j + 2] += bu.z, u[j + 3] += bu.w;
-        }
-      }
-#pragma unroll
-      for (int j = 0; j < 8; ++j) v[j] = gemm_detail::activate(p.activation, g[j], u[j], p.alpha, p.limit);
-    };
-    if (QUANT && p.act_quant == kActQuantPerToken) {  // the row's amax first, then the codes (h is read twice)
-      float amax = 0.0f;
-      for (int64_t c = lane * 8; c < p.ip; c += 256) {
-        float v[8];
-        act8(c, v);
-        amax = fmaxf(amax, finite_amax8(v));
-      }
-      const float scale = fp8_scale_from_amax(warp_max(amax));
-      for (int64_t c = lane * 8; c < p.ip; c += 256) {
-        float v[8];
-        act8(c, v);
-        store8<__nv_bfloat16, true>(p.act, r * p.ip + c, v, scale);
-      }
-      for (int64_t gi = lane; gi < groups; gi += 32) p.scales[srow.at(gi)] = scale;
-      continue;
+    const float* bias = grouped_w13_bias(p, r);
+    float amax = 0.0f;
+    for (int64_t c = lane * 8; c < p.ip; c += 256) {
+      float v[8];
+      grouped_activation8<true>(p, r, bias, c, v);
+      amax = fmaxf(amax, finite_amax8(v));
     }
-    // Warp-uniform chunks of 256 columns (see grouped_gather_kernel).
-    for (int64_t c0 = 0; c0 < p.ip; c0 += 256) {
-      const int64_t c = c0 + lane * 8;
-      const bool in = c < p.ip;
-      float v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-      if (in) act8(c, v);
-      if constexpr (QUANT) {
-        const float scale = fp8_scale_from_amax(half_warp_max(finite_amax8(v)));
-        if (in && (lane & 15) == 0) p.scales[srow.at(c / kQuantBlock)] = scale;
-        if (in) store8<__nv_bfloat16, true>(p.act, r * p.ip + c, v, scale);
-      } else {
-        if (in) store8<__nv_bfloat16, false>(p.act, r * p.ip + c, v, 1.0f);
-      }
+    const float scale = fp8_scale_from_amax(warp_max(amax));
+    for (int64_t c = lane * 8; c < p.ip; c += 256) {
+      float v[8];
+      grouped_activation8<true>(p, r, bias, c, v);
+      store8<__nv_bfloat16, true>(p.act, r * p.ip + c, v, scale);
     }
+    const ScaleRow srow = scale_row(plan, r, groups);
+    for (int64_t gi = lane; gi < groups; gi += 32) p.scales[srow.at(gi)] = scale;
   }
 }
 

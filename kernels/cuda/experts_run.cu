@@ -333,6 +333,15 @@ const char* format_label(const Prepared& p, bool quant, bool a8) {
   return quant ? "cuda-mma-bf16-a8" : "cuda-mma-bf16";
 }
 
+// The grouped tier's 16-bit gather over row segments (RowSegments): whole rows where there are enough of them.
+template <class CT>
+void launch_gather16(const RowSegments& seg, int64_t rows, const RowSource& gather, const RowPlan& row_plan,
+                     int32_t vec, void* out, cudaStream_t stream) {
+  auto kernel = seg.whole() ? grouped_gather_kernel<CT, false, true> : grouped_gather_kernel<CT, false, false>;
+  kernel<<<grid_for(rows * seg.per_row(), kWarpRows), kWarpRows * 32, 0, stream>>>(gather, row_plan, kActQuantNone,
+                                                                                   vec, seg, out, nullptr);
+}
+
 void copy_text(char* dst, size_t cap, const std::string& s) {
   const size_t n = s.size() < cap - 1 ? s.size() : cap - 1;
   s.copy(dst, n);
@@ -488,6 +497,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
   gather.assignments = l.assignments;
   if (grouped) {
     const unsigned warp_grid = grid_for(l.rows, kWarpRows);
+    const RowSegments seg = row_segments(l.assignments, Hp, sm_count);
     const bool sixteen = hidden.dtype != MOEKIT_PLUGIN_F32;
     const int32_t vec = reinterpret_cast<uintptr_t>(hidden.data) % 16 == 0 && cfg.hidden % (sixteen ? 8 : 4) == 0;
     if (l.codes_per_token && !a8)  // grouped + FP8 activations is w8a8 on sm_90 (choose_tier): codes in a1
@@ -504,13 +514,12 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
       check_launch("grouped_gather_codes_kernel");
     } else if (a8)
       grouped_gather_kernel<__nv_bfloat16, true><<<warp_grid, kWarpRows * 32, 0, stream>>>(gather, row_plan,
-                                                                                           cfg.act_quant, vec, a1, s1);
+                                                                                           cfg.act_quant, vec, seg,
+                                                                                           a1, s1);
     else if (f16)
-      grouped_gather_kernel<__half, false><<<warp_grid, kWarpRows * 32, 0, stream>>>(gather, row_plan, cfg.act_quant,
-                                                                                   vec, a1, s1);
+      launch_gather16<__half>(seg, l.rows, gather, row_plan, vec, a1, stream);
     else
-      grouped_gather_kernel<__nv_bfloat16, false><<<warp_grid, kWarpRows * 32, 0, stream>>>(gather, row_plan,
-                                                                                            cfg.act_quant, vec, a1, s1);
+      launch_gather16<__nv_bfloat16>(seg, l.rows, gather, row_plan, vec, a1, stream);
   } else if (a8) build_operand_kernel<__nv_bfloat16, true><<<row_grid, kRowThreads, 0, stream>>>(gather, row_plan, cfg.act_quant, a1, s1);
   else if (f16) build_operand_kernel<__half><<<row_grid, kRowThreads, 0, stream>>>(gather, row_plan, cfg.act_quant, a1, s1);
   else build_operand_kernel<__nv_bfloat16><<<row_grid, kRowThreads, 0, stream>>>(gather, row_plan, cfg.act_quant, a1, s1);
@@ -562,9 +571,17 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
     ap.activation = cfg.activation;
     ap.alpha = cfg.swiglu_alpha;
     ap.limit = cfg.swiglu_limit;
-    const unsigned warp_grid = grid_for(l.rows, kWarpRows);
-    if (a8) grouped_activation_kernel<true><<<warp_grid, kWarpRows * 32, 0, stream>>>(ap);
-    else grouped_activation_kernel<false><<<warp_grid, kWarpRows * 32, 0, stream>>>(ap);
+    ap.seg = row_segments(l.assignments, Ip, sm_count);
+    const unsigned seg_grid = grid_for(l.rows * ap.seg.per_row(), kWarpRows);
+    if (a8 && cfg.act_quant == kActQuantPerToken) {
+      grouped_activation_per_token_kernel<<<grid_for(l.rows, kWarpRows), kWarpRows * 32, 0, stream>>>(ap);
+    } else if (a8) {
+      auto kernel = ap.seg.whole() ? grouped_activation_kernel<true, true> : grouped_activation_kernel<true, false>;
+      kernel<<<seg_grid, kWarpRows * 32, 0, stream>>>(ap);
+    } else {
+      auto kernel = ap.seg.whole() ? grouped_activation_kernel<false, true> : grouped_activation_kernel<false, false>;
+      kernel<<<seg_grid, kWarpRows * 32, 0, stream>>>(ap);
+    }
     check_launch("grouped_activation_kernel");
     sm90::GroupedGemm gemm2;
     gemm2.a = ap.act;
