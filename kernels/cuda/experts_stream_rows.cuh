@@ -166,7 +166,11 @@ __global__ void __launch_bounds__(kRowThreads) build_rows_kernel(const RowsParam
 
 // Per-128-group FP8: a warp per (grouped row, group) over the whole grid, 4 columns per lane, no block barrier.
 // (A block per row with a block-wide max per group took 39 us for DeepSeek-V3 T=16, 56 groups a row; a block
-// per row with a warp per group still 16 us, each warp walking 14 groups one after the other.)
+// per row with a warp per group still 16 us, each warp walking 14 groups one after the other.) ncu on the H200 has
+// it at 13.8 us for Qwen3-30B-A3B T=256's gather (2048 rows of 2048) and 7.0 for its activation rows. Tried and not
+// kept (bench/results/h200_ab_stream_fp8_quantizer_vec_not_kept.md): a warp per (row, 256 columns), a half-warp
+// per group, 16-byte loads and 8-byte code stores: Qwen3 FP8 T=256 251.5 -> 249.1 us, but Mixtral-8x7B FP8 T=64
+// 468 -> 515 us in both rounds (not understood; the other points 0.997-1.004).
 __global__ void __launch_bounds__(kRowThreads) quantize_groups_kernel(const RowsParams p) {
   device::wait_for_prerequisite_grids();
   device::allow_dependent_grids();

@@ -580,6 +580,14 @@ const ExpertsCase kStreamCases[] = {
                "misaligned_hidden_T1"),
     misaligned(ExpertsCase{"", MOEKIT_WEIGHTS_F16, kSilu, kF16, kNoQ, false, 13, 13, 160, 96, 16, 3},
                "misaligned_hidden_T16"),
+    // The per-128-group FP8 gather (quantize_groups_kernel) at T > 1 on f32 hidden rows, H % 8 != 0, a misaligned
+    // tensor and the router weight on the input.
+    {"fp8_w8a8grp_f32_hidden_T24", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kF32, kGrpQ, true, 9, 9, 392, 192, 24, 3},
+    {"fp8_w8a8grp_H302_T16", MOEKIT_WEIGHTS_FP8_BLOCK, kSwiglu, kBF16, kGrpQ, false, 10, 10, 302, 200, 16, 4},
+    misaligned(ExpertsCase{"", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kF16, kGrpQ, true, 13, 13, 256, 128, 20, 3},
+               "fp8_w8a8grp_misaligned_hidden_T20"),
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 20, 20, 264, 128, 30, 1},
+         "fp8_w8a8grp_weight_on_input_T30", Routing::Random, 0, true),
     // T > 1 with H % 8 != 0 (hidden of the compute type, still gathered) and H % 4 != 0 (the one-column combine).
     {"bf16_silu_bias_H302_T16", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, true, 10, 10, 302, 200, 16, 4},
     {"f16_silu_H150_T12", MOEKIT_WEIGHTS_F16, kSilu, kF16, kNoQ, false, 9, 9, 150, 96, 12, 3},
