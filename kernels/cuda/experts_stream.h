@@ -69,7 +69,10 @@ bool reads_hidden_directly(const moekit_plugin_experts_config& cfg, const Prepar
 // held too few copies in flight; with two runs per block the grid is resident at once. H200, whole layer, same
 // run, 2 runs against 1: Mixtral-8x7B T=16 (512 one-run blocks, 396 resident) bf16 650.3 vs 654.8 us, fp8 360.9
 // vs 379.3; on grids of 4+ waves 2 runs were 0.2-3.3 % slower (gpt-oss-120b fp8 T=16 362.3 vs 350.4 us,
-// DeepSeek-V3 bf16 T=256 5108.9 vs 5099.4). A pure function of its arguments (the run report names the choice).
+// DeepSeek-V3 bf16 T=256 5108.9 vs 5099.4). Tried and not kept: two runs wherever a run is short (w2 rows of at
+// most 8 ring stages, whatever the grid): Qwen3-30B-A3B FP8 T=256 250.9 -> 246.5 us, but T=16/64 and DeepSeek-V3
+// FP8 T=16/64 1.010-1.015x slower (bench/results/h200_ab_stream_short_w2_runs_not_kept.md).
+// A pure function of its arguments (the run report names the choice).
 int down_chunks(const moekit_plugin_experts_config& cfg, const Prepared& p, int64_t num_tokens, int64_t top_k,
                 const DeviceShape& device);
 // One token, 16-bit weights: whether this tier is expected to outrun the decode tier: the measured crossover, at
