@@ -1,7 +1,8 @@
 // The CUDA expert runner's row kernels around its GEMMs (experts_run.cu launches them; included there only, so
 // they keep internal linkage): the mma.sync tier's operand builder (gather + FP8 quantization, a block per row),
-// its split-K finish (GEMM1's activation, GEMM2's bias) and combine; the grouped tier's warp-per-row gather,
-// activation pass (+ FP8 re-quantization) and combine, and the extent of each local expert's rows. Semantics are
+// its split-K finish (GEMM1's activation, GEMM2's bias) and combine; the grouped tier's gather and activation
+// pass (+ FP8 re-quantization), a warp per row or row segment, its block-per-token combine, and the extent of each
+// local expert's rows. Semantics are
 // the CPU backend's (core/src/cpu/cpu_experts.cpp); ids outside [0, E) and non-local experts are skipped and never
 // index memory.
 #pragma once
@@ -208,13 +209,14 @@ __global__ void finish_splits_kernel(FinishParams p) {
   }
 }
 
-// The grouped tier's glue kernels give a warp a row, or one (row, 256-column chunk) item at a time where chunks
-// stand alone (kWarpRows warps per block), 8 columns per lane: 16-byte loads and stores, and an FP8 1 x 128
-// group is the 16 lanes of one half-warp, so its amax is four xor shuffles (no block barrier). ncu on the H200 (qwen3-30b-a3b T=16384) had the block-per-row build_operand_kernel at
-// 1146 us for the FP8 gather (573 us bf16) and the activation + re-quantization passes at 341 + 452 us, for
-// 0.3-0.9 GB of traffic each. The values, scales and codes are build_operand_kernel's: same f32 math per element,
+// The grouped tier's gather and activation pass give a warp a row, or a segment of a row where its 256-column
+// chunks stand alone (RowSegments, below), kWarpRows warps per block, 8 columns per lane: 16-byte loads and
+// stores, and an FP8 1 x 128 group is the 16 lanes of one half-warp, so its amax is four xor shuffles (no block
+// barrier). ncu on the H200 (qwen3-30b-a3b T=16384) had the block-per-row build_operand_kernel at 1146 us for the
+// FP8 gather (573 us bf16) and the activation + re-quantization passes at 341 + 452 us, for 0.3-0.9 GB of traffic
+// each. The values, scales and codes are build_operand_kernel's: same f32 math per element,
 // and a max does not depend on the order it is taken in.
-constexpr int kWarpRows = 8;  // warps (rows) per block: 256 threads
+constexpr int kWarpRows = 8;  // warps per block: 256 threads
 // Where a row's 256-column chunks stand alone (16-bit gather, activation without a per-token scale) a warp takes a
 // segment of a row, seg_chunks chunks of 8 columns per lane, instead of the whole row: whole rows (seg_chunks = all
 // of them) where the rows alone give every SM kGlueWarpsPerSm warps, else segments enough for that. With a warp per
@@ -232,7 +234,8 @@ struct RowSegments {
   __host__ __device__ int64_t per_row() const { return (chunks + seg_chunks - 1) / seg_chunks; }
   bool whole() const { return seg_chunks >= chunks; }
 };
-// real_rows: the rows expected to carry data (the assignments), known on the host before the device counts them.
+// real_rows: the rows expected to carry data (local assignments under uniform routing, A * L / E), known on the
+// host before the device counts them.
 inline RowSegments row_segments(int64_t real_rows, int64_t cols, int sm_count) {
   const int64_t chunks = (cols + kRowChunk - 1) / kRowChunk;
   const int64_t want = static_cast<int64_t>(sm_count) * kGlueWarpsPerSm;
@@ -372,13 +375,13 @@ __global__ void __launch_bounds__(kWarpRows * 32) grouped_gather_kernel(RowSourc
       const int64_t r = WHOLE ? item : item / per_row;
       const int64_t a = grouped_real_assignment(plan, r, src.assignments);
       if (a < 0) continue;
-      const int64_t first = WHOLE ? 0 : (item - r * per_row) * seg.seg_chunks;
+      const int64_t first = WHOLE ? 0 : (item - r * per_row) * seg.seg_chunks * kRowChunk;  // column
       if (first == 0 && plan.row_of != nullptr && lane == 0) plan.row_of[a] = static_cast<int32_t>(r);
       const int64_t base = (a / src.top_k) * src.hidden_cols;
       const float row_scale = src.weight_on_input ? src.topk_weights[a] : 1.0f;
       const int64_t end =
-          WHOLE || (first + seg.seg_chunks) * kRowChunk >= src.cols ? src.cols : (first + seg.seg_chunks) * kRowChunk;
-      for (int64_t h0 = first * kRowChunk + lane * 8; h0 < end; h0 += kRowChunk) {
+          WHOLE || first + seg.seg_chunks * kRowChunk >= src.cols ? src.cols : first + seg.seg_chunks * kRowChunk;
+      for (int64_t h0 = first + lane * 8; h0 < end; h0 += kRowChunk) {
         float v[8];
         load8_hidden(src, base, h0, vec, v);
 #pragma unroll
@@ -449,7 +452,6 @@ struct GroupedActParams {
   const void* h;      // [P, 2Ip]: bf16, or f32 with quant (the FP8 GEMM1's output)
   void* act;          // [P, Ip]: bf16, or e4m3 codes with quant
   float* scales;      // quant: the codes' scales (scale_row of plan)
-  int32_t act_quant;  // kActQuantNone (bf16 act) or the FP8 activation grouping
   const float* bias;  // [L][2Ip], or null without w13 biases (no loads and adds of zeros)
   RowPlan plan;
   int64_t assignments, ip;

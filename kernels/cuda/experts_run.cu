@@ -13,8 +13,8 @@
 // expert) replaces 3 and 5 with CUTLASS grouped GEMMs: GEMM1 -> h [P, 2Ip] bf16, an activation pass (+ b13)
 // -> act [P, Ip] bf16, GEMM2 -> y [P, Hp] bf16 in the padded order, and the combine finds an assignment's row
 // through row_of[a] (written by the gather) and adds b2 there. With FP8 w8a8, h is f32 and the activation pass
-// also does step 4 (e4m3 codes + scales for GEMM2). Its gather / activation / combine kernels are warp-per-row
-// versions of the mma.sync tier's (same values).
+// also does step 4 (e4m3 codes + scales for GEMM2). Its gather and activation pass give a warp a row or a row
+// segment, its combine a block per token: the mma.sync tier's values.
 // Semantics are the CPU backend's (core/src/cpu/cpu_experts.cpp); ids outside [0, E) and non-local experts are
 // skipped and never index memory.
 #include <cuda_bf16.h>
@@ -333,6 +333,12 @@ const char* format_label(const Prepared& p, bool quant, bool a8) {
   return quant ? "cuda-mma-bf16-a8" : "cuda-mma-bf16";
 }
 
+// Rows of the padded order expected to carry data: the local assignments under uniform routing, A * L / E.
+int64_t expected_local_rows(const moekit_plugin_experts_config& cfg, int64_t assignments) {
+  const int64_t E = cfg.num_experts > 0 ? cfg.num_experts : 1;
+  return assignments * cfg.num_local_experts / E;
+}
+
 // The grouped tier's 16-bit gather over row segments (RowSegments): whole rows where there are enough of them.
 template <class CT>
 void launch_gather16(const RowSegments& seg, int64_t rows, const RowSource& gather, const RowPlan& row_plan,
@@ -497,7 +503,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
   gather.assignments = l.assignments;
   if (grouped) {
     const unsigned warp_grid = grid_for(l.rows, kWarpRows);
-    const RowSegments seg = row_segments(l.assignments, Hp, sm_count);
+    const RowSegments seg = row_segments(expected_local_rows(cfg, l.assignments), Hp, sm_count);
     const bool sixteen = hidden.dtype != MOEKIT_PLUGIN_F32;
     const int32_t vec = reinterpret_cast<uintptr_t>(hidden.data) % 16 == 0 && cfg.hidden % (sixteen ? 8 : 4) == 0;
     if (l.codes_per_token && !a8)  // grouped + FP8 activations is w8a8 on sm_90 (choose_tier): codes in a1
@@ -562,7 +568,6 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
     ap.h = h;
     ap.act = a8 ? static_cast<void*>(a2) : act;  // FP8: codes for GEMM2, quantized as in step 4 below
     ap.scales = a8 ? s2 : nullptr;
-    ap.act_quant = a8 ? cfg.act_quant : kActQuantNone;
     ap.bias = cfg.has_w13_bias ? p.b13 : nullptr;
     ap.plan = row_plan;
     ap.plan.row_of = nullptr;
@@ -571,9 +576,9 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
     ap.activation = cfg.activation;
     ap.alpha = cfg.swiglu_alpha;
     ap.limit = cfg.swiglu_limit;
-    ap.seg = row_segments(l.assignments, Ip, sm_count);
+    ap.seg = row_segments(expected_local_rows(cfg, l.assignments), Ip, sm_count);
     const unsigned seg_grid = grid_for(l.rows * ap.seg.per_row(), kWarpRows);
-    if (a8 && cfg.act_quant == kActQuantPerToken) {
+    if (a8 && cfg.act_quant == kActQuantPerToken) {  // the host's choice is the kernels' only guard
       grouped_activation_per_token_kernel<<<grid_for(l.rows, kWarpRows), kWarpRows * 32, 0, stream>>>(ap);
     } else if (a8) {
       auto kernel = ap.seg.whole() ? grouped_activation_kernel<true, true> : grouped_activation_kernel<true, false>;
