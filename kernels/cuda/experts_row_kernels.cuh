@@ -350,7 +350,7 @@ __global__ void __launch_bounds__(kWarpRows * 32) grouped_gather_kernel(RowSourc
   const int64_t post = *plan.post_padded;
   const int64_t warp = static_cast<int64_t>(blockIdx.x) * kWarpRows + threadIdx.x / 32;
   const int64_t warps = static_cast<int64_t>(gridDim.x) * kWarpRows;
-  if constexpr (CODES) {  // a warp per row: a per-token scale needs the whole row
+  if constexpr (CODES) {  // FP8 rows quantized in place, a warp per row (a per-token scale needs the whole row)
     const int64_t groups = src.cols / kQuantBlock;
     for (int64_t r = warp; r < plan.rows && r < post; r += warps) {
       const int64_t a = grouped_real_assignment(plan, r, src.assignments);

@@ -403,7 +403,9 @@ const ExpertsCase kGroupedCases[] = {
     {"deepseek_fp8_w8a8_I512_E12_T512", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 12, 12, 7168, 512, 512, 8},
     {"qwen3_fp8_w8a8_E40_T1024", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 40, 40, 2048, 768, 1024, 8},
     // Row segments of the gather and the activation pass (RowSegments: fewer expected rows than 32 warps per SM):
-    // 2400 rows of 640 columns on an H200's 132 SMs take two segments of 512 and 128 columns, the last chunk half.
+    // 2400 rows of 640 columns on an H200's 132 SMs take two segments of 512 and 128 columns, the last chunk half
+    // (the bf16 gather and both activation passes; the FP8 gather copies per-token codes). On a device of 75 SMs or
+    // fewer they run whole rows, also checked.
     {"bf16_row_segments_640", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 8, 8, 640, 640, 600, 4},
     {"fp8_row_segments_640", MOEKIT_WEIGHTS_FP8_BLOCK, kSwiglu, kBF16, kGrpQ, true, 8, 8, 640, 640, 600, 4},
     // On and just past each bound of grouped_tile_for (T * k / L rows per local expert; check_case asserts the
