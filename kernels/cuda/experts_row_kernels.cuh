@@ -19,6 +19,7 @@
 #include "fp8_quantize_fast.cuh"
 #include "moekit_plugin.h"
 #include "portability.h"
+#include "row_segments.h"
 #include "warp_ops.cuh"
 
 namespace moekit::cuda::experts {
@@ -210,40 +211,13 @@ __global__ void finish_splits_kernel(FinishParams p) {
 }
 
 // The grouped tier's gather and activation pass give a warp a row, or a segment of a row where its 256-column
-// chunks stand alone (RowSegments, below), kWarpRows warps per block, 8 columns per lane: 16-byte loads and
+// chunks stand alone (RowSegments, row_segments.h), kWarpRows warps per block, 8 columns per lane: 16-byte loads and
 // stores, and an FP8 1 x 128 group is the 16 lanes of one half-warp, so its amax is four xor shuffles (no block
 // barrier). ncu on the H200 (qwen3-30b-a3b T=16384) had the block-per-row build_operand_kernel at 1146 us for the
 // FP8 gather (573 us bf16) and the activation + re-quantization passes at 341 + 452 us, for 0.3-0.9 GB of traffic
 // each. The values, scales and codes are build_operand_kernel's: same f32 math per element,
 // and a max does not depend on the order it is taken in.
 constexpr int kWarpRows = 8;  // warps per block: 256 threads
-// Where a row's 256-column chunks stand alone (16-bit gather, activation without a per-token scale) a warp takes a
-// segment of a row, seg_chunks chunks of 8 columns per lane, instead of the whole row: whole rows (seg_chunks = all
-// of them) where the rows alone give every SM kGlueWarpsPerSm warps, else segments enough for that. With a warp per
-// row, a few hundred warps streamed 14336-column rows at Mixtral-8x7B T=256 (512 real rows): ncu on the H200, the
-// activation pass took 68 us for 44 MB (0.65 TB/s). H200, whole layer, same run, segments vs whole rows: Mixtral
-// T=256 bf16 861 -> 808 us, FP8 616 -> 539; T=1024 0.980 / 0.958x (bench/results/h200_ab_grouped_glue_row_segments.md).
-// Segments are not made shorter than they need to be, and whole rows compile without the segment math: one chunk
-// per item everywhere was 2-9 % slower where rows were plentiful (bf16 T=1024-4096 on Qwen3-30B-A3B, Mixtral and
-// DeepSeek-V3), segments with their index math everywhere 1.5 % (Qwen3 bf16 T=1024).
-constexpr int64_t kRowChunk = 256;
-constexpr int64_t kGlueWarpsPerSm = 32;
-struct RowSegments {
-  int64_t chunks;      // per row: ceil(cols / 256)
-  int64_t seg_chunks;  // per item
-  __host__ __device__ int64_t per_row() const { return (chunks + seg_chunks - 1) / seg_chunks; }
-  bool whole() const { return seg_chunks >= chunks; }
-};
-// real_rows: the rows expected to carry data (local assignments under uniform routing, A * L / E), known on the
-// host before the device counts them.
-inline RowSegments row_segments(int64_t real_rows, int64_t cols, int sm_count) {
-  const int64_t chunks = (cols + kRowChunk - 1) / kRowChunk;
-  const int64_t want = static_cast<int64_t>(sm_count) * kGlueWarpsPerSm;
-  if (real_rows >= want || chunks <= 1) return {chunks, chunks};
-  int64_t segs = (want + real_rows - 1) / (real_rows > 0 ? real_rows : 1);
-  if (segs > chunks) segs = chunks;
-  return {chunks, (chunks + segs - 1) / segs};
-}
 
 __device__ __forceinline__ float half_warp_max(float v) {
   for (int o = 8; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xFFFFFFFFu, v, o));
