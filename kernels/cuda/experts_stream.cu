@@ -73,17 +73,19 @@ void allow_smem(int max_block_smem) {
     throw_unsupported("stream tier: a " + std::to_string(smem) + "-byte shared-memory ring exceeds the device's " +
                       std::to_string(max_block_smem) + " bytes per block");
   }
-  // Down at T > 1 also has its two-chunk kernel (kDownChunks); one token keeps a chunk per block.
-  for (auto* kernel : {stream_gemm_kernel<CT, FP8, true, MAX_TILES, ONE, STAGES>,
-                       stream_gemm_kernel<CT, FP8, false, MAX_TILES, ONE, STAGES>,
-                       ONE ? stream_gemm_kernel<CT, FP8, false, MAX_TILES, ONE, STAGES>
-                           : stream_down_chunked_kernel<CT, FP8, MAX_TILES>}) {
+  auto opt_in = [smem](void (*kernel)(GemmParams)) {
     check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
                "cudaFuncSetAttribute (stream GEMM shared memory)");
     check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
                                     cudaSharedmemCarveoutMaxShared),
                "cudaFuncSetAttribute (stream GEMM carveout)");
-  }
+  };
+  // At T > 1, FP8 gate_up runs its bounded kernel and down also has its two-chunk kernel (kDownChunks); one token
+  // keeps the plain kernels, a chunk per block.
+  if constexpr (FP8 && !ONE) opt_in(stream_gate_up_fp8_kernel<CT, MAX_TILES>);
+  else opt_in(stream_gemm_kernel<CT, FP8, true, MAX_TILES, ONE, STAGES>);
+  opt_in(stream_gemm_kernel<CT, FP8, false, MAX_TILES, ONE, STAGES>);
+  if constexpr (!ONE) opt_in(stream_down_chunked_kernel<CT, FP8, MAX_TILES>);
 }
 
 constexpr int kOneTokenDepths = static_cast<int>(sizeof kOneTokenStages / sizeof kOneTokenStages[0]);
@@ -110,6 +112,12 @@ void launch_gemm(const GemmParams& g, dim3 grid, bool overlap, cudaStream_t stre
   constexpr int smem = stream_smem_bytes<FP8, MAX_TILES, STAGES>();  // opted in by configure_kernels()
   launch_dependent(overlap, stream_gemm_kernel<CT, FP8, GATED, MAX_TILES, ONE, STAGES>, grid, dim3(kThreads), smem,
                    stream, what, g);
+}
+
+template <class CT, int MAX_TILES>
+void launch_gate_up_fp8(const GemmParams& g, dim3 grid, bool overlap, cudaStream_t stream, const char* what) {
+  constexpr int smem = stream_smem_bytes<true, MAX_TILES, kStages>();  // opted in by configure_kernels()
+  launch_dependent(overlap, stream_gate_up_fp8_kernel<CT, MAX_TILES>, grid, dim3(kThreads), smem, stream, what, g);
 }
 
 template <class CT, bool FP8, int MAX_TILES>
@@ -144,6 +152,10 @@ void launch_pass(bool one, int one_token_stages, int tiles, int chunks, const Ge
                  cudaStream_t stream, const char* what) {
   if (one) {
     launch_one_token_gemm<CT, FP8, GATED>(one_token_stages, g, grid, overlap, stream, what);
+  } else if constexpr (FP8 && GATED) {
+    if (tiles >= 4) launch_gate_up_fp8<CT, 4>(g, grid, overlap, stream, what);
+    else if (tiles == 2) launch_gate_up_fp8<CT, 2>(g, grid, overlap, stream, what);
+    else launch_gate_up_fp8<CT, 1>(g, grid, overlap, stream, what);
   } else if (!GATED && chunks == kDownChunks) {
     if (tiles >= 4) launch_down_chunked<CT, FP8, 4>(g, grid, overlap, stream, what);
     else if (tiles == 2) launch_down_chunked<CT, FP8, 2>(g, grid, overlap, stream, what);

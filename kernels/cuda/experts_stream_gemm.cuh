@@ -513,19 +513,30 @@ __global__ void __launch_bounds__(kThreads) stream_gemm_kernel(const GemmParams 
   stream_gemm<CT, FP8, GATED, MAX_TILES, ONE, STAGES, 1>(p, stream_smem);
 }
 
-// Resident blocks per SM that the two-chunk down kernels are compiled for: as many as the ring's shared memory
-// allows on an H200 (228 KiB per SM, 1 KiB reserved per block), at most 4. Without the bound their second epilogue
-// took them to 138-216 registers, one block per SM fewer than their rings allow. (The one-chunk kernels keep no
-// bound: even a bound of 1 changes ptxas's register choices.)
+// Resident blocks per SM that the 3-stage ring of MAX_TILES tiles leaves room for on an H200 (228 KiB per SM, 1 KiB
+// reserved per block), at most 4: the bound the kernels below are compiled for, so that registers do not hold them
+// under what shared memory allows. (stream_gemm_kernel keeps no bound: even a bound of 1 changes ptxas's register
+// choices, and its other instances fit anyway.)
 template <bool FP8, int MAX_TILES>
-constexpr int down_chunked_min_blocks() {
+constexpr int ring_resident_blocks() {
   const int fit = (228 * 1024) / (stream_smem_bytes<FP8, MAX_TILES, kStages>() + kReservedSmemPerBlock);
   return fit < 4 ? fit : 4;
 }
 
-// Down at T > 1, kDownChunks runs of 64 weight rows per block: grid (Hp / (64 * kDownChunks), G).
+// FP8 gate_up at T > 1: stream_gemm_kernel's instance bounded to its ring's residency. Unbounded, the 4-tile
+// kernel took 176 registers, 2 blocks per SM where its ring allows 3: ncu (H200, Qwen3-30B-A3B fp8 T=256) 12 %
+// achieved occupancy, DRAM 63 % busy, where the bf16 gate_up's 151 registers kept 3 blocks (18 %, DRAM 86 %).
+template <class CT, int MAX_TILES>
+__global__ void __launch_bounds__(kThreads, (ring_resident_blocks<true, MAX_TILES>()))
+    stream_gate_up_fp8_kernel(const GemmParams p) {
+  extern __shared__ __align__(16) unsigned char stream_smem[];
+  stream_gemm<CT, true, true, MAX_TILES, false, kStages, 1>(p, stream_smem);
+}
+
+// Down at T > 1, kDownChunks runs of 64 weight rows per block: grid (Hp / (64 * kDownChunks), G). Without the
+// bound the second epilogue took these kernels to 138-216 registers, one block per SM fewer than their rings allow.
 template <class CT, bool FP8, int MAX_TILES>
-__global__ void __launch_bounds__(kThreads, (down_chunked_min_blocks<FP8, MAX_TILES>()))
+__global__ void __launch_bounds__(kThreads, (ring_resident_blocks<FP8, MAX_TILES>()))
     stream_down_chunked_kernel(const GemmParams p) {
   extern __shared__ __align__(16) unsigned char stream_smem[];
   stream_gemm<CT, FP8, false, MAX_TILES, false, kStages, kDownChunks>(p, stream_smem);
