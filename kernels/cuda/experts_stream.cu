@@ -245,6 +245,11 @@ int rows_per_pass(const moekit_plugin_experts_config& cfg, int64_t num_tokens, i
 
 bool one_token(int64_t num_tokens) { return num_tokens == 1; }
 
+bool x_per_token(const moekit_plugin_experts_config& cfg, const Prepared& p, int64_t num_tokens, int64_t top_k) {
+  return p.kind == WeightKind::Fp8 && quantized(cfg) && !one_token(num_tokens) && !cfg.apply_router_weight_on_input &&
+         num_tokens * top_k >= kTokenCodesMinAssignments;
+}
+
 bool reads_hidden_directly(const moekit_plugin_experts_config& cfg, const Prepared& p,
                            const moekit_plugin_tensor& hidden) {
   if (p.kind != WeightKind::Half16 || quantized(cfg) || cfg.apply_router_weight_on_input) return false;
@@ -301,7 +306,10 @@ std::string describe(const moekit_plugin_experts_config& cfg, const Prepared& p,
     return std::string("expert-major streaming: block per (expert, 64 weight rows") +
            (down_chunks(cfg, p, num_tokens, top_k, device) > 1 ? "; w2 2x64" : "") + ") per " +
            std::to_string(rows_per_pass(cfg, num_tokens, top_k)) + " rows, " + std::to_string(kStages) +
-           "-stage cp.async ring, x " + (reads_hidden_directly(cfg, p, hidden) ? "in place" : "gathered") +
+           "-stage cp.async ring, x " +
+           (reads_hidden_directly(cfg, p, hidden) ? "in place"
+            : x_per_token(cfg, p, num_tokens, top_k) ? "quantized per token"
+                                                  : "gathered") +
            ", slot-ordered combine";
   // Short (both): the report's detail holds 191 characters, and the tier's reason follows.
   const OneTokenRings rings = one_token_rings(cfg, p, top_k, device);
@@ -348,12 +356,14 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   const bool f16 = prep.compute == Compute::F16;
   RowsParams gather{};
   static_cast<HiddenRows&>(gather) = hidden_rows(hidden, cfg, plan, k);
-  gather.rows = one ? nullptr : rows;
-  gather.meta = one ? nullptr : meta;
+  const bool token_x = x_per_token(cfg, prep, T, k);
+  gather.rows = one || token_x ? nullptr : rows;
+  gather.meta = one || token_x ? nullptr : meta;
   // One token: a copy of its row per slot, not one row that all k slots read: with every gate_up block reading
   // the same few L2 lines at once, FP8 layers were 2-4 % slower (H200, T=1: DeepSeek-V3 132.6 vs 129.3 us,
   // gpt-oss 56.4 vs 53.9, Qwen3 35.5 vs 34.5).
-  gather.row_count = A;
+  gather.row_count = token_x ? T : A;
+  if (token_x) gather.top_k = 1;  // row i is token i
   gather.cols = Hp;
   gather.act_quant = cfg.act_quant;
   gather.out = ws + l.x;
@@ -375,8 +385,8 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   g1.x_scale = gather.scales;
   g1.x_valid_bytes = direct_x ? cfg.hidden * 2 : Hp * (q ? 1 : 2);
   g1.x_shared_row = one && direct_x;
-  g1.x_top_k = !one && direct_x ? k : 0;
-  g1.x_row_bytes = cfg.hidden * 2;
+  g1.x_top_k = (!one && direct_x) || token_x ? k : 0;
+  g1.x_row_bytes = token_x ? Hp : cfg.hidden * 2;
   g1.group_expert = gp.group_expert;
   g1.group_first = gp.group_first;
   g1.group_count = gp.group_count;

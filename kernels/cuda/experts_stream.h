@@ -9,7 +9,9 @@
 //               non-local experts) are in no group;
 //   2. gather   x[i] = the hidden row of rows[i] (x the router weight when it is applied on the input), in the
 //               compute type, or as e4m3 codes + scales (per token / per 128-group, the quantizer's math); skipped
-//               where gate_up can read the hidden rows in place (reads_hidden_directly);
+//               where gate_up can read the hidden rows in place (reads_hidden_directly); with FP8 activations at
+//               T > 1 (router weight not on the input) each token's row is quantized once, and gate_up reads
+//               grouped row i's codes from token rows[i] / k (x_per_token): the same codes, k times fewer rows;
 //   3. gate_up  per (group, 32 intermediate columns) a block of 4 warps streams the 32 gate and 32 up weight
 //               rows once through a shared-memory ring and multiplies them by up to 32 rows of x on the tensor
 //               cores (mma.sync with the weights as the 16-row A operand and the rows as N: "swap AB"), then
@@ -63,6 +65,16 @@ int rows_per_pass(const moekit_plugin_experts_config& cfg, int64_t num_tokens, i
 bool one_token(int64_t num_tokens);
 bool reads_hidden_directly(const moekit_plugin_experts_config& cfg, const Prepared& p,
                            const moekit_plugin_tensor& hidden);
+// Whether the gather quantizes each token's row once, codes and scales per token, for gate_up to read through
+// rows[i] / k (FP8 activations, T > 1, router weight not on the input: then every slot of a token has the same
+// row), instead of every assignment's row: where T * k >= kTokenCodesMinAssignments. One token keeps a copy per
+// slot (run()). H200, whole layer, same session, 3 rounds (bench/results/h200_ab_stream_fp8_token_codes.md), per
+// token against per assignment at every T > 1: Qwen3-30B-A3B / DeepSeek-V3 T=256 (2048 assignments) 0.984 /
+// 0.986x (DeepSeek-V3 2789 -> 2751 us; ncu before: its gather 41 us), gpt-oss-120b T=256 (1024) 0.997x; at 128-512
+// assignments 0.998-1.009x, 3 of 9 points slower (Qwen3 T=16 1.009x, Mixtral-8x7B T=16 1.007x): there the
+// quantization saved little and gate_up's x addresses wait for a rows[] load.
+constexpr int64_t kTokenCodesMinAssignments = 1024;
+bool x_per_token(const moekit_plugin_experts_config& cfg, const Prepared& p, int64_t num_tokens, int64_t top_k);
 // T > 1: the 64-row runs of w2 each down block streams back to back through its ring (experts_stream_gemm.cuh): 2
 // where the one-run grid (expected touched local experts under uniform routing x Hp / 64 blocks) takes at most two
 // waves of resident blocks (the ring's shared memory per SM), else 1. There the second wave's few blocks per SM

@@ -43,20 +43,21 @@ struct GemmParams {
   int64_t ip, inter, hidden;
   int32_t activation;
   float alpha, limit;
-  // 16-bit gate_up at T > 1 with the hidden rows read in place (reads_hidden_directly: H % 8 == 0, so a row's
-  // 16-byte chunks end at H or before it): grouped row i reads row rows[i] / x_top_k of x (hidden), x_row_bytes
-  // apart, zeros past H (x_valid_bytes); 0: x holds the grouped rows, K wide. Last, so that the fields above keep
-  // their offsets, and read only by the kernels that can take this path (x_from_hidden_rows).
+  // gate_up at T > 1 with x held per token: grouped row i reads row rows[i] / x_top_k of x, x_row_bytes apart
+  // (and, FP8, row rows[i] / x_top_k of x_scale). 16-bit: the hidden rows read in place (reads_hidden_directly:
+  // H % 8 == 0, so a row's 16-byte chunks end at H or before it), zeros past H (x_valid_bytes); FP8: the tokens'
+  // codes, Hp wide (x_per_token). 0: x holds the grouped rows, K wide. Last, so that the fields above keep their
+  // offsets, and read only by the kernels that can take this path (x_from_token_rows).
   int64_t x_top_k;
   int64_t x_row_bytes;
 };
 
-// Whether a GEMM kernel instance can read x from the hidden rows in place (GemmParams::x_top_k): 16-bit gate_up
-// kernels of the grouped path. A compile-time gate, so that the FP8, down and one-token kernels carry no such
-// branch (it cost the FP8 down pass 12 registers: 3 -> 2 blocks per SM).
-template <bool FP8, bool GATED, bool ONE>
-__host__ __device__ constexpr bool x_from_hidden_rows() {
-  return !FP8 && GATED && !ONE;
+// Whether a GEMM kernel instance can read x per token (GemmParams::x_top_k): the gate_up kernels of the grouped
+// path. A compile-time gate, so that the down and one-token kernels carry no such branch (it cost the FP8 down
+// pass 12 registers: 3 -> 2 blocks per SM).
+template <bool GATED, bool ONE>
+__host__ __device__ constexpr bool x_from_token_rows() {
+  return GATED && !ONE;
 }
 
 // The tensor-core step of one 16-byte chunk per row. Lane (g = lane/4, q = lane%4) loaded bytes [16q, 16q+16)
@@ -206,7 +207,7 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* 
   for (int u = 0; u < NT; ++u) {
     const int r = r0 + u * kRowsPerTile + copy_row;
     const int64_t x_index = ONE && p.x_shared_row ? 0 : first + (r < n ? r : 0);
-    if (x_from_hidden_rows<FP8, GATED, ONE>() && p.x_top_k != 0)  // the grouped row's token's hidden row
+    if (x_from_token_rows<GATED, ONE>() && p.x_top_k != 0)  // the grouped row's token's row
       x_src[u] = static_cast<const char*>(p.x) + p.rows[x_index] / p.x_top_k * p.x_row_bytes + copy_chunk * 16;
     else
       x_src[u] = static_cast<const char*>(p.x) + x_index * row_bytes + copy_chunk * 16;
@@ -220,8 +221,11 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* 
   const int xs_block = tid / (kRowsPerTile * NT), xs_row = tid % (kRowsPerTile * NT);
   const bool copies_xs = FP8 && tid < S::kScaleBlocks * kRowsPerTile * NT;
   const int xs_r = r0 + xs_row;
-  const float* xs_src =
-      FP8 ? p.x_scale + (ONE && p.x_shared_row ? 0 : first + (xs_r < n ? xs_r : 0)) * kbs : nullptr;
+  const int64_t xs_index = ONE && p.x_shared_row ? 0 : first + (xs_r < n ? xs_r : 0);
+  const float* xs_src = nullptr;
+  if constexpr (FP8)
+    xs_src = p.x_scale + (x_from_token_rows<GATED, ONE>() && p.x_top_k != 0 ? p.rows[xs_index] / p.x_top_k
+                                                                             : xs_index) * kbs;
 
   // A stage's copies in two parts: the weights (and their FP8 scales), which depend on nothing the previous kernel
   // writes, and the x rows (and their scales). EARLY issues the prologue's weight parts before the grid
@@ -259,7 +263,7 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* 
           // real here); src-size 0 reads nothing, the base address stands in for the source.
           const bool x_valid = r0 + u * kRowsPerTile + copy_row < n && off + copy_chunk * 16 < p.x_valid_bytes;
           gemm_detail::cp_async16_zfill(dst, x_valid ? x_src[u] + off : p.x, x_valid);
-        } else if (x_from_hidden_rows<FP8, GATED, ONE>() && p.x_top_k != 0) {  // hidden rows: zeros past H
+        } else if (!FP8 && x_from_token_rows<GATED, ONE>() && p.x_top_k != 0) {  // hidden rows: zeros past H
           const bool x_valid = off + copy_chunk * 16 < p.x_valid_bytes;
           gemm_detail::cp_async16_zfill(dst, x_valid ? x_src[u] + off : p.x, x_valid);
         } else {

@@ -100,7 +100,11 @@ void check_case(moekit_context cpu, moekit_context gpu, const ExpertsCase& c, ui
     const moekit_dtype compute = c.format == MOEKIT_WEIGHTS_F16 ? MOEKIT_DTYPE_F16 : MOEKIT_DTYPE_BF16;
     const bool in_place = sixteen_bit && c.act_quant == MOEKIT_ACT_QUANT_NONE && !c.weight_on_input &&
                           c.hidden_dtype == compute && c.H % 8 == 0 && !c.misaligned_hidden;
-    const std::string x_from = in_place ? "x in place" : "x gathered";
+    // FP8 activations at T > 1: each token's row quantized once (router weight not on the input), from 1024
+    // assignments on (experts_stream.h, kTokenCodesMinAssignments).
+    const bool per_token =
+        c.act_quant != MOEKIT_ACT_QUANT_NONE && c.T > 1 && !c.weight_on_input && c.T * c.k >= 1024;
+    const std::string x_from = in_place ? "x in place" : per_token ? "x quantized per token" : "x gathered";
     if (c.T == 1) {  // the one-token path
       const std::string path = "expert-major streaming, one token: block per (slot, 64 weight rows), ";
       EXPECT_NE(detail.find(path + x_from), std::string::npos) << detail;
@@ -606,6 +610,10 @@ const ExpertsCase kStreamCases[] = {
     // random and all on one expert.
     {"bf16_silu_E40_T264_k8", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 40, 40, 256, 128, 264, 8},
     {"fp8_silu_w8a8grp_E40_T160_k8", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, true, 40, 40, 320, 256, 160, 8},
+    // FP8 x quantized per token (T * k >= 1024): per-token scales, H % 128 != 0, skipped and non-local slots.
+    {"fp8_gelu_w8a8tok_E40_T130_k8", MOEKIT_WEIGHTS_FP8_BLOCK, kGelu, kBF16, kTokQ, false, 40, 40, 200, 192, 130, 8},
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, true, 33, 33, 256, 128, 256, 4},
+         "fp8_token_codes_E33_expert_map_and_invalid_ids_T256", Routing::WithInvalidIds, 20),
     with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 20, 20, 192, 160, 600, 2},
          "one_expert_600x2", Routing::OneExpert),
     // Preset shapes (E, or I, scaled so that the weights stay small on the host).
