@@ -85,7 +85,26 @@ void allow_smem(int max_block_smem) {
   if constexpr (FP8 && !ONE) opt_in(stream_gate_up_fp8_kernel<CT, MAX_TILES>);
   else opt_in(stream_gemm_kernel<CT, FP8, true, MAX_TILES, ONE, STAGES>);
   opt_in(stream_gemm_kernel<CT, FP8, false, MAX_TILES, ONE, STAGES>);
-  if constexpr (!ONE) opt_in(stream_down_chunked_kernel<CT, FP8, MAX_TILES>);
+  if constexpr (!ONE) opt_in(stream_down_chunked_kernel<CT, FP8, MAX_TILES, kStages>);
+}
+
+// The two-run down kernels' deeper rings (kDownChunkedStages from index I on), where the device allows a block
+// the ring: down_ring_stages picks them only within the SM's shared memory, as one_token_ring_stages does.
+template <class CT, bool FP8, int MAX_TILES, int I = 1>
+void allow_smem_down_chunked(int max_block_smem) {
+  constexpr int kDepths = static_cast<int>(sizeof kDownChunkedStages / sizeof kDownChunkedStages[0]);
+  if constexpr (I < kDepths) {
+    constexpr int smem = stream_smem_bytes<FP8, MAX_TILES, kDownChunkedStages[I]>();
+    if (smem <= max_block_smem) {
+      auto* kernel = stream_down_chunked_kernel<CT, FP8, MAX_TILES, kDownChunkedStages[I]>;
+      check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
+                 "cudaFuncSetAttribute (stream GEMM shared memory)");
+      check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                      cudaSharedmemCarveoutMaxShared),
+                 "cudaFuncSetAttribute (stream GEMM carveout)");
+    }
+    allow_smem_down_chunked<CT, FP8, MAX_TILES, I + 1>(max_block_smem);
+  }
 }
 
 constexpr int kOneTokenDepths = static_cast<int>(sizeof kOneTokenStages / sizeof kOneTokenStages[0]);
@@ -105,6 +124,9 @@ void allow_smem_all_tiles(int max_block_smem) {
   allow_smem<CT, FP8, 1>(max_block_smem);
   allow_smem<CT, FP8, 2>(max_block_smem);
   allow_smem<CT, FP8, 4>(max_block_smem);
+  allow_smem_down_chunked<CT, FP8, 1>(max_block_smem);
+  allow_smem_down_chunked<CT, FP8, 2>(max_block_smem);
+  allow_smem_down_chunked<CT, FP8, 4>(max_block_smem);
 }
 
 template <class CT, bool FP8, bool GATED, int MAX_TILES, bool ONE, int STAGES>
@@ -120,11 +142,20 @@ void launch_gate_up_fp8(const GemmParams& g, dim3 grid, bool overlap, cudaStream
   launch_dependent(overlap, stream_gate_up_fp8_kernel<CT, MAX_TILES>, grid, dim3(kThreads), smem, stream, what, g);
 }
 
-template <class CT, bool FP8, int MAX_TILES>
-void launch_down_chunked(const GemmParams& g, dim3 grid, bool overlap, cudaStream_t stream, const char* what) {
-  constexpr int smem = stream_smem_bytes<FP8, MAX_TILES, kStages>();  // opted in by configure_kernels()
-  launch_dependent(overlap, stream_down_chunked_kernel<CT, FP8, MAX_TILES>, grid, dim3(kThreads), smem, stream, what,
-                   g);
+// Two runs of w2 per block: the kernel of the pass's ring depth, found among kDownChunkedStages from index I on.
+template <class CT, bool FP8, int MAX_TILES, int I = 0>
+void launch_down_chunked(int stages, const GemmParams& g, dim3 grid, bool overlap, cudaStream_t stream,
+                         const char* what) {
+  constexpr int kDepths = static_cast<int>(sizeof kDownChunkedStages / sizeof kDownChunkedStages[0]);
+  if constexpr (I == kDepths) {
+    throw_internal("stream tier: no two-run down kernel for a " + std::to_string(stages) + "-stage ring");
+  } else if (stages == kDownChunkedStages[I]) {
+    constexpr int smem = stream_smem_bytes<FP8, MAX_TILES, kDownChunkedStages[I]>();  // opted in (configure_kernels)
+    launch_dependent(overlap, stream_down_chunked_kernel<CT, FP8, MAX_TILES, kDownChunkedStages[I]>, grid,
+                     dim3(kThreads), smem, stream, what, g);
+  } else {
+    launch_down_chunked<CT, FP8, MAX_TILES, I + 1>(stages, g, grid, overlap, stream, what);
+  }
 }
 
 // One token: the kernel of the pass's ring depth, found among kOneTokenStages from index I on.
@@ -148,18 +179,18 @@ int64_t down_column_blocks(int64_t hp, int chunks = 1) { return hp / 16 / kWarps
 // One GEMM pass: the one-token kernel of its ring depth, or the grouped kernel of the pass's tiles (down: of
 // `chunks` runs of 64 rows per block).
 template <class CT, bool FP8, bool GATED>
-void launch_pass(bool one, int one_token_stages, int tiles, int chunks, const GemmParams& g, dim3 grid, bool overlap,
+void launch_pass(bool one, int stages, int tiles, int chunks, const GemmParams& g, dim3 grid, bool overlap,
                  cudaStream_t stream, const char* what) {
   if (one) {
-    launch_one_token_gemm<CT, FP8, GATED>(one_token_stages, g, grid, overlap, stream, what);
+    launch_one_token_gemm<CT, FP8, GATED>(stages, g, grid, overlap, stream, what);
   } else if constexpr (FP8 && GATED) {
     if (tiles >= 4) launch_gate_up_fp8<CT, 4>(g, grid, overlap, stream, what);
     else if (tiles == 2) launch_gate_up_fp8<CT, 2>(g, grid, overlap, stream, what);
     else launch_gate_up_fp8<CT, 1>(g, grid, overlap, stream, what);
   } else if (!GATED && chunks == kDownChunks) {
-    if (tiles >= 4) launch_down_chunked<CT, FP8, 4>(g, grid, overlap, stream, what);
-    else if (tiles == 2) launch_down_chunked<CT, FP8, 2>(g, grid, overlap, stream, what);
-    else launch_down_chunked<CT, FP8, 1>(g, grid, overlap, stream, what);
+    if (tiles >= 4) launch_down_chunked<CT, FP8, 4>(stages, g, grid, overlap, stream, what);
+    else if (tiles == 2) launch_down_chunked<CT, FP8, 2>(stages, g, grid, overlap, stream, what);
+    else launch_down_chunked<CT, FP8, 1>(stages, g, grid, overlap, stream, what);
   } else {
     if (tiles >= 4) launch_gemm<CT, FP8, GATED, 4, false, kStages>(g, grid, overlap, stream, what);
     else if (tiles == 2) launch_gemm<CT, FP8, GATED, 2, false, kStages>(g, grid, overlap, stream, what);
@@ -168,7 +199,7 @@ void launch_pass(bool one, int one_token_stages, int tiles, int chunks, const Ge
 }
 
 template <class CT, bool FP8>
-void launch_gemms(bool one, const OneTokenRings& rings, int tiles, int chunks, const GemmParams& g1,
+void launch_gemms(bool one, const PassRings& rings, int tiles, int chunks, const GemmParams& g1,
                   const GemmParams& g2, const RowsParams* act_quant, unsigned groups, int64_t max_rows, bool overlap,
                   cudaStream_t stream) {
   const dim3 grid1(static_cast<unsigned>(gate_up_column_blocks(g1.ip)), groups);
@@ -265,19 +296,41 @@ int64_t expected_local_slots(const moekit_plugin_experts_config& cfg, int64_t to
 }
 }  // namespace
 
+namespace {
+// Local experts that uniform routing of T tokens, k slots each, is expected to touch.
+double expected_touched_experts(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int64_t top_k) {
+  const int64_t E = cfg.num_experts > 0 ? cfg.num_experts : 1;
+  const double pick = std::min(1.0, static_cast<double>(top_k) / static_cast<double>(E));
+  return static_cast<double>(cfg.num_local_experts) * (1.0 - std::pow(1.0 - pick, static_cast<double>(num_tokens)));
+}
+
+// Blocks of a T > 1 pass's ring (`tiles` of x, `stages` deep) resident on the whole device.
+double resident_blocks(bool fp8, int tiles, int stages, const DeviceShape& device) {
+  const size_t ring = stream_ring_bytes(fp8, tiles, stages);
+  return static_cast<double>(device.sm_count) *
+         static_cast<double>(device.smem_per_sm / (ring + kReservedSmemPerBlock));
+}
+}  // namespace
+
 int down_chunks(const moekit_plugin_experts_config& cfg, const Prepared& p, int64_t num_tokens, int64_t top_k,
                 const DeviceShape& device) {
   if (one_token(num_tokens)) return 1;
-  const int64_t E = cfg.num_experts > 0 ? cfg.num_experts : 1;
-  const double pick = std::min(1.0, static_cast<double>(top_k) / static_cast<double>(E));
-  const double touched =
-      static_cast<double>(cfg.num_local_experts) * (1.0 - std::pow(1.0 - pick, static_cast<double>(num_tokens)));
-  const double blocks = touched * static_cast<double>(down_column_blocks(cfg.hidden_pad));
+  const double blocks =
+      expected_touched_experts(cfg, num_tokens, top_k) * static_cast<double>(down_column_blocks(cfg.hidden_pad));
   const int tiles = rows_per_pass(cfg, num_tokens, top_k) / kRowsPerTile;
-  const size_t ring = stream_ring_bytes(p.kind == WeightKind::Fp8, tiles);
-  const double slots = static_cast<double>(device.sm_count) *
-                       static_cast<double>(device.smem_per_sm / (ring + kReservedSmemPerBlock));
-  return blocks <= 2.0 * slots ? kDownChunks : 1;
+  return blocks <= 2.0 * resident_blocks(p.kind == WeightKind::Fp8, tiles, kStages, device) ? kDownChunks : 1;
+}
+
+int down_ring_stages(const moekit_plugin_experts_config& cfg, const Prepared& p, int64_t num_tokens, int64_t top_k,
+                     const DeviceShape& device) {
+  if (down_chunks(cfg, p, num_tokens, top_k, device) != kDownChunks) return kStages;
+  const double blocks = expected_touched_experts(cfg, num_tokens, top_k) *
+                        static_cast<double>(down_column_blocks(cfg.hidden_pad, kDownChunks));
+  const int tiles = rows_per_pass(cfg, num_tokens, top_k) / kRowsPerTile;
+  int best = kStages;
+  for (int stages : kDownChunkedStages)
+    if (resident_blocks(p.kind == WeightKind::Fp8, tiles, stages, device) >= blocks) best = stages;
+  return best;
 }
 
 bool one_token_outruns_decode(const moekit_plugin_experts_config& cfg, int64_t top_k) {
@@ -286,17 +339,25 @@ bool one_token_outruns_decode(const moekit_plugin_experts_config& cfg, int64_t t
   return local_slots * expert_bytes >= kOneTokenStreamMinBytes;
 }
 
-OneTokenRings one_token_rings(const moekit_plugin_experts_config& cfg, const Prepared& p, int64_t top_k,
+PassRings one_token_rings(const moekit_plugin_experts_config& cfg, const Prepared& p, int64_t top_k,
                               const DeviceShape& device) {
   const bool fp8 = p.kind == WeightKind::Fp8;
   const int64_t elem = fp8 ? 1 : 2;
   const int64_t local_slots = expected_local_slots(cfg, top_k);  // the others' blocks exit at once
   auto row_stages = [&](int64_t k) { return (k * elem + kStageBytes - 1) / kStageBytes; };
-  OneTokenRings r;
+  PassRings r;
   r.gate_up = one_token_ring_stages(fp8, gate_up_column_blocks(cfg.intermediate_pad) * local_slots,
                                     row_stages(cfg.hidden_pad), device);
   r.down = one_token_ring_stages(fp8, down_column_blocks(cfg.hidden_pad) * local_slots,
                                  row_stages(cfg.intermediate_pad), device);
+  return r;
+}
+
+PassRings pass_rings(const moekit_plugin_experts_config& cfg, const Prepared& p, int64_t num_tokens, int64_t top_k,
+                     const DeviceShape& device) {
+  if (one_token(num_tokens)) return one_token_rings(cfg, p, top_k, device);
+  PassRings r;
+  r.down = down_ring_stages(cfg, p, num_tokens, top_k, device);
   return r;
 }
 
@@ -305,14 +366,15 @@ std::string describe(const moekit_plugin_experts_config& cfg, const Prepared& p,
   if (!one_token(num_tokens))
     return std::string("expert-major streaming: block per (expert, 64 weight rows") +
            (down_chunks(cfg, p, num_tokens, top_k, device) > 1 ? "; w2 2x64" : "") + ") per " +
-           std::to_string(rows_per_pass(cfg, num_tokens, top_k)) + " rows, " + std::to_string(kStages) +
-           "-stage cp.async ring, x " +
+           std::to_string(rows_per_pass(cfg, num_tokens, top_k)) + " rows, cp.async rings " +
+           std::to_string(kStages) + " (w13) / " + std::to_string(down_ring_stages(cfg, p, num_tokens, top_k, device)) +
+           " (w2), x " +
            (reads_hidden_directly(cfg, p, hidden) ? "in place"
             : x_per_token(cfg, p, num_tokens, top_k) ? "quantized per token"
-                                                  : "gathered") +
+                                                     : "gathered") +
            ", slot-ordered combine";
   // Short (both): the report's detail holds 191 characters, and the tier's reason follows.
-  const OneTokenRings rings = one_token_rings(cfg, p, top_k, device);
+  const PassRings rings = one_token_rings(cfg, p, top_k, device);
   return std::string("expert-major streaming, one token: block per (slot, 64 weight rows), x ") +
          (reads_hidden_directly(cfg, p, hidden) ? "in place" : "gathered") + ", rings " +
          std::to_string(rings.gate_up) + " (w13) / " + std::to_string(rings.down) + " (w2), slot-ordered combine";
@@ -430,7 +492,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
 
   const int tiles = rows_per_pass(cfg, T, k) / kRowsPerTile;
   const unsigned group_grid = static_cast<unsigned>(one ? k : G);  // one token: a block row per slot
-  const OneTokenRings rings = one ? one_token_rings(cfg, prep, k, device) : OneTokenRings{};
+  const PassRings rings = pass_rings(cfg, prep, T, k, device);
   const int chunks = down_chunks(cfg, prep, T, k, device);
   if (G == 0) {
     // No local experts: nothing to multiply; the combine writes zeros.

@@ -131,13 +131,19 @@ constexpr int stream_smem_bytes() {
   return STAGES * StageShape<FP8, MAX_TILES>::kBytes;
 }
 
-// The ring of a T > 1 kernel whose pass takes `tiles` tiles of x (host side: the tier's occupancy rules).
-inline size_t stream_ring_bytes(bool fp8, int tiles) {
-  if (fp8) return tiles >= 4 ? stream_smem_bytes<true, 4>() : tiles == 2 ? stream_smem_bytes<true, 2>()
-                                                                         : stream_smem_bytes<true, 1>();
-  return tiles >= 4 ? stream_smem_bytes<false, 4>() : tiles == 2 ? stream_smem_bytes<false, 2>()
-                                                                 : stream_smem_bytes<false, 1>();
+// The ring of a T > 1 kernel whose pass takes `tiles` tiles of x, `stages` deep (host side: the tier's occupancy
+// rules).
+inline size_t stream_ring_bytes(bool fp8, int tiles, int stages = kStages) {
+  const int stage = fp8 ? (tiles >= 4 ? StageShape<true, 4>::kBytes : tiles == 2 ? StageShape<true, 2>::kBytes
+                                                                                  : StageShape<true, 1>::kBytes)
+                        : (tiles >= 4 ? StageShape<false, 4>::kBytes : tiles == 2 ? StageShape<false, 2>::kBytes
+                                                                                   : StageShape<false, 1>::kBytes);
+  return static_cast<size_t>(stages) * static_cast<size_t>(stage);
 }
+
+// The two-run down kernels' ring depths (experts_stream.h, down_ring_stages), the 3-stage ring first.
+constexpr int kDownChunkedStages[] = {3, 4, 5};
+static_assert(kDownChunkedStages[0] == kStages, "down_ring_stages falls back to the first depth");
 
 // Shared memory the runtime reserves per resident block on sm_80+, counted against the SM's.
 constexpr int kReservedSmemPerBlock = 1024;
@@ -521,9 +527,9 @@ __global__ void __launch_bounds__(kThreads) stream_gemm_kernel(const GemmParams 
 // reserved per block), at most 4: the bound the kernels below are compiled for, so that registers do not hold them
 // under what shared memory allows. (stream_gemm_kernel keeps no bound: even a bound of 1 changes ptxas's register
 // choices, and its other instances fit anyway.)
-template <bool FP8, int MAX_TILES>
+template <bool FP8, int MAX_TILES, int STAGES = kStages>
 constexpr int ring_resident_blocks() {
-  const int fit = (228 * 1024) / (stream_smem_bytes<FP8, MAX_TILES, kStages>() + kReservedSmemPerBlock);
+  const int fit = (228 * 1024) / (stream_smem_bytes<FP8, MAX_TILES, STAGES>() + kReservedSmemPerBlock);
   return fit < 4 ? fit : 4;
 }
 
@@ -537,13 +543,14 @@ __global__ void __launch_bounds__(kThreads, (ring_resident_blocks<true, MAX_TILE
   stream_gemm<CT, true, true, MAX_TILES, false, kStages, 1>(p, stream_smem);
 }
 
-// Down at T > 1, kDownChunks runs of 64 weight rows per block: grid (Hp / (64 * kDownChunks), G). Without the
-// bound the second epilogue took these kernels to 138-216 registers, one block per SM fewer than their rings allow.
-template <class CT, bool FP8, int MAX_TILES>
-__global__ void __launch_bounds__(kThreads, (ring_resident_blocks<FP8, MAX_TILES>()))
+// Down at T > 1, kDownChunks runs of 64 weight rows per block through a ring of STAGES (kDownChunkedStages):
+// grid (Hp / (64 * kDownChunks), G). Without the bound the second epilogue took these kernels to 138-216
+// registers, one block per SM fewer than their rings allow.
+template <class CT, bool FP8, int MAX_TILES, int STAGES>
+__global__ void __launch_bounds__(kThreads, (ring_resident_blocks<FP8, MAX_TILES, STAGES>()))
     stream_down_chunked_kernel(const GemmParams p) {
   extern __shared__ __align__(16) unsigned char stream_smem[];
-  stream_gemm<CT, FP8, false, MAX_TILES, false, kStages, kDownChunks>(p, stream_smem);
+  stream_gemm<CT, FP8, false, MAX_TILES, false, STAGES, kDownChunks>(p, stream_smem);
 }
 
 }  // namespace

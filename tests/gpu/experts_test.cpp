@@ -112,8 +112,11 @@ void check_case(moekit_context cpu, moekit_context gpu, const ExpertsCase& c, ui
       EXPECT_TRUE(std::regex_search(detail, std::regex(", rings (3|4|6|12) \\(w13\\) / (3|4|6|12) \\(w2\\), ")))
           << detail;
     } else {
+      // The down pass's ring: 3 stages, or 4-5 with two w2 runs per block where the grid fits (down_ring_stages).
       EXPECT_TRUE(std::regex_search(detail, std::regex("^expert-major streaming: block per \\(expert, 64 weight rows"
-                                                       "(; w2 2x64)?\\) per (8|16|32) rows, 3-stage cp.async ring, " +
+                                                       "(; w2 2x64\\) per (8|16|32) rows, cp.async rings 3 \\(w13\\) / "
+                                                       "(3|4|5)|\\) per (8|16|32) rows, cp.async rings 3 \\(w13\\) / 3)"
+                                                       " \\(w2\\), " +
                                                        x_from + ", ")))
           << detail;
       // Two 64-row runs of w2 per down block where the one-run grid takes at most two waves (experts_stream.h,
