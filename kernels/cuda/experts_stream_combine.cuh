@@ -65,29 +65,43 @@ __global__ void __launch_bounds__(kCombineThreads) combine_kernel(const CombineP
     __syncthreads();
     if (h >= p.hidden) continue;
     float acc[VEC] = {};
-#pragma unroll kCombineUnroll
-    for (int64_t j = 0; j < p.top_k; ++j) {
-      const int32_t e = slot_expert[j];
-      if (e < 0) continue;
-      float v[VEC];
-      const float* y = p.y + (t * p.top_k + j) * p.hidden + h;
-      if constexpr (VEC == 4) {
-        const float4 y4 = *reinterpret_cast<const float4*>(y);
-        v[0] = y4.x, v[1] = y4.y, v[2] = y4.z, v[3] = y4.w;
-      } else {
-        v[0] = y[0];
-      }
-      if (p.b2 != nullptr) {  // y + b2, then weighted: the CPU backend's order
-        const float* bias = p.b2 + static_cast<int64_t>(e) * p.hp + h;
+    // kCombineUnroll slots at a time: all their y (and b2) loads issued before the first add, then the adds in
+    // slot order (the same operations as one slot at a time, so the same bits). With a load and its add per slot
+    // the compiler branched around each skipped slot and every load waited for the previous slot's add (SASS):
+    // k dependent memory round trips per thread.
+    for (int64_t j0 = 0; j0 < p.top_k; j0 += kCombineUnroll) {
+      float v[kCombineUnroll][VEC];
+      bool live[kCombineUnroll];
+#pragma unroll
+      for (int u = 0; u < kCombineUnroll; ++u) {
+        const int64_t j = j0 + u;
+        const int32_t e = j < p.top_k ? slot_expert[j] : -1;  // slots past top_k: padding, never read as slots
+        live[u] = e >= 0;
+#pragma unroll
+        for (int i = 0; i < VEC; ++i) v[u][i] = 0.0f;
+        if (!live[u]) continue;
+        const float* y = p.y + (t * p.top_k + j) * p.hidden + h;
         if constexpr (VEC == 4) {
-          const float4 b4 = *reinterpret_cast<const float4*>(bias);
-          v[0] += b4.x, v[1] += b4.y, v[2] += b4.z, v[3] += b4.w;
+          const float4 y4 = *reinterpret_cast<const float4*>(y);
+          v[u][0] = y4.x, v[u][1] = y4.y, v[u][2] = y4.z, v[u][3] = y4.w;
         } else {
-          v[0] += bias[0];
+          v[u][0] = y[0];
+        }
+        if (p.b2 != nullptr) {  // y + b2, then weighted: the CPU backend's order
+          const float* bias = p.b2 + static_cast<int64_t>(e) * p.hp + h;
+          if constexpr (VEC == 4) {
+            const float4 b4 = *reinterpret_cast<const float4*>(bias);
+            v[u][0] += b4.x, v[u][1] += b4.y, v[u][2] += b4.z, v[u][3] += b4.w;
+          } else {
+            v[u][0] += bias[0];
+          }
         }
       }
 #pragma unroll
-      for (int i = 0; i < VEC; ++i) acc[i] += slot_weight[j] * v[i];
+      for (int u = 0; u < kCombineUnroll; ++u)
+        if (live[u])
+#pragma unroll
+          for (int i = 0; i < VEC; ++i) acc[i] += slot_weight[j0 + u] * v[u][i];
     }
 #pragma unroll
     for (int i = 0; i < VEC; ++i) store_from_f32(p.out, p.out_dtype, t * p.hidden + h + i, acc[i]);
