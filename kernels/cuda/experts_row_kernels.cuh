@@ -629,6 +629,10 @@ __device__ __forceinline__ void store_out(const CombineParams& p, int64_t i, flo
 // A token's slots are read once per block into shared memory (row of y or -1, weight, local expert), so the
 // column loop issues its 16-byte loads of the k rows back to back. (ncu on the H200, qwen3-30b-a3b T=16384:
 // 242 us for 0.6 GB when each column chunk re-read the slot's ids, weight and row.)
+// Tried and not kept (bench/results/h200_ab_combine_raw_loads_not_kept.md): the column loop loading 4 staged
+// slots' raw y and b2 operands before their adds (its SASS has each slot's load after the previous slot's adds):
+// Mixtral-8x7B fp8 T=1024 0.952x, DeepSeek-V3 fp8 T=4096 0.978x, but gpt-oss-120b bf16 T=4096 1.048x and Qwen3
+// fp8 T=4096 1.019x in both rounds.
 constexpr int kCombineThreads = 128;
 constexpr int kCombineMaxSlots = 64;  // top_k above this takes combine_rows_kernel's per-chunk lookups
 

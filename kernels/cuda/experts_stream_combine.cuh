@@ -68,7 +68,9 @@ __global__ void __launch_bounds__(kCombineThreads) combine_kernel(const CombineP
     // kCombineUnroll slots at a time: all their y (and b2) loads issued before the first add, then the adds in
     // slot order (the same operations as one slot at a time, so the same bits). With a load and its add per slot
     // the compiler branched around each skipped slot and every load waited for the previous slot's add (SASS):
-    // k dependent memory round trips per thread.
+    // k dependent memory round trips per thread. With w2 biases the compiler still finishes each slot's y + b2
+    // before the next slot's loads (their registers are reused); loading the raw operands of all 4 slots first
+    // measured neutral there (gpt-oss-120b T=256 0.998 / 1.003x, bench/results/h200_ab_combine_raw_loads_not_kept.md).
     for (int64_t j0 = 0; j0 < p.top_k; j0 += kCombineUnroll) {
       float v[kCombineUnroll][VEC];
       bool live[kCombineUnroll];
