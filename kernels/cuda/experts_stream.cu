@@ -366,11 +366,10 @@ std::string describe(const moekit_plugin_experts_config& cfg, const Prepared& p,
   if (!one_token(num_tokens))
     return std::string("expert-major streaming: block per (expert, 64 weight rows") +
            (down_chunks(cfg, p, num_tokens, top_k, device) > 1 ? "; w2 2x64" : "") + ") per " +
-           std::to_string(rows_per_pass(cfg, num_tokens, top_k)) + " rows, cp.async rings " +
-           std::to_string(kStages) + " (w13) / " + std::to_string(down_ring_stages(cfg, p, num_tokens, top_k, device)) +
-           " (w2), x " +
+           std::to_string(rows_per_pass(cfg, num_tokens, top_k)) + " rows, rings " + std::to_string(kStages) + "/" +
+           std::to_string(down_ring_stages(cfg, p, num_tokens, top_k, device)) + " (w13/w2), x " +
            (reads_hidden_directly(cfg, p, hidden) ? "in place"
-            : x_per_token(cfg, p, num_tokens, top_k) ? "quantized per token"
+            : x_per_token(cfg, p, num_tokens, top_k) ? "per token"
                                                      : "gathered") +
            ", slot-ordered combine";
   // Short (both): the report's detail holds 191 characters, and the tier's reason follows.
