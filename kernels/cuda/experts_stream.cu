@@ -58,13 +58,13 @@ Layout layout_for(const moekit_plugin_experts_config& cfg, int64_t A) {
 
 // ---- Host ----------------------------------------------------------------------------------------------------
 
-// The rings are larger than the 48 KiB default: each GEMM kernel opts in once per device, outside any run (runs
-// may be captured into a graph), with all of the SM's unified L1 / shared memory as shared memory, so that 4
-// blocks of the common MAX_TILES = 1 ring (55-57 KiB each) fit an H200 SM; the operands bypass L1 anyway. Rings
-// deeper than the 3-stage one that the device does not allow a block are not opted in: one_token_ring_stages never
-// picks them there (it asks for the ring plus the 1 KiB reservation within the SM's shared memory, and every sm_80+
-// device's per-block limit is that SM figure less 1 KiB). A 3-stage ring that does not fit is an error here, not at
-// the first launch.
+// The rings are larger than the 48 KiB default: each GEMM kernel opts in once per device, outside any run (runs may be
+// captured into a graph), with all of the SM's unified L1 / shared memory as shared memory, so that 4 blocks of the
+// common MAX_TILES = 1 ring (55-57 KiB each) fit an H200 SM; the operands bypass L1 anyway. Rings deeper than the
+// 3-stage one that the device does not allow a block are not opted in: one_token_ring_stages and down_ring_stages never
+// pick them there (each asks for the ring plus the 1 KiB reservation within the SM's shared memory, and every sm_80+
+// device's per-block limit is that SM figure less 1 KiB). A 3-stage ring that does not fit is an error here, not at the
+// first launch.
 template <class CT, bool FP8, int MAX_TILES, bool ONE = false, int STAGES = kStages>
 void allow_smem(int max_block_smem) {
   constexpr int smem = stream_smem_bytes<FP8, MAX_TILES, STAGES>();
@@ -176,8 +176,8 @@ void launch_one_token_gemm(int stages, const GemmParams& g, dim3 grid, bool over
 int64_t gate_up_column_blocks(int64_t ip) { return ip / 8 / kWarps; }
 int64_t down_column_blocks(int64_t hp, int chunks = 1) { return hp / 16 / kWarps / chunks; }
 
-// One GEMM pass: the one-token kernel of its ring depth, or the grouped kernel of the pass's tiles (down: of
-// `chunks` runs of 64 rows per block).
+// One GEMM pass: the one-token kernel of its ring depth, or the grouped kernel of the pass's tiles (FP8 gate_up: its
+// bounded kernel; down: of `chunks` runs of 64 rows per block, two runs in a ring `stages` deep).
 template <class CT, bool FP8, bool GATED>
 void launch_pass(bool one, int stages, int tiles, int chunks, const GemmParams& g, dim3 grid, bool overlap,
                  cudaStream_t stream, const char* what) {
@@ -326,6 +326,7 @@ int down_ring_stages(const moekit_plugin_experts_config& cfg, const Prepared& p,
   if (down_chunks(cfg, p, num_tokens, top_k, device) != kDownChunks) return kStages;
   const double blocks = expected_touched_experts(cfg, num_tokens, top_k) *
                         static_cast<double>(down_column_blocks(cfg.hidden_pad, kDownChunks));
+  if (blocks <= 0.0) return kStages;  // no local experts: nothing is launched
   const int tiles = rows_per_pass(cfg, num_tokens, top_k) / kRowsPerTile;
   int best = kStages;
   for (int stages : kDownChunkedStages)

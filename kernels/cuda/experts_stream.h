@@ -100,6 +100,7 @@ bool one_token_outruns_decode(const moekit_plugin_experts_config& cfg, int64_t t
 // whose resident blocks still take the pass's whole grid (a block per slot and 32 intermediate / 64 output
 // columns; slots of non-local experts, k * L / E expected, exit at once) and that the row's length can use;
 // 3 (the T > 1 ring) where the grid takes more than a wave. A pure function of its arguments, like the tier rule.
+// PassRings also carries the T > 1 depths (pass_rings, below).
 struct PassRings {
   int gate_up = 3;
   int down = 3;

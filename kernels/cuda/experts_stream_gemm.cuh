@@ -22,8 +22,9 @@ struct GemmParams {
   const void* w;         // [L][rows_per_expert][K]: 16-bit elements, or e4m3 bytes (FP8)
   const float* w_scale;  // FP8: [L][K/128][rows_per_expert]
   const float* bias;     // gate_up: b13 [L][2Ip]
-  const void* x;         // [A][K] grouped rows: compute-type bits, or e4m3 codes (FP8); or hidden (x_top_k)
-  const float* x_scale;  // FP8: [A][K/128]
+  const void* x;         // [A][K] grouped rows: compute-type bits, or e4m3 codes (FP8); per token (x_top_k):
+                         // hidden, or the tokens' e4m3 codes [T][K]
+  const float* x_scale;  // FP8: [A][K/128], or [T][K/128] per token
   int64_t x_valid_bytes;  // bytes of an x row read from memory; the ring's columns past them are zeros
   int32_t x_shared_row;   // every group reads x row 0 (one token: its hidden row, read in place)
   // Groups: from the grouping pass (group_* and meta), or, in the one-token kernels, group j is slot j (one row,
@@ -79,7 +80,8 @@ __device__ __forceinline__ void mma_chunk(float (&d)[4], uint4 lo, uint4 hi, uin
 }
 
 // The operand pipeline of a block (kBlockRows = 64 weight rows, 16 per warp, against up to 8 * MAX_TILES grouped
-// rows): a shared-memory ring of STAGES stages (kStages for T > 1, kOneTokenStages at T = 1), each holding
+// rows): a shared-memory ring of STAGES stages (kStages for T > 1, kDownChunkedStages for the two-run down pass,
+// kOneTokenStages at T = 1), each holding
 // kStageBytes of every weight row and of every x row (plus, for FP8, the stage's weight and x block scales), filled
 // with 16-byte cp.async, consecutive threads on consecutive chunks of a row, and read by each warp as the register fragments the mma takes. Why
 // (bench/probes/stream_bandwidth.cu, H200): reading 1.9-3.8 GB of expert-shaped rows, this copy pattern reached
@@ -95,7 +97,7 @@ constexpr int kBlockRows = kWarps * 16;
 constexpr int kStageBytes = 256;
 constexpr int kChunks = kStageBytes / 16;  // 16-byte chunks of a row per stage
 constexpr int kRowsPerCopyRound = kThreads / kChunks;
-constexpr int kStages = 3;  // the grouped kernels' ring (T > 1); one token picks its depth per pass, below
+constexpr int kStages = 3;  // the grouped kernels' ring (T > 1; the two-run down pass and one token pick theirs)
 // One token: the ring depths its kernels are compiled for. There the grid is a block per (slot, 64 weight rows),
 // often under a wave of resident blocks, and then a block's stream of its rows is bound by the round trips of its
 // kStages - 1 stages in flight; the shared memory the grid leaves free buys depth (one_token_ring_stages). H200,
@@ -523,7 +525,7 @@ __global__ void __launch_bounds__(kThreads) stream_gemm_kernel(const GemmParams 
   stream_gemm<CT, FP8, GATED, MAX_TILES, ONE, STAGES, 1>(p, stream_smem);
 }
 
-// Resident blocks per SM that the 3-stage ring of MAX_TILES tiles leaves room for on an H200 (228 KiB per SM, 1 KiB
+// Resident blocks per SM that the STAGES-deep ring of MAX_TILES tiles leaves room for on an H200 (228 KiB per SM, 1 KiB
 // reserved per block), at most 4: the bound the kernels below are compiled for, so that registers do not hold them
 // under what shared memory allows. (stream_gemm_kernel keeps no bound: even a bound of 1 changes ptxas's register
 // choices, and its other instances fit anyway.)

@@ -100,13 +100,14 @@ __global__ void __launch_bounds__(kGroupThreads) group_kernel(const GroupParams 
 // Source: the hidden row of the assignment (HiddenRows; src_f32 null) or an f32 row of the same index.
 struct RowsParams : HiddenRows {
   const float* src_f32;  // [A][cols]
-  const int32_t* rows;  // the assignment of each grouped row; null: grouped row i is assignment i (one token)
+  const int32_t* rows;  // the assignment of each grouped row; null: row i is assignment i (one token), or token i
+                        // (top_k = 1: FP8 x per token, x_per_token)
   const int32_t* meta;  // [1]: the grouped rows; null: `row_count`
   int64_t row_count;
   int64_t cols;  // padded row length (Hp or Ip)
   int32_t act_quant;
-  void* out;      // [A][cols]: compute-type bits, or e4m3 codes (act_quant != none)
-  float* scales;  // [A][cols / 128]
+  void* out;      // [rows][cols]: compute-type bits, or e4m3 codes (act_quant != none)
+  float* scales;  // [rows][cols / 128]
 };
 
 __device__ __forceinline__ int64_t grouped_rows(const RowsParams& p) {

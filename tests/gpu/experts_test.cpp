@@ -612,10 +612,16 @@ const ExpertsCase kStreamCases[] = {
     // random and all on one expert.
     {"bf16_silu_E40_T264_k8", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 40, 40, 256, 128, 264, 8},
     {"fp8_silu_w8a8grp_E40_T160_k8", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, true, 40, 40, 320, 256, 160, 8},
-    // FP8 x quantized per token (T * k >= 1024): per-token scales, H % 128 != 0, skipped and non-local slots.
+    // FP8 x quantized per token (T * k >= 1024): per-token scales and H % 128 != 0 (32-row passes, two w2 runs);
+    // 16-row passes with one w2 run; skipped and non-local slots.
     {"fp8_gelu_w8a8tok_E40_T130_k8", MOEKIT_WEIGHTS_FP8_BLOCK, kGelu, kBF16, kTokQ, false, 40, 40, 200, 192, 130, 8},
+    {"fp8_w8a8grp_E200_T128_k8", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 200, 200, 256, 128, 128, 8},
     with(ExpertsCase{"", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, true, 33, 33, 256, 128, 256, 4},
          "fp8_token_codes_E33_expert_map_and_invalid_ids_T256", Routing::WithInvalidIds, 20),
+    // FP8 two-run down passes on the rings an H200 picks for them (down_ring_stages): 3 stages (320 two-run
+    // blocks, more than the 4-stage ring's 264 resident) and 4 (192 blocks).
+    {"fp8_w8a8grp_E10_H4096_T64_w2_rings3", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 10, 10, 4096, 256, 64, 2},
+    {"fp8_w8a8grp_E6_H4096_T32_w2_rings4", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 6, 6, 4096, 256, 32, 2},
     with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 20, 20, 192, 160, 600, 2},
          "one_expert_600x2", Routing::OneExpert),
     // Preset shapes (E, or I, scaled so that the weights stay small on the host).
