@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <string>
 
 #include "compute_bits.cuh"
@@ -58,6 +59,15 @@ Layout layout_for(const moekit_plugin_experts_config& cfg, int64_t A) {
 
 // ---- Host ----------------------------------------------------------------------------------------------------
 
+// One GEMM kernel's opt-in to a ring of `smem` bytes, with all of the SM's L1 / shared memory as shared memory.
+void opt_in_ring(void (*kernel)(GemmParams), int smem) {
+  check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
+             "cudaFuncSetAttribute (stream GEMM shared memory)");
+  check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                  cudaSharedmemCarveoutMaxShared),
+             "cudaFuncSetAttribute (stream GEMM carveout)");
+}
+
 // The rings are larger than the 48 KiB default: each GEMM kernel opts in once per device, outside any run (runs may be
 // captured into a graph), with all of the SM's unified L1 / shared memory as shared memory, so that 4 blocks of the
 // common MAX_TILES = 1 ring (55-57 KiB each) fit an H200 SM; the operands bypass L1 anyway. Rings deeper than the
@@ -73,36 +83,22 @@ void allow_smem(int max_block_smem) {
     throw_unsupported("stream tier: a " + std::to_string(smem) + "-byte shared-memory ring exceeds the device's " +
                       std::to_string(max_block_smem) + " bytes per block");
   }
-  auto opt_in = [smem](void (*kernel)(GemmParams)) {
-    check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
-               "cudaFuncSetAttribute (stream GEMM shared memory)");
-    check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
-                                    cudaSharedmemCarveoutMaxShared),
-               "cudaFuncSetAttribute (stream GEMM carveout)");
-  };
   // At T > 1, FP8 gate_up runs its bounded kernel and down also has its two-chunk kernel (kDownChunks); one token
   // keeps the plain kernels, a chunk per block.
-  if constexpr (FP8 && !ONE) opt_in(stream_gate_up_fp8_kernel<CT, MAX_TILES>);
-  else opt_in(stream_gemm_kernel<CT, FP8, true, MAX_TILES, ONE, STAGES>);
-  opt_in(stream_gemm_kernel<CT, FP8, false, MAX_TILES, ONE, STAGES>);
-  if constexpr (!ONE) opt_in(stream_down_chunked_kernel<CT, FP8, MAX_TILES, kStages>);
+  if constexpr (FP8 && !ONE) opt_in_ring(stream_gate_up_fp8_kernel<CT, MAX_TILES>, smem);
+  else opt_in_ring(stream_gemm_kernel<CT, FP8, true, MAX_TILES, ONE, STAGES>, smem);
+  opt_in_ring(stream_gemm_kernel<CT, FP8, false, MAX_TILES, ONE, STAGES>, smem);
+  if constexpr (!ONE) opt_in_ring(stream_down_chunked_kernel<CT, FP8, MAX_TILES, kStages>, smem);
 }
 
 // The two-run down kernels' deeper rings (kDownChunkedStages from index I on), where the device allows a block
 // the ring: down_ring_stages picks them only within the SM's shared memory, as one_token_ring_stages does.
 template <class CT, bool FP8, int MAX_TILES, int I = 1>
 void allow_smem_down_chunked(int max_block_smem) {
-  constexpr int kDepths = static_cast<int>(sizeof kDownChunkedStages / sizeof kDownChunkedStages[0]);
-  if constexpr (I < kDepths) {
+  if constexpr (I < static_cast<int>(std::size(kDownChunkedStages))) {
     constexpr int smem = stream_smem_bytes<FP8, MAX_TILES, kDownChunkedStages[I]>();
-    if (smem <= max_block_smem) {
-      auto* kernel = stream_down_chunked_kernel<CT, FP8, MAX_TILES, kDownChunkedStages[I]>;
-      check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
-                 "cudaFuncSetAttribute (stream GEMM shared memory)");
-      check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
-                                      cudaSharedmemCarveoutMaxShared),
-                 "cudaFuncSetAttribute (stream GEMM carveout)");
-    }
+    if (smem <= max_block_smem)
+      opt_in_ring(stream_down_chunked_kernel<CT, FP8, MAX_TILES, kDownChunkedStages[I]>, smem);
     allow_smem_down_chunked<CT, FP8, MAX_TILES, I + 1>(max_block_smem);
   }
 }
@@ -146,8 +142,7 @@ void launch_gate_up_fp8(const GemmParams& g, dim3 grid, bool overlap, cudaStream
 template <class CT, bool FP8, int MAX_TILES, int I = 0>
 void launch_down_chunked(int stages, const GemmParams& g, dim3 grid, bool overlap, cudaStream_t stream,
                          const char* what) {
-  constexpr int kDepths = static_cast<int>(sizeof kDownChunkedStages / sizeof kDownChunkedStages[0]);
-  if constexpr (I == kDepths) {
+  if constexpr (I == static_cast<int>(std::size(kDownChunkedStages))) {
     throw_internal("stream tier: no two-run down kernel for a " + std::to_string(stages) + "-stage ring");
   } else if (stages == kDownChunkedStages[I]) {
     constexpr int smem = stream_smem_bytes<FP8, MAX_TILES, kDownChunkedStages[I]>();  // opted in (configure_kernels)
