@@ -462,6 +462,9 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   g1.activation = cfg.activation;
   g1.alpha = cfg.swiglu_alpha;
   g1.limit = cfg.swiglu_limit;
+  const int64_t w_elem = prep.kind == WeightKind::Fp8 ? 1 : 2;
+  auto chunk_bytes = [](int64_t bytes) { return (bytes + 15) / 16 * 16; };  // whole 16-byte copies
+  g1.w_valid_bytes = chunk_bytes(cfg.hidden * w_elem);
   GemmParams g2 = g1;
   g2.w = prep.w2;
   g2.w_scale = prep.w2_col_scale;
@@ -469,6 +472,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   g2.x = q ? ws + l.act_codes : ws + l.act;
   g2.x_scale = q ? reinterpret_cast<float*>(ws + l.act_scale) : nullptr;
   g2.x_valid_bytes = Ip * (q ? 1 : 2);
+  g2.w_valid_bytes = chunk_bytes(cfg.intermediate * w_elem);
   g2.x_shared_row = 0;
   g2.x_top_k = 0;
   g2.out = ws + l.y;

@@ -51,6 +51,14 @@ struct GemmParams {
   // offsets, and read only by the kernels that can take this path (x_from_token_rows).
   int64_t x_top_k;
   int64_t x_row_bytes;
+  // Bytes of a weight row read from memory: the unpadded K (H for w13, I for w2) rounded up to a 16-byte chunk.
+  // The ring's columns past them are zero-filled (cp.async src-size 0: nothing is read), so that padding columns
+  // (Hp - H, Ip - I) cost no bandwidth: gpt-oss-120b's 2880 is stored as 2944, 2.2 % of its weight bytes. Their
+  // x columns are zeros, so the products are the same as with the stored padding. H200, whole layer, same session
+  // against reading the padding (bench/results/h200_ab_stream_weight_padding_zero_fill.md): gpt-oss-120b bf16
+  // T=16/64/256 0.981/0.980/0.981x (1490.1 -> 1462.0 us), T=1 0.991x, fp8 T=16..256 0.986-0.989x; Mixtral-8x7B
+  // (no padding) within the spread.
+  int64_t w_valid_bytes;
 };
 
 // Whether a GEMM kernel instance can read x per token (GemmParams::x_top_k): the gate_up kernels of the grouped
@@ -97,7 +105,11 @@ constexpr int kBlockRows = kWarps * 16;
 constexpr int kStageBytes = 256;
 constexpr int kChunks = kStageBytes / 16;  // 16-byte chunks of a row per stage
 constexpr int kRowsPerCopyRound = kThreads / kChunks;
-constexpr int kStages = 3;  // the grouped kernels' ring (T > 1; the two-run down pass and one token pick theirs)
+// The grouped kernels' ring (T > 1; the two-run down pass and one token pick theirs). Tried and not kept (H200, same
+// session, bench/results/h200_ab_stream_pass_ring_cut_not_kept.md): each pass re-cutting its kernel's ring into
+// stages of its own tiles, so that the 32-row kernels' 8-row passes kept three stages in flight instead of two in
+// the same shared memory: DeepSeek-V3 and gpt-oss-120b bf16 T=256 1.001x, Qwen3-30B-A3B fp8 T=64 1.012x.
+constexpr int kStages = 3;
 // One token: the ring depths its kernels are compiled for. There the grid is a block per (slot, 64 weight rows),
 // often under a wave of resident blocks, and then a block's stream of its rows is bound by the round trips of its
 // kStages - 1 stages in flight; the shared memory the grid leaves free buys depth (one_token_ring_stages). H200,
@@ -246,10 +258,13 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* 
     const int64_t st = gs - c * stages;
     const int64_t off = st * kStageBytes;  // the sources carry the chunk's offset in the stage
     if (!FP8 || off + copy_chunk * 16 < row_bytes) {
+      // A padding chunk (past w_valid_bytes) reads nothing and lands as zeros; its address is still inside the
+      // padded row, so no select of a stand-in address.
+      const bool w_valid = off + copy_chunk * 16 < p.w_valid_bytes;
 #pragma unroll
       for (int u = 0; u < kWCopies; ++u)
-        gemm_detail::cp_async16(ring + (copy_row + u * kRowsPerCopyRound) * kStageBytes + copy_slot * 16,
-                                w_src[u] + c * chunk_bytes + off);
+        gemm_detail::cp_async16_zfill(ring + (copy_row + u * kRowsPerCopyRound) * kStageBytes + copy_slot * 16,
+                                      w_src[u] + c * chunk_bytes + off, w_valid);
     }
     if constexpr (FP8) {
       const int64_t wkb = st * S::kScaleBlocks + ws_block;
