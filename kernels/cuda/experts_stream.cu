@@ -194,15 +194,16 @@ void launch_pass(bool one, int stages, int tiles, int chunks, const GemmParams& 
 }
 
 template <class CT, bool FP8>
-void launch_gemms(bool one, const PassRings& rings, int tiles, int chunks, const GemmParams& g1,
+void launch_gemms(bool one, const PassRings& rings, int tiles, const GemmParams& g1,
                   const GemmParams& g2, const RowsParams* act_quant, unsigned groups, int64_t max_rows, bool overlap,
                   cudaStream_t stream) {
   const dim3 grid1(static_cast<unsigned>(gate_up_column_blocks(g1.ip)), groups);
   launch_pass<CT, FP8, true>(one, rings.gate_up, tiles, 1, g1, grid1, overlap, stream, "stream gate_up kernel");
   if (act_quant != nullptr)
     launch_build_rows<CT>(*act_quant, max_rows, overlap, stream, "stream activation quantization");
-  const dim3 grid2(static_cast<unsigned>(down_column_blocks(g2.rows_per_expert, chunks)), groups);
-  launch_pass<CT, FP8, false>(one, rings.down, tiles, chunks, g2, grid2, overlap, stream, "stream down kernel");
+  const dim3 grid2(static_cast<unsigned>(down_column_blocks(g2.rows_per_expert, rings.down_runs)), groups);
+  launch_pass<CT, FP8, false>(one, rings.down, tiles, rings.down_runs, g2, grid2, overlap, stream,
+                              "stream down kernel");
 }
 
 // One token: the deepest ring of kOneTokenStages that still lets the pass's blocks (`blocks`, expected live)
@@ -316,9 +317,15 @@ int down_chunks(const moekit_plugin_experts_config& cfg, const Prepared& p, int6
   return blocks <= 2.0 * resident_blocks(p.kind == WeightKind::Fp8, tiles, kStages, device) ? kDownChunks : 1;
 }
 
+namespace {
+// T > 1, two runs of w2 per down block (`runs`, down_chunks == 2, a grid of at most one wave of 3-stage rings): the
+// deepest ring of kDownChunkedStages (3, 4 or 5 stages) whose resident blocks still take the whole down grid
+// (expected touched experts x Hp / 128 blocks), so that each block keeps more of its long w2 rows in flight; 3
+// otherwise. ncu (H200, Mixtral-8x7B fp8 T=64, 3-stage ring): the down pass's 256 blocks, two per SM, kept DRAM 62 %
+// busy.
 int down_ring_stages(const moekit_plugin_experts_config& cfg, const Prepared& p, int64_t num_tokens, int64_t top_k,
-                     const DeviceShape& device) {
-  if (down_chunks(cfg, p, num_tokens, top_k, device) != kDownChunks) return kStages;
+                     const DeviceShape& device, int runs) {
+  if (runs != kDownChunks) return kStages;
   const double blocks = expected_touched_experts(cfg, num_tokens, top_k) *
                         static_cast<double>(down_column_blocks(cfg.hidden_pad, kDownChunks));
   if (blocks <= 0.0) return kStages;  // no local experts: nothing is launched
@@ -328,6 +335,7 @@ int down_ring_stages(const moekit_plugin_experts_config& cfg, const Prepared& p,
     if (resident_blocks(p.kind == WeightKind::Fp8, tiles, stages, device) >= blocks) best = stages;
   return best;
 }
+}  // namespace
 
 bool one_token_outruns_decode(const moekit_plugin_experts_config& cfg, int64_t top_k) {
   const int64_t local_slots = expected_local_slots(cfg, top_k);
@@ -353,23 +361,24 @@ PassRings pass_rings(const moekit_plugin_experts_config& cfg, const Prepared& p,
                      const DeviceShape& device) {
   if (one_token(num_tokens)) return one_token_rings(cfg, p, top_k, device);
   PassRings r;
-  r.down = down_ring_stages(cfg, p, num_tokens, top_k, device);
+  r.down_runs = down_chunks(cfg, p, num_tokens, top_k, device);
+  r.down = down_ring_stages(cfg, p, num_tokens, top_k, device, r.down_runs);
   return r;
 }
 
 std::string describe(const moekit_plugin_experts_config& cfg, const Prepared& p, const moekit_plugin_tensor& hidden,
                      int64_t num_tokens, int64_t top_k, const DeviceShape& device) {
+  const PassRings rings = pass_rings(cfg, p, num_tokens, top_k, device);
   if (!one_token(num_tokens))
     return std::string("expert-major streaming: block per (expert, 64 weight rows") +
-           (down_chunks(cfg, p, num_tokens, top_k, device) > 1 ? "; w2 2x64" : "") + ") per " +
-           std::to_string(rows_per_pass(cfg, num_tokens, top_k)) + " rows, rings " + std::to_string(kStages) + "/" +
-           std::to_string(down_ring_stages(cfg, p, num_tokens, top_k, device)) + " (w13/w2), x " +
+           (rings.down_runs > 1 ? "; w2 2x64" : "") + ") per " +
+           std::to_string(rows_per_pass(cfg, num_tokens, top_k)) + " rows, rings " + std::to_string(rings.gate_up) +
+           "/" + std::to_string(rings.down) + " (w13/w2), x " +
            (reads_hidden_directly(cfg, p, hidden) ? "in place"
             : x_per_token(cfg, p, num_tokens, top_k) ? "per token"
                                                      : "gathered") +
            ", slot-ordered combine";
   // Short (both): the report's detail holds 191 characters, and the tier's reason follows.
-  const PassRings rings = one_token_rings(cfg, p, top_k, device);
   return std::string("expert-major streaming, one token: block per (slot, 64 weight rows), x ") +
          (reads_hidden_directly(cfg, p, hidden) ? "in place" : "gathered") + ", rings " +
          std::to_string(rings.gate_up) + " (w13) / " + std::to_string(rings.down) + " (w2), slot-ordered combine";
@@ -463,8 +472,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   g1.alpha = cfg.swiglu_alpha;
   g1.limit = cfg.swiglu_limit;
   const int64_t w_elem = prep.kind == WeightKind::Fp8 ? 1 : 2;
-  auto chunk_bytes = [](int64_t bytes) { return (bytes + 15) / 16 * 16; };  // whole 16-byte copies
-  g1.w_valid_bytes = chunk_bytes(cfg.hidden * w_elem);
+  g1.w_valid_bytes = round_up(cfg.hidden * w_elem, 16);  // whole 16-byte copies
   GemmParams g2 = g1;
   g2.w = prep.w2;
   g2.w_scale = prep.w2_col_scale;
@@ -472,7 +480,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   g2.x = q ? ws + l.act_codes : ws + l.act;
   g2.x_scale = q ? reinterpret_cast<float*>(ws + l.act_scale) : nullptr;
   g2.x_valid_bytes = Ip * (q ? 1 : 2);
-  g2.w_valid_bytes = chunk_bytes(cfg.intermediate * w_elem);
+  g2.w_valid_bytes = round_up(cfg.intermediate * w_elem, 16);
   g2.x_shared_row = 0;
   g2.x_top_k = 0;
   g2.out = ws + l.y;
@@ -492,15 +500,14 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   const int tiles = rows_per_pass(cfg, T, k) / kRowsPerTile;
   const unsigned group_grid = static_cast<unsigned>(one ? k : G);  // one token: a block row per slot
   const PassRings rings = pass_rings(cfg, prep, T, k, device);
-  const int chunks = down_chunks(cfg, prep, T, k, device);
   if (G == 0) {
     // No local experts: nothing to multiply; the combine writes zeros.
   } else if (fp8) {
-    launch_gemms<__nv_bfloat16, true>(one, rings, tiles, chunks, g1, g2, &act_quant, group_grid, A, overlap, stream);
+    launch_gemms<__nv_bfloat16, true>(one, rings, tiles, g1, g2, &act_quant, group_grid, A, overlap, stream);
   } else if (f16) {
-    launch_gemms<__half, false>(one, rings, tiles, chunks, g1, g2, nullptr, group_grid, A, overlap, stream);
+    launch_gemms<__half, false>(one, rings, tiles, g1, g2, nullptr, group_grid, A, overlap, stream);
   } else {
-    launch_gemms<__nv_bfloat16, false>(one, rings, tiles, chunks, g1, g2, nullptr, group_grid, A, overlap, stream);
+    launch_gemms<__nv_bfloat16, false>(one, rings, tiles, g1, g2, nullptr, group_grid, A, overlap, stream);
   }
 
   CombineParams c{};

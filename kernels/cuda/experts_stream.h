@@ -100,21 +100,18 @@ bool one_token_outruns_decode(const moekit_plugin_experts_config& cfg, int64_t t
 // whose resident blocks still take the pass's whole grid (a block per slot and 32 intermediate / 64 output
 // columns; slots of non-local experts, k * L / E expected, exit at once) and that the row's length can use;
 // 3 (the T > 1 ring) where the grid takes more than a wave. A pure function of its arguments, like the tier rule.
-// PassRings also carries the T > 1 depths (pass_rings, below).
+// PassRings also carries the T > 1 choices (pass_rings, below).
 struct PassRings {
   int gate_up = 3;
   int down = 3;
+  int down_runs = 1;  // 64-row runs of w2 per down block (down_chunks; 1 for one token)
 };
 PassRings one_token_rings(const moekit_plugin_experts_config& cfg, const Prepared& p, int64_t top_k,
                           const DeviceShape& device);
-// T > 1, two runs of w2 per down block (down_chunks == 2, a grid of at most one wave of 3-stage rings): the deepest
-// ring of kDownChunkedStages (3, 4 or 5 stages) whose resident blocks still take the whole down grid (expected
-// touched experts x Hp / 128 blocks), so that each block keeps more of its long w2 rows in flight; 3 otherwise.
-// ncu (H200, Mixtral-8x7B fp8 T=64, 3-stage ring): the down pass's 256 blocks, two per SM, kept DRAM 62 % busy.
-// A pure function of its arguments (the run report names the depth).
-int down_ring_stages(const moekit_plugin_experts_config& cfg, const Prepared& p, int64_t num_tokens, int64_t top_k,
-                     const DeviceShape& device);
-// The ring depths of run()'s two GEMM passes: one_token_rings at T = 1, else 3 for gate_up and down_ring_stages.
+// The ring depths and w2 runs of run()'s two GEMM passes: one_token_rings at T = 1; else 3 for gate_up, down_chunks
+// runs for down, and with two runs the deepest ring of kDownChunkedStages (3, 4 or 5 stages) whose resident blocks
+// still take the whole down grid (expected touched experts x Hp / 128 blocks), 3 otherwise. A pure function of its
+// arguments; the run report names the choices.
 PassRings pass_rings(const moekit_plugin_experts_config& cfg, const Prepared& p, int64_t num_tokens, int64_t top_k,
                      const DeviceShape& device);
 // The run report's detail: the path, rows per weight read, ring depth and where x comes from.

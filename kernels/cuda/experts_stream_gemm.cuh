@@ -155,7 +155,7 @@ inline size_t stream_ring_bytes(bool fp8, int tiles, int stages = kStages) {
   return static_cast<size_t>(stages) * static_cast<size_t>(stage);
 }
 
-// The two-run down kernels' ring depths (experts_stream.h, down_ring_stages), the 3-stage ring first.
+// The two-run down kernels' ring depths (experts_stream.h, pass_rings), the 3-stage ring first.
 constexpr int kDownChunkedStages[] = {3, 4, 5};
 static_assert(kDownChunkedStages[0] == kStages, "down_ring_stages falls back to the first depth");
 
