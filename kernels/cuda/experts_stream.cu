@@ -529,7 +529,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   const int64_t combine_columns = kCombineThreads * (vec4 ? 4 : 1);
   const int64_t combine_blocks = T * ((cfg.hidden + combine_columns - 1) / combine_columns);
   launch_dependent(overlap, vec4 ? combine_kernel<4> : combine_kernel<1>, dim3(grid_for(combine_blocks, 1)),
-                   dim3(kCombineThreads), static_cast<size_t>(combine_padded_slots(k)) * 8, stream,
+                   dim3(kCombineThreads), 0, stream,
                    "stream combine_kernel", c);
 }
 

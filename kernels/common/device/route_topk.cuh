@@ -94,19 +94,21 @@ inline RouteLaunchShape route_launch_shape(int experts, int groups, int shared_b
 
 MOEKIT_DEVICE_INLINE float exp_f32(float x) { return static_cast<float>(exp(static_cast<double>(x))); }
 
+// The CPU backend's sigmoid, 1 / (1 + e^-v) for v >= 0 and e^v / (1 + e^v) below, written with one exponential of
+// -|v| (the same argument in both branches, -0 and NaN included: e^-0 = 1, NaN stays NaN), so that a lane's
+// several sigmoids are straight-line code whose double-precision exponentials the compiler can interleave. With a
+// branch per value each exponential ran alone: DeepSeek-V3's routing spent about 1,000 of its 2,950 instructions
+// per token there (ncu source counters, H200).
+MOEKIT_DEVICE_INLINE float sigmoid_f32(float v) {
+  const float ex = exp_f32(-fabsf(v));
+  return v >= 0.0f ? 1.0f / (1.0f + ex) : ex / (1.0f + ex);
+}
+
 // Scores one row in place: s[i] from x[i]. Returns true if the softmax maximum is +Inf.
 __device__ inline bool score_row(const RouteParams& p, const float* x, float* s, int lane) {
   const int n = p.experts;
   if (!p.softmax) {
-    for (int i = lane; i < n; i += kWarpSize) {
-      const float v = x[i];
-      if (v >= 0.0f) {
-        s[i] = 1.0f / (1.0f + exp_f32(-v));
-      } else {
-        const float ex = exp_f32(v);  // NaN falls here and stays NaN
-        s[i] = ex / (1.0f + ex);
-      }
-    }
+    for (int i = lane; i < n; i += kWarpSize) s[i] = sigmoid_f32(x[i]);
     return false;
   }
   float m = -INFINITY;
