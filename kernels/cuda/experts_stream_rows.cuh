@@ -39,8 +39,8 @@ struct GroupParams {
 // L = 128, 4.4 us at A = 64: latency-bound (one block, barriers, the dependent loads ids -> local_of -> shared
 // atomics), and on every layer's critical path.
 //
-// Run-table path (group_fast: L <= kGroupRunExperts = 720, so that it stays within the 48 KiB default shared
-// memory). Warp w owns the contiguous run of assignments [w * n * 32, (w + 1) * n * 32), n = ceil(A / kGroupThreads)
+// Run-table path (group_by_runs_applies: L <= kGroupRunExperts = 720, so that it stays within the 48 KiB default
+// shared memory). Warp w owns the contiguous run of assignments [w * n * 32, (w + 1) * n * 32), n = ceil(A / kGroupThreads)
 // <= kGroupItems steps of one assignment per lane: (warp, step, lane) is the assignment order, so one table of
 // per-run counts, table[e][w], replaces a histogram per tile. Four block barriers (five when the staged rows overlay
 // the table).
@@ -57,8 +57,8 @@ struct GroupParams {
 //  4. Each item's position, first[e] + table[e][w] + rank; the rows are staged in shared memory at their positions
 //     (__syncthreads) and copied out in order, so that the global stores are coalesced.
 // Table: L rows of kGroupRow uint16 (32 run columns, first[e], a pad slot: 17 words, an odd count, so that the
-// column accesses of steps 1-2 (lanes of different experts) and the row reads of step 3 (threads of consecutive
-// experts) are free of bank conflicts). Every value fits 16 bits: counts, positions and assignments < A <= 16384.
+// zeroing of step 1 and the row reads of step 3 (threads of consecutive experts) are free of bank conflicts, and the
+// column accesses of steps 2 and 4 conflict only between lanes whose experts are equal mod 32). Every value fits 16 bits: counts, positions and assignments < A <= 16384.
 //
 // Tile path (L > 720, up to kMaxDeviceExperts): counts by shared atomics, a scan by warp 0, then the stable scatter
 // kGroupThreads assignments at a time (stable_scatter.cuh: three barriers per tile).
@@ -79,7 +79,7 @@ static_assert(2 * kMaxAssignments <= kGroupSmemLimit, "the staged rows fit over 
 
 // Block-uniform (from the parameters alone): the run-table path, and whether its staged rows fit beside the table
 // (else they overlay it, after one more barrier).
-__host__ __device__ inline bool group_fast(int64_t num_local, int64_t assignments) {
+__host__ __device__ inline bool group_by_runs_applies(int64_t num_local, int64_t assignments) {
   return num_local <= kGroupRunExperts && assignments <= static_cast<int64_t>(kGroupItems) * kGroupThreads;
 }
 __host__ __device__ inline int64_t group_table_bytes(int64_t num_local) {
@@ -89,7 +89,7 @@ __host__ __device__ inline bool group_stage_apart(int64_t num_local, int64_t ass
   return group_table_bytes(num_local) + assignments * 2 <= kGroupSmemLimit;
 }
 inline size_t group_shared_bytes(int64_t num_local, int64_t assignments) {
-  if (group_fast(num_local, assignments)) {
+  if (group_by_runs_applies(num_local, assignments)) {
     const int64_t table = group_table_bytes(num_local), stage = assignments * 2;
     return static_cast<size_t>(group_stage_apart(num_local, assignments) ? table + stage
                                                                          : (table > stage ? table : stage));
@@ -283,7 +283,7 @@ __global__ void __launch_bounds__(kGroupThreads) group_kernel(const GroupParams 
   extern __shared__ int32_t group_shared[];
   device::wait_for_prerequisite_grids();  // the routing's topk_ids (every kernel of the tier waits first thing)
   device::allow_dependent_grids();
-  if (!group_fast(p.num_local, p.assignments)) return group_by_tiles(p, group_shared);
+  if (!group_by_runs_applies(p.num_local, p.assignments)) return group_by_tiles(p, group_shared);
   const int steps = (p.assignments + kGroupThreads - 1) / kGroupThreads;  // block-uniform, <= kGroupItems
   if (steps <= 1) return group_by_runs<1>(p, group_shared, steps);
   if (steps <= 2) return group_by_runs<2>(p, group_shared, steps);

@@ -608,8 +608,8 @@ const ExpertsCase kStreamCases[] = {
     {"gptoss_bf16_swiglu_bias_E6_T1", MOEKIT_WEIGHTS_BF16, kSwiglu, kBF16, kNoQ, true, 6, 6, 2880, 2880, 1, 4},
     {"qwen3_bf16_E40_T1", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 40, 40, 2048, 768, 1, 8},
     {"deepseek_fp8_w8a8grp_I512_E12_T1", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 12, 12, 7168, 512, 1, 8},
-    // More than one 1024-assignment tile of the grouping pass's scatter (its cursors carry over between tiles),
-    // random and all on one expert.
+    // More than one step of 1024 assignments in the grouping pass (group_by_runs: a warp's run of 2..16 items per
+    // lane), random and all on one expert.
     {"bf16_silu_E40_T264_k8", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 40, 40, 256, 128, 264, 8},
     {"fp8_silu_w8a8grp_E40_T160_k8", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, true, 40, 40, 320, 256, 160, 8},
     // FP8 x quantized per token (T * k >= 1024): per-token scales and H % 128 != 0 (32-row passes, two w2 runs);
@@ -624,6 +624,16 @@ const ExpertsCase kStreamCases[] = {
     {"fp8_w8a8grp_E6_H4096_T32_w2_rings4", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 6, 6, 4096, 256, 32, 2},
     with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 20, 20, 192, 160, 600, 2},
          "one_expert_600x2", Routing::OneExpert),
+    // The grouping pass's other layouts (experts_stream_rows.cuh): the tile path past 720 local experts, the run
+    // table with the staged rows over it (L = 720; L = 256 of 300 experts with 16384 assignments, 16 items per
+    // lane, invalid and non-local ids); and the combine's second round of 32 slot lookups (top_k > 32), at T > 1
+    // and T = 1.
+    {"bf16_group_tiles_E768_T16_k8", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 768, 768, 64, 64, 16, 8},
+    {"bf16_group_overlay_E720_T8_k8", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 720, 720, 64, 64, 8, 8},
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 300, 300, 64, 64, 2048, 8},
+         "bf16_group_overlay_E300_L256_T2048_k8_invalid_ids", Routing::WithInvalidIds, 256),
+    {"bf16_combine_k40_E64_T8", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, true, 64, 64, 64, 64, 8, 40},
+    {"bf16_combine_k33_E64_T1", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, true, 64, 64, 64, 64, 1, 33},
     // Preset shapes (E, or I, scaled so that the weights stay small on the host).
     {"qwen3_bf16_E40_T16", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 40, 40, 2048, 768, 16, 8},
     {"qwen3_fp8_w8a8grp_E40_T64", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 40, 40, 2048, 768, 64, 8},

@@ -95,10 +95,10 @@ inline RouteLaunchShape route_launch_shape(int experts, int groups, int shared_b
 MOEKIT_DEVICE_INLINE float exp_f32(float x) { return static_cast<float>(exp(static_cast<double>(x))); }
 
 // The CPU backend's sigmoid, 1 / (1 + e^-v) for v >= 0 and e^v / (1 + e^v) below, written with one exponential of
-// -|v| (the same argument in both branches, -0 and NaN included: e^-0 = 1, NaN stays NaN), so that a lane's
-// several sigmoids are straight-line code whose double-precision exponentials the compiler can interleave. With a
-// branch per value each exponential ran alone: DeepSeek-V3's routing spent about 1,000 of its 2,950 instructions
-// per token there (ncu source counters, H200).
+// -|v| (the same argument in both branches, so the same bits for every number, -0 included: e^-0 = 1; NaN stays
+// NaN, its sign aside, and weighs 0 either way), so that a lane's several sigmoids are straight-line code whose
+// double-precision exponentials the compiler can interleave. With a branch per value each exponential ran alone:
+// DeepSeek-V3's routing spent about 1,000 of its 2,950 instructions per token there (ncu source counters, H200).
 MOEKIT_DEVICE_INLINE float sigmoid_f32(float v) {
   const float ex = exp_f32(-fabsf(v));
   return v >= 0.0f ? 1.0f / (1.0f + ex) : ex / (1.0f + ex);

@@ -135,7 +135,7 @@ __device__ inline void keep_best_groups(const RouteParams& p, int lane, uint64_t
   uint64_t best = 0, second = 0;
   if constexpr (kSorted) {
     best = code[0];
-    second = C > 1 ? code[C > 1 ? 1 : 0] : 0;
+    if constexpr (C > 1) second = code[1];
   } else {
 #pragma unroll
     for (int q = 0; q < C; ++q) {
