@@ -40,6 +40,10 @@ constexpr int kCombineThreads = 256;
 // then the adds in slot order (the same operations as one slot at a time, so the same bits); 8, so that a top-8
 // token's loads are all in flight at once (with 4, two dependent round trips). With a load and its add per slot
 // the compiler branched around each skipped slot and every load waited for the previous slot's add (SASS).
+// Measured with the routing change of the same commit, whole layers 0.979-1.000x
+// (bench/results/h200_ab_route_sorted_chunks_combine_shuffles.md); this kernel alone at DeepSeek-V3 T=256 took
+// 20.8 us afterwards (ncu, another H200; 20.1 before): no gain there beyond the machines' ~2 % spread. 8 slots cost
+// registers: 73, 3 blocks per SM where the 4-slot kernel's 44 allowed 5.
 constexpr int kCombineUnroll = 8;
 static_assert(32 % kCombineUnroll == 0, "a shuffle round of slots is whole unrolled batches");
 

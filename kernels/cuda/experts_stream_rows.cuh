@@ -40,10 +40,10 @@ struct GroupParams {
 // atomics), and on every layer's critical path.
 //
 // Run-table path (group_by_runs_applies: L <= kGroupRunExperts = 720, so that it stays within the 48 KiB default
-// shared memory). Warp w owns the contiguous run of assignments [w * n * 32, (w + 1) * n * 32), n = ceil(A / kGroupThreads)
-// <= kGroupItems steps of one assignment per lane: (warp, step, lane) is the assignment order, so one table of
-// per-run counts, table[e][w], replaces a histogram per tile. Four block barriers (five when the staged rows overlay
-// the table).
+// shared memory). Warp w owns the contiguous run of assignments [w * n * 32, (w + 1) * n * 32),
+// n = ceil(A / kGroupThreads) <= kGroupItems steps of one assignment per lane: (warp, step, lane) is the assignment
+// order, so one table of per-run counts, table[e][w], replaces a histogram per tile. Four block barriers (five when
+// the staged rows overlay the table).
 //  1. Each thread loads all its ids, then all their local_of entries (local_of's lines prefetched meanwhile), so
 //     that the chains overlap; its warp zeroes column w of the table.
 //  2. Per step, match_any(e) from one ballot per bit of e (MATCH.ANY from every warp at once serialises); an item's
@@ -58,7 +58,8 @@ struct GroupParams {
 //     (__syncthreads) and copied out in order, so that the global stores are coalesced.
 // Table: L rows of kGroupRow uint16 (32 run columns, first[e], a pad slot: 17 words, an odd count, so that the
 // zeroing of step 1 and the row reads of step 3 (threads of consecutive experts) are free of bank conflicts, and the
-// column accesses of steps 2 and 4 conflict only between lanes whose experts are equal mod 32). Every value fits 16 bits: counts, positions and assignments < A <= 16384.
+// column accesses of steps 2 and 4 conflict only between lanes whose experts are equal mod 32). Every value fits
+// 16 bits: counts, positions and assignments < A <= 16384.
 //
 // Tile path (L > 720, up to kMaxDeviceExperts): counts by shared atomics, a scan by warp 0, then the stable scatter
 // kGroupThreads assignments at a time (stable_scatter.cuh: three barriers per tile).
