@@ -12,6 +12,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "compute_bits.cuh"
 #include "experts_gemm.cuh"
@@ -310,6 +311,49 @@ __device__ __forceinline__ void quantize_row_warp(int lane, int64_t cols, int32_
   }
 }
 
+// Columns [first, end) of one gathered row (multiples of 8) from a 16-bit hidden row whose 8-column chunks are
+// aligned 16-byte loads (vec; H % 8 == 0, so a chunk is all below H or all past it): kGatherBatch loads per lane
+// in flight before the first store, where one load per lane sat between stores before. Measured together with the
+// bf16 activation pass's two chunks in flight (kActivationChunksInFlight, where the numbers are); ncu with caches
+// flushed saw this kernel unchanged (DeepSeek-V3 bf16 T=4096: 197 -> 198 us, 3.74 TB/s counting the hidden reads
+// that miss L2). Hidden already in the compute type, router weight not on the input: the bits are copied as they
+// are (what the streaming tier reads in place); otherwise each value is converted to f32, scaled by the router
+// weight and rounded to the compute type, as load8_hidden + store8 do. Chunks past H are zeros (times the router
+// weight, as load8_hidden's zeros are).
+constexpr int kGatherBatch = 4;
+template <class CT>
+__device__ __forceinline__ void gather_row16(const HiddenRows& src, int64_t base, float row_scale, int64_t first,
+                                             int64_t end, int lane, uint16_t* dst_row) {
+  const uint4* from = reinterpret_cast<const uint4*>(static_cast<const uint16_t*>(src.hidden) + base);
+  uint4* to = reinterpret_cast<uint4*>(dst_row);
+  constexpr int32_t kCtDtype = std::is_same<CT, __half>::value ? MOEKIT_PLUGIN_F16 : MOEKIT_PLUGIN_BF16;
+  const bool same_bits = src.hidden_dtype == kCtDtype && !src.weight_on_input;
+  const bool bf16_in = src.hidden_dtype == MOEKIT_PLUGIN_BF16;
+  const int64_t below_h = src.hidden_cols / 8, stop = end / 8;
+  for (int64_t c0 = first / 8 + lane; c0 < stop; c0 += 32 * kGatherBatch) {
+    uint4 x[kGatherBatch];
+#pragma unroll
+    for (int u = 0; u < kGatherBatch; ++u) {
+      const int64_t c = c0 + 32 * u;
+      x[u] = c < below_h && c < stop ? from[c] : make_uint4(0, 0, 0, 0);
+    }
+#pragma unroll
+    for (int u = 0; u < kGatherBatch; ++u) {
+      const int64_t c = c0 + 32 * u;
+      if (c >= stop) break;
+      if (same_bits) {
+        to[c] = x[u];
+      } else {
+        const uint16_t* bits = reinterpret_cast<const uint16_t*>(&x[u]);
+        float v[8];
+#pragma unroll
+        for (int j = 0; j < 8; ++j) v[j] = (bf16_in ? bf16_to_f32(bits[j]) : f16_to_f32(bits[j])) * row_scale;
+        to[c] = pack8_compute_bits<CT>(v);
+      }
+    }
+  }
+}
+
 // Grouped tier's gather (step 2): x[r, h] = hidden[t, h] (x the router weight with apply_router_weight_on_input),
 // zero past H, in the compute type (CODES false, act_quant none) or as e4m3 codes + scales in CUTLASS's per-group
 // layout (scale_row). With FP8 activations and k > 1 the runner quantizes each token once instead
@@ -355,6 +399,10 @@ __global__ void __launch_bounds__(kWarpRows * 32) grouped_gather_kernel(RowSourc
       const float row_scale = src.weight_on_input ? src.topk_weights[a] : 1.0f;
       const int64_t end =
           WHOLE || first + seg.seg_chunks * kRowChunk >= src.cols ? src.cols : first + seg.seg_chunks * kRowChunk;
+      if (vec && src.hidden_dtype != MOEKIT_PLUGIN_F32) {  // 16-bit hidden, 16-byte chunks: batched copies
+        gather_row16<CT>(src, base, row_scale, first, end, lane, static_cast<uint16_t*>(out) + r * src.cols);
+        continue;
+      }
       for (int64_t h0 = first + lane * 8; h0 < end; h0 += kRowChunk) {
         float v[8];
         load8_hidden(src, base, h0, vec, v);
@@ -434,20 +482,19 @@ struct GroupedActParams {
   RowSegments seg;    // grouped_activation_kernel's items (the per-token kernel takes whole rows)
 };
 
-// Columns [c, c + 8) of row r's activation (c < Ip; Ip is a multiple of 128). bias: the row's expert's b13 or null.
-template <bool QUANT>
-__device__ __forceinline__ void grouped_activation8(const GroupedActParams& p, int64_t r, const float* bias,
-                                                    int64_t c, float* v) {
-  float g[8], u[8];
-  if constexpr (QUANT) {
-    const float* hr = static_cast<const float*>(p.h) + r * 2 * p.ip;
-    load8_f32(hr + c, g);
-    load8_f32(hr + p.ip + c, u);
-  } else {
-    const uint16_t* hr = static_cast<const uint16_t*>(p.h) + r * 2 * p.ip;
-    load8_bf16(hr + c, g);
-    load8_bf16(hr + p.ip + c, u);
-  }
+// Row r's bf16 gate and up bits at columns [c, c + 8) (c < Ip), loaded apart from their use so that a warp has
+// two chunks' loads in flight (grouped_activation_kernel, kActivationChunksInFlight).
+struct GateUp8 {
+  uint4 g, u;
+};
+__device__ __forceinline__ GateUp8 load_gate_up8(const GroupedActParams& p, int64_t r, int64_t c) {
+  const uint4* hr = reinterpret_cast<const uint4*>(static_cast<const uint16_t*>(p.h) + r * 2 * p.ip);
+  return {hr[c / 8], hr[(p.ip + c) / 8]};
+}
+
+// v = activation(gate + bg, up + bu) for columns [c, c + 8). bias: the row's expert's b13 or null.
+__device__ __forceinline__ void activate8(const GroupedActParams& p, float* g, float* u, const float* bias, int64_t c,
+                                          float* v) {
   if (bias != nullptr) {
 #pragma unroll
     for (int j = 0; j < 8; j += 4) {
@@ -461,10 +508,46 @@ __device__ __forceinline__ void grouped_activation8(const GroupedActParams& p, i
   for (int j = 0; j < 8; ++j) v[j] = gemm_detail::activate(p.activation, g[j], u[j], p.alpha, p.limit);
 }
 
+// Row r's activation at columns [c, c + 8) (c < Ip; Ip is a multiple of 128), loaded here.
+template <bool QUANT>
+__device__ __forceinline__ void grouped_activation8(const GroupedActParams& p, int64_t r, const float* bias,
+                                                    int64_t c, float* v) {
+  float g[8], u[8];
+  if constexpr (QUANT) {
+    const float* hr = static_cast<const float*>(p.h) + r * 2 * p.ip;
+    load8_f32(hr + c, g);
+    load8_f32(hr + p.ip + c, u);
+  } else {
+    const uint16_t* hr = static_cast<const uint16_t*>(p.h) + r * 2 * p.ip;
+    load8_bf16(hr + c, g);
+    load8_bf16(hr + p.ip + c, u);
+  }
+  activate8(p, g, u, bias, c, v);
+}
+
+// The same from bf16 gate and up bits loaded before (load_gate_up8).
+__device__ __forceinline__ void grouped_activation8(const GroupedActParams& p, const GateUp8& x,
+                                                    const float* bias, int64_t c, float* v) {
+  float g[8], u[8];
+  const uint16_t* gb = reinterpret_cast<const uint16_t*>(&x.g);
+  const uint16_t* ub = reinterpret_cast<const uint16_t*>(&x.u);
+#pragma unroll
+  for (int j = 0; j < 8; ++j) g[j] = bf16_to_f32(gb[j]), u[j] = bf16_to_f32(ub[j]);
+  activate8(p, g, u, bias, c, v);
+}
+
 __device__ __forceinline__ const float* grouped_w13_bias(const GroupedActParams& p, int64_t r) {
   if (p.bias == nullptr) return nullptr;
   return p.bias + static_cast<int64_t>(p.plan.local_of[p.plan.block_ids[r / kBM]]) * 2 * p.ip;
 }
+
+// Chunks whose loads a warp of the bf16 activation pass has in flight before it uses them: two. H200, whole
+// layer, bench/results/h200_ab_grouped_glue_batched_loads.md (together with the gather's batched copies, against
+// one chunk): two sessions, DeepSeek-V3 T=4096 0.985 / 0.992x, gpt-oss-120b T=4096 0.987 / 0.988x, T=1024 0.997 /
+// 0.996x, Mixtral-8x7B T=4096 0.993 / 0.948x (a noisy machine), Qwen3-30B-A3B T=1024 0.990 / 0.995x and T=4096
+// 0.981 / 1.007x. The FP8 pass (f32 h, 64 bytes per lane and chunk) keeps one: with two it took 78 registers, 3
+// blocks per SM instead of 4, and 7 of 8 FP8 points were 1.005-1.028x slower.
+constexpr int kActivationChunksInFlight = 2;
 
 // bf16 activations or FP8 per 1 x 128 group: every 256-column chunk of a row stands alone (a half-warp per
 // group), so a warp takes a row segment at a time (RowSegments, p.seg).
@@ -486,17 +569,33 @@ __global__ void __launch_bounds__(kWarpRows * 32) grouped_activation_kernel(Grou
     const int64_t end =
         WHOLE || first + p.seg.seg_chunks * kRowChunk >= p.ip ? p.ip : first + p.seg.seg_chunks * kRowChunk;
     // Warp-uniform chunks (the half-warp shuffles need every lane); lanes past Ip only take part in them.
-    for (int64_t c0 = first; c0 < end; c0 += kRowChunk) {
-      const int64_t c = c0 + lane * 8;
-      const bool in = c < p.ip;  // uniform over each half-warp (Ip % 128 == 0)
-      float v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-      if (in) grouped_activation8<QUANT>(p, r, bias, c, v);
-      if constexpr (QUANT) {
+    if constexpr (QUANT) {
+      for (int64_t c0 = first; c0 < end; c0 += kRowChunk) {
+        const int64_t c = c0 + lane * 8;
+        const bool in = c < p.ip;  // uniform over each half-warp (Ip % 128 == 0)
+        float v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        if (in) grouped_activation8<QUANT>(p, r, bias, c, v);
         const float scale = fp8_scale_from_amax(half_warp_max(finite_amax8(v)));
         if (in && (lane & 15) == 0) p.scales[srow.at(c / kQuantBlock)] = scale;
         if (in) store8<__nv_bfloat16, true>(p.act, r * p.ip + c, v, scale);
-      } else if (in) {
-        store8<__nv_bfloat16, false>(p.act, r * p.ip + c, v, 1.0f);
+      }
+    } else {
+      constexpr int kInFlight = kActivationChunksInFlight;
+      for (int64_t c0 = first; c0 < end; c0 += kInFlight * kRowChunk) {
+        GateUp8 x[kInFlight] = {};
+#pragma unroll
+        for (int u = 0; u < kInFlight; ++u) {
+          const int64_t c = c0 + u * kRowChunk + lane * 8;
+          if (c0 + u * kRowChunk < end && c < p.ip) x[u] = load_gate_up8(p, r, c);
+        }
+#pragma unroll
+        for (int u = 0; u < kInFlight; ++u) {
+          const int64_t c = c0 + u * kRowChunk + lane * 8;
+          if (c0 + u * kRowChunk >= end || c >= p.ip) continue;
+          float v[8];
+          grouped_activation8(p, x[u], bias, c, v);
+          store8<__nv_bfloat16, false>(p.act, r * p.ip + c, v, 1.0f);
+        }
       }
     }
   }

@@ -382,6 +382,13 @@ const ExpertsCase kGroupedCases[] = {
          Routing::Random, 0, true),
     with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 20, 20, 192, 160, 0, 4}, "no_tokens",
          Routing::Random),
+    // The 16-bit gather's three ways: bits copied as they are (bf16 hidden, the cases above), converted and scaled
+    // by the router weight (here; f16 hidden into bf16 rows: bf16_swiglu_bias_f16), and element by element where
+    // the hidden rows are not 16-byte aligned (below).
+    with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, true, 20, 20, 200, 160, 40, 1},
+         "weight_on_input_bf16_hidden", Routing::Random, 0, true),
+    misaligned(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 9, 9, 200, 192, 40, 3},
+               "bf16_misaligned_hidden"),
     {"qwen3_bf16_E40_T1", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 40, 40, 2048, 768, 1, 8},
     {"qwen3_bf16_E40_T1024", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 40, 40, 2048, 768, 1024, 8},
     {"mixtral_bf16_I3584_T256", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 8, 8, 4096, 3584, 256, 2},
