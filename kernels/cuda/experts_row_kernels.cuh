@@ -244,16 +244,10 @@ __device__ __forceinline__ void store8(void* out, int64_t i, const float* v, flo
   }
 }
 
-// 8 consecutive f32 values (16-byte aligned: two 16-byte loads) / bf16 values (one) as f32.
+// 8 consecutive f32 values (16-byte aligned: two 16-byte loads).
 __device__ __forceinline__ void load8_f32(const float* at, float* v) {
   const float4 a = reinterpret_cast<const float4*>(at)[0], b = reinterpret_cast<const float4*>(at)[1];
   v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
-}
-__device__ __forceinline__ void load8_bf16(const uint16_t* at, float* v) {
-  const uint4 x4 = *reinterpret_cast<const uint4*>(at);
-  const uint16_t* x = reinterpret_cast<const uint16_t*>(&x4);
-#pragma unroll
-  for (int j = 0; j < 8; ++j) v[j] = bf16_to_f32(x[j]);
 }
 
 // hidden[base + h0 .. + 8) as f32, zero past H. vec: the host checked that every 8-column chunk below H is one
@@ -508,24 +502,18 @@ __device__ __forceinline__ void activate8(const GroupedActParams& p, float* g, f
   for (int j = 0; j < 8; ++j) v[j] = gemm_detail::activate(p.activation, g[j], u[j], p.alpha, p.limit);
 }
 
-// Row r's activation at columns [c, c + 8) (c < Ip; Ip is a multiple of 128), loaded here.
-template <bool QUANT>
-__device__ __forceinline__ void grouped_activation8(const GroupedActParams& p, int64_t r, const float* bias,
-                                                    int64_t c, float* v) {
+// Row r's activation at columns [c, c + 8) (c < Ip; Ip is a multiple of 128) from GEMM1's f32 output (FP8
+// activations), loaded here.
+__device__ __forceinline__ void grouped_activation8_f32(const GroupedActParams& p, int64_t r, const float* bias,
+                                                        int64_t c, float* v) {
   float g[8], u[8];
-  if constexpr (QUANT) {
-    const float* hr = static_cast<const float*>(p.h) + r * 2 * p.ip;
-    load8_f32(hr + c, g);
-    load8_f32(hr + p.ip + c, u);
-  } else {
-    const uint16_t* hr = static_cast<const uint16_t*>(p.h) + r * 2 * p.ip;
-    load8_bf16(hr + c, g);
-    load8_bf16(hr + p.ip + c, u);
-  }
+  const float* hr = static_cast<const float*>(p.h) + r * 2 * p.ip;
+  load8_f32(hr + c, g);
+  load8_f32(hr + p.ip + c, u);
   activate8(p, g, u, bias, c, v);
 }
 
-// The same from bf16 gate and up bits loaded before (load_gate_up8).
+// The same from GEMM1's bf16 output, gate and up bits loaded before (load_gate_up8).
 __device__ __forceinline__ void grouped_activation8(const GroupedActParams& p, const GateUp8& x,
                                                     const float* bias, int64_t c, float* v) {
   float g[8], u[8];
@@ -568,13 +556,13 @@ __global__ void __launch_bounds__(kWarpRows * 32) grouped_activation_kernel(Grou
     const int64_t first = WHOLE ? 0 : (item - r * per_row) * p.seg.seg_chunks * kRowChunk;
     const int64_t end =
         WHOLE || first + p.seg.seg_chunks * kRowChunk >= p.ip ? p.ip : first + p.seg.seg_chunks * kRowChunk;
-    // Warp-uniform chunks (the half-warp shuffles need every lane); lanes past Ip only take part in them.
     if constexpr (QUANT) {
+      // Warp-uniform chunks (the half-warp shuffles need every lane); lanes past Ip only take part in them.
       for (int64_t c0 = first; c0 < end; c0 += kRowChunk) {
         const int64_t c = c0 + lane * 8;
         const bool in = c < p.ip;  // uniform over each half-warp (Ip % 128 == 0)
         float v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        if (in) grouped_activation8<QUANT>(p, r, bias, c, v);
+        if (in) grouped_activation8_f32(p, r, bias, c, v);
         const float scale = fp8_scale_from_amax(half_warp_max(finite_amax8(v)));
         if (in && (lane & 15) == 0) p.scales[srow.at(c / kQuantBlock)] = scale;
         if (in) store8<__nv_bfloat16, true>(p.act, r * p.ip + c, v, scale);
@@ -614,13 +602,13 @@ __global__ void __launch_bounds__(kWarpRows * 32) grouped_activation_per_token_k
     float amax = 0.0f;
     for (int64_t c = lane * 8; c < p.ip; c += 256) {
       float v[8];
-      grouped_activation8<true>(p, r, bias, c, v);
+      grouped_activation8_f32(p, r, bias, c, v);
       amax = fmaxf(amax, finite_amax8(v));
     }
     const float scale = fp8_scale_from_amax(warp_max(amax));
     for (int64_t c = lane * 8; c < p.ip; c += 256) {
       float v[8];
-      grouped_activation8<true>(p, r, bias, c, v);
+      grouped_activation8_f32(p, r, bias, c, v);
       store8<__nv_bfloat16, true>(p.act, r * p.ip + c, v, scale);
     }
     const ScaleRow srow = scale_row(plan, r, groups);
