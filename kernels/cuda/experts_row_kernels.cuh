@@ -305,47 +305,54 @@ __device__ __forceinline__ void quantize_row_warp(int lane, int64_t cols, int32_
   }
 }
 
-// Columns [first, end) of one gathered row (multiples of 8) from a 16-bit hidden row whose 8-column chunks are
-// aligned 16-byte loads (vec; H % 8 == 0, so a chunk is all below H or all past it): kGatherBatch loads per lane
-// in flight before the first store, where one load per lane sat between stores before. Measured together with the
-// bf16 activation pass's two chunks in flight (kActivationChunksInFlight, where the numbers are); ncu with caches
-// flushed saw this kernel unchanged (DeepSeek-V3 bf16 T=4096: 197 -> 198 us, 3.74 TB/s counting the hidden reads
-// that miss L2). Hidden already in the compute type, router weight not on the input: the bits are copied as they
-// are (what the streaming tier reads in place); otherwise each value is converted to f32, scaled by the router
-// weight and rounded to the compute type, as load8_hidden + store8 do. Chunks past H are zeros (times the router
-// weight, as load8_hidden's zeros are).
+// 16-byte chunks [begin, stop) of a row, chunk c of `from` to chunk c of `to` through convert(chunk) (zeros for
+// chunks at or past `valid`, which are not read), kGatherBatch loads per lane in flight before the first store: the
+// grouped tier's row copies (the 16-bit gather, the FP8 codes of a token's k rows).
 constexpr int kGatherBatch = 4;
-template <class CT>
-__device__ __forceinline__ void gather_row16(const HiddenRows& src, int64_t base, float row_scale, int64_t first,
-                                             int64_t end, int lane, uint16_t* dst_row) {
-  const uint4* from = reinterpret_cast<const uint4*>(static_cast<const uint16_t*>(src.hidden) + base);
-  uint4* to = reinterpret_cast<uint4*>(dst_row);
-  constexpr int32_t kCtDtype = std::is_same<CT, __half>::value ? MOEKIT_PLUGIN_F16 : MOEKIT_PLUGIN_BF16;
-  const bool same_bits = src.hidden_dtype == kCtDtype && !src.weight_on_input;
-  const bool bf16_in = src.hidden_dtype == MOEKIT_PLUGIN_BF16;
-  const int64_t below_h = src.hidden_cols / 8, stop = end / 8;
-  for (int64_t c0 = first / 8 + lane; c0 < stop; c0 += 32 * kGatherBatch) {
+template <class Convert>
+__device__ __forceinline__ void copy_chunks16(const uint4* from, uint4* to, int64_t begin, int64_t stop, int64_t valid,
+                                              int lane, const Convert& convert) {
+  for (int64_t c0 = begin + lane; c0 < stop; c0 += 32 * kGatherBatch) {
     uint4 x[kGatherBatch];
 #pragma unroll
     for (int u = 0; u < kGatherBatch; ++u) {
       const int64_t c = c0 + 32 * u;
-      x[u] = c < below_h && c < stop ? from[c] : make_uint4(0, 0, 0, 0);
+      x[u] = c < valid && c < stop ? from[c] : make_uint4(0, 0, 0, 0);
     }
 #pragma unroll
     for (int u = 0; u < kGatherBatch; ++u) {
       const int64_t c = c0 + 32 * u;
       if (c >= stop) break;
-      if (same_bits) {
-        to[c] = x[u];
-      } else {
-        const uint16_t* bits = reinterpret_cast<const uint16_t*>(&x[u]);
-        float v[8];
-#pragma unroll
-        for (int j = 0; j < 8; ++j) v[j] = (bf16_in ? bf16_to_f32(bits[j]) : f16_to_f32(bits[j])) * row_scale;
-        to[c] = pack8_compute_bits<CT>(v);
-      }
+      to[c] = convert(x[u]);
     }
   }
+}
+
+// Columns [first, end) of one gathered row (multiples of 8) from a 16-bit hidden row whose 8-column chunks are
+// aligned 16-byte loads (vec; H % 8 == 0, so a chunk is all below H or all past it), through copy_chunks16, where
+// one load per lane sat between stores before. Measured together with the bf16 activation pass's two chunks in
+// flight (kActivationChunksInFlight, where the numbers are); ncu with caches flushed saw this kernel unchanged
+// (DeepSeek-V3 bf16 T=4096: 197 -> 198 us, 3.74 TB/s counting the hidden reads that miss L2). Hidden already in
+// the compute type, router weight not on the input: the bits are copied as they are (what the streaming tier reads
+// in place); otherwise each value is converted to f32, scaled by the router weight and rounded to the compute
+// type, as load8_hidden + store8 do. Chunks past H are zeros (times the router weight, as load8_hidden's zeros
+// are).
+template <class CT>
+__device__ __forceinline__ void gather_row16(const HiddenRows& src, int64_t base, float row_scale, int64_t first,
+                                             int64_t end, int lane, uint16_t* dst_row) {
+  constexpr int32_t kCtDtype = std::is_same<CT, __half>::value ? MOEKIT_PLUGIN_F16 : MOEKIT_PLUGIN_BF16;
+  const bool same_bits = src.hidden_dtype == kCtDtype && !src.weight_on_input;
+  const bool bf16_in = src.hidden_dtype == MOEKIT_PLUGIN_BF16;
+  copy_chunks16(reinterpret_cast<const uint4*>(static_cast<const uint16_t*>(src.hidden) + base),
+                reinterpret_cast<uint4*>(dst_row), first / 8, end / 8, src.hidden_cols / 8, lane, [&](uint4 x) {
+                  if (same_bits) return x;
+                  const uint16_t* bits = reinterpret_cast<const uint16_t*>(&x);
+                  float v[8];
+#pragma unroll
+                  for (int j = 0; j < 8; ++j)
+                    v[j] = (bf16_in ? bf16_to_f32(bits[j]) : f16_to_f32(bits[j])) * row_scale;
+                  return pack8_compute_bits<CT>(v);
+                });
 }
 
 // Grouped tier's gather (step 2): x[r, h] = hidden[t, h] (x the router weight with apply_router_weight_on_input),
@@ -442,18 +449,8 @@ __global__ void __launch_bounds__(kWarpRows * 32) grouped_gather_codes_kernel(co
     if (a < 0) continue;
     if (plan.row_of != nullptr && lane == 0) plan.row_of[a] = static_cast<int32_t>(r);
     const int64_t t = static_cast<int32_t>(a) / top_k;  // a < 2^31 (the host checked A)
-    const uint4* from = reinterpret_cast<const uint4*>(token_codes + t * cols);
-    uint4* to = reinterpret_cast<uint4*>(out + r * cols);
-    constexpr int kBatch = 4;  // loads in flight per lane before the first store
-    for (int64_t c0 = lane; c0 < chunks; c0 += 32 * kBatch) {
-      uint4 x[kBatch];
-#pragma unroll
-      for (int u = 0; u < kBatch; ++u)
-        if (c0 + 32 * u < chunks) x[u] = from[c0 + 32 * u];
-#pragma unroll
-      for (int u = 0; u < kBatch; ++u)
-        if (c0 + 32 * u < chunks) to[c0 + 32 * u] = x[u];
-    }
+    copy_chunks16(reinterpret_cast<const uint4*>(token_codes + t * cols), reinterpret_cast<uint4*>(out + r * cols), 0,
+                  chunks, chunks, lane, [](uint4 x) { return x; });
     const ScaleRow srow = scale_row(plan, r, groups);
     for (int64_t gi = lane; gi < groups; gi += 32) scales[srow.at(gi)] = token_scales[t * groups + gi];
   }

@@ -8,6 +8,7 @@
 
 #include "compute_bits.cuh"
 #include "dependent_launch.h"
+#include "device/block_scan.cuh"
 #include "device/grid_dependency.cuh"
 #include "device/stable_scatter.cuh"
 #include "experts_stream.h"
@@ -51,9 +52,9 @@ struct GroupParams {
 //     and the lowest of the equal lanes adds them. Only warp w touches column w: __syncwarp between steps. The ranks
 //     stay in registers. __syncthreads.
 //  3. Thread e turns row e (the 32 runs' counts, uint16 pairs read 4 bytes at a time) into exclusive prefixes in
-//     place and gets count[e]; one block scan of count | touched << 16 (warp shuffles, the 32 warp totals through
-//     shared memory, __syncthreads) gives first[e] and e's index among the touched experts. Thread e writes first[e]
-//     into its row and its lists entry. __syncthreads.
+//     place and gets count[e]; one block scan of count | touched << 16 (device::BlockExclusiveSum: warp shuffles,
+//     the 32 warp totals through shared memory, one __syncthreads) gives first[e] and e's index among the touched
+//     experts. Thread e writes first[e] into its row and its lists entry. __syncthreads.
 //  4. Each item's position, first[e] + table[e][w] + rank; the rows are staged in shared memory at their positions
 //     (__syncthreads) and copied out in order, so that the global stores are coalesced.
 // Table: L rows of kGroupRow uint16 (32 run columns, first[e], a pad slot: 17 words, an odd count, so that the
@@ -99,12 +100,15 @@ inline size_t group_shared_bytes(int64_t num_local, int64_t assignments) {
          static_cast<size_t>(assignments) * 2;
 }
 
+using GroupScan = device::BlockExclusiveSum<kGroupThreads, int>;
+static_assert(sizeof(GroupScan::Storage) == kGroupWarps * 4, "the scan's warp totals lead the shared memory");
+
 // kItems >= steps: the size of the register arrays, a power of two, so that a small A runs no code for 16 items.
 template <int kItems>
 __device__ __forceinline__ void group_by_runs(const GroupParams& p, int32_t* shared, int steps) {
   const int L = p.num_local, A = p.assignments, E = p.num_experts;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid / 32;
-  int32_t* warp_total = shared;                                          // [kGroupWarps]
+  auto* scan_storage = reinterpret_cast<GroupScan::Storage*>(shared);   // [kGroupWarps] int32
   uint16_t* table = reinterpret_cast<uint16_t*>(shared + kGroupWarps);  // [L][kGroupRow]
   const bool stage_apart = group_stage_apart(L, A);
   uint16_t* stage = stage_apart ? table + L * kGroupRow : reinterpret_cast<uint16_t*>(shared);  // [A]
@@ -180,24 +184,9 @@ __device__ __forceinline__ void group_by_runs(const GroupParams& p, int32_t* sha
     }
   }
   const int packed = count | (count > 0 ? 1 << 16 : 0);  // rows (<= 16384) | touched experts << 16
-  int inclusive = packed;
-#pragma unroll
-  for (int o = 1; o < 32; o <<= 1) {
-    const int r = __shfl_up_sync(0xFFFFFFFFu, inclusive, o);
-    if (lane >= o) inclusive += r;
-  }
-  if (lane == 31) warp_total[warp] = inclusive;
-  __syncthreads();
-  int t = warp_total[lane];  // every warp: the copy of step 4 needs the total
-#pragma unroll
-  for (int o = 1; o < 32; o <<= 1) {
-    const int r = __shfl_up_sync(0xFFFFFFFFu, t, o);
-    if (lane >= o) t += r;
-  }
-  const int warps_below = __shfl_sync(0xFFFFFFFFu, t, (warp + 31) & 31);
-  const int total = __shfl_sync(0xFFFFFFFFu, t, 31);
+  int exclusive = 0, total = 0;  // every thread gets the total: the copy of step 4 needs it
+  GroupScan::scan(*scan_storage, packed, exclusive, total);
   if (e < L) {
-    const int exclusive = (warp == 0 ? 0 : warps_below) + inclusive - packed;
     const int first = exclusive & 0xFFFF;
     table[e * kGroupRow + kGroupWarps] = static_cast<uint16_t>(first);
     if (count > 0) {

@@ -1,6 +1,8 @@
-// Block-wide exclusive prefix sum of one 64-bit value per thread, for both platforms (CUB is CUDA-only and
-// hipCUB is not in Debian's HIP): a shuffle scan inside each warp, then one warp scans the warp totals.
-// Shared storage: one value per warp, so a 1024-thread block needs 256 bytes on CUDA and 128 on CDNA.
+// Block-wide exclusive prefix sum of one value per thread (T: int or long long), for both platforms (CUB is
+// CUDA-only and hipCUB is not in Debian's HIP): a shuffle scan inside each warp, the warp totals through shared
+// memory, then every warp scans the warp totals itself (at most one warp's width of them), so that one block barrier
+// does, where one warp scanning them into shared memory for the others takes a second. Shared storage: one value per
+// warp (a 1024-thread block: 256 bytes of long long on CUDA, 128 on CDNA).
 #pragma once
 
 #include "../portability.h"
@@ -9,38 +11,36 @@
 
 namespace moekit::device {
 
-template <int kThreads>
+template <int kThreads, class T = long long>
 struct BlockExclusiveSum {
   static_assert(kThreads % kWarpSize == 0, "whole warps");
   static constexpr int kWarps = kThreads / kWarpSize;
-  static_assert(kWarps <= kWarpSize, "one warp scans the warp totals");
+  static_assert(kWarps <= kWarpSize, "one warp's lanes hold the warp totals");
   struct Storage {
-    long long warp_total[kWarps];
+    T warp_total[kWarps];
   };
 
   // Every thread of the block calls this once; `prefix` gets the sum of the values of lower threads and
-  // `total` the sum over the block. Synchronises the block (twice).
-  static MOEKIT_DEVICE_INLINE void scan(Storage& s, long long value, long long& prefix, long long& total) {
+  // `total` the sum over the block. Synchronises the block once, before it reads the storage: nothing may write
+  // the storage again before every thread has returned (a second scan over it needs a barrier in between).
+  static MOEKIT_DEVICE_INLINE void scan(Storage& s, T value, T& prefix, T& total) {
     const int lane = lane_id(), warp = warp_id();
-    long long inclusive = value;
+    T inclusive = value;
     for (int offset = 1; offset < kWarpSize; offset <<= 1) {
-      const long long below = shfl_up(inclusive, static_cast<unsigned>(offset));
+      const T below = shfl_up(inclusive, static_cast<unsigned>(offset));
       if (lane >= offset) inclusive += below;
     }
     if (lane == kWarpSize - 1) s.warp_total[warp] = inclusive;
     __syncthreads();
-    if (warp == 0) {
-      long long t = lane < kWarps ? s.warp_total[lane] : 0;
-      for (int offset = 1; offset < kWarpSize; offset <<= 1) {
-        const long long below = shfl_up(t, static_cast<unsigned>(offset));
-        if (lane >= offset) t += below;
-      }
-      if (lane < kWarps) s.warp_total[lane] = t;  // now inclusive over warps
+    T t = kWarps == kWarpSize || lane < kWarps ? s.warp_total[lane] : T{0};
+    for (int offset = 1; offset < kWarpSize; offset <<= 1) {
+      const T below = shfl_up(t, static_cast<unsigned>(offset));
+      if (lane >= offset) t += below;
     }
-    __syncthreads();
-    const long long warps_below = warp == 0 ? 0 : s.warp_total[warp - 1];
-    prefix = warps_below + inclusive - value;
-    total = s.warp_total[kWarps - 1];
+    // Lane i now holds the sum of warps 0..i. Every lane takes part in both shuffles (warp-uniform).
+    const T warps_below = shfl(t, (warp + kWarpSize - 1) % kWarpSize);  // warp 0 takes the last lane's, unused
+    total = shfl(t, kWarps - 1);
+    prefix = (warp == 0 ? T{0} : warps_below) + inclusive - value;
   }
 };
 

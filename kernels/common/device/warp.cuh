@@ -14,8 +14,9 @@
 
 namespace moekit::device {
 
-MOEKIT_DEVICE_INLINE int lane_id() { return static_cast<int>(threadIdx.x) % kWarpSize; }
-MOEKIT_DEVICE_INLINE int warp_id() { return static_cast<int>(threadIdx.x) / kWarpSize; }
+// Unsigned arithmetic on threadIdx.x: a mask and a shift (a signed % and / take a sign fix-up each).
+MOEKIT_DEVICE_INLINE int lane_id() { return static_cast<int>(threadIdx.x % static_cast<unsigned>(kWarpSize)); }
+MOEKIT_DEVICE_INLINE int warp_id() { return static_cast<int>(threadIdx.x / static_cast<unsigned>(kWarpSize)); }
 MOEKIT_DEVICE_INLINE int warps_per_block() { return static_cast<int>(blockDim.x) / kWarpSize; }
 
 #if MOEKIT_PLATFORM_HIP
