@@ -10,7 +10,9 @@
 //  - FP8_BLOCK -> the e4m3 bytes unchanged, plus col_scale [Kb = K/128][rows] f32 per expert: the block scale
 //    of each weight row (looked up through the row's unpadded index, so a 128-row block that straddles the
 //    gate/up seam when I % 128 != 0 still gets the right scale per row); applied to the f32 partial sums of
-//    each 128-wide K block;
+//    each 128-wide K block; and block_scale [Kb][rows / 128], one scale per padded 128 x 128 block, for the sm90
+//    grouped GEMMs: always for w2, for w13 only when I % 128 == 0 (else null: a padded up block would span two
+//    caller blocks);
 //  - MXFP4 -> the packed nibbles unchanged ([rows, K/2]) plus mx_scale [K/32][rows] e8m0 per expert,
 //    transposed so that one K tile's scales for a tile of rows are contiguous; decoded in the GEMM main loop
 //    to bf16, which is exact (e2m1 values have one mantissa bit; e8m0 is a power of two).
@@ -36,6 +38,8 @@ struct Prepared {
   void* w2 = nullptr;
   float* w13_col_scale = nullptr;  // FP8: [L][Hp/128][2Ip]
   float* w2_col_scale = nullptr;   // FP8: [L][Ip/128][Hp]
+  float* w13_block_scale = nullptr;  // FP8 with I % 128 == 0: [L][Hp/128][2Ip/128]
+  float* w2_block_scale = nullptr;   // FP8: [L][Ip/128][Hp/128]
   uint8_t* w13_mx = nullptr;       // MXFP4: [L][Hp/32][2Ip]
   uint8_t* w2_mx = nullptr;        // MXFP4: [L][Ip/32][Hp]
   float* b13 = nullptr;            // [L][2Ip]

@@ -561,7 +561,8 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
     if (a8) {  // e4m3 codes of the gathered rows and of the weights, with their block scales
       gemm1.a_scale = s1;
       gemm1.d_f32 = true;
-      gemm1.w_scale = p.w13_col_scale;
+      gemm1.w_scale_blocks = p.w13_block_scale != nullptr;  // I % 128 == 0 (experts_prepared.h)
+      gemm1.w_scale = gemm1.w_scale_blocks ? p.w13_block_scale : p.w13_col_scale;
     }
     sm90::run(gp, gemm1, gscratch, static_cast<size_t>(l.grouped_scratch_bytes), sm_count, stream);
     GroupedActParams ap{};
@@ -597,7 +598,8 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
     gemm2.tile = tiles.gemm2;
     if (a8) {
       gemm2.a_scale = s2;
-      gemm2.w_scale = p.w2_col_scale;
+      gemm2.w_scale = p.w2_block_scale;
+      gemm2.w_scale_blocks = true;
     }
     sm90::run(gp, gemm2, gscratch, static_cast<size_t>(l.grouped_scratch_bytes), sm_count, stream);
     c.y_bf16 = reinterpret_cast<const uint16_t*>(y);

@@ -42,8 +42,7 @@ using EpilogueSchedule = cutlass::epilogue::PtrArrayTmaWarpSpecializedCooperativ
 constexpr const char* kConfiguration =
     "CUTLASS sm90 grouped GEMM: TMA wgmma, cooperative warp-specialised, tile 128x256x64";
 constexpr const char* kConfigurationFp8 =
-    "CUTLASS sm90 grouped GEMM: TMA e4m3 wgmma, row x 128-K block scales, cooperative, tile "
-    "128x128x128";
+    "CUTLASS sm90 grouped GEMM: TMA e4m3 wgmma, 128-K block scales, cooperative, tile 128x128x128";
 // The 64-row kernels (GroupedTile, grouped_gemm_sm90.h): ping-pong, 64x128x128 (bf16 and FP8) and 64x256x64
 // (bf16).
 using TileShape64 = Shape<_64, _128, _128>;
@@ -55,8 +54,7 @@ constexpr const char* kConfiguration64 =
 constexpr const char* kConfiguration64x256 =
     "CUTLASS sm90 grouped GEMM: TMA wgmma, ping-pong warp-specialised, tile 64x256x64";
 constexpr const char* kConfigurationFp8_64 =
-    "CUTLASS sm90 grouped GEMM: TMA e4m3 wgmma, row x 128-K block scales, ping-pong, tile "
-    "64x128x128";
+    "CUTLASS sm90 grouped GEMM: TMA e4m3 wgmma, 128-K block scales, ping-pong, tile 64x128x128";
 
 // D is bf16 for both GEMMs: GEMM1's gate/up pre-activations and GEMM2's expert outputs are each rounded once,
 // as vLLM's and the mma.sync tier's bf16 intermediates are; f32 outputs would double the largest memory streams
@@ -91,21 +89,24 @@ using Bf16Out64x256 = GroupedKernel<cutlass::bfloat16_t, TileShape64x256, Kernel
 
 // FP8 e4m3 x e4m3 with block scales applied to the f32 accumulators after every 128-wide K block (CUTLASS's
 // blockwise-scaled grouped GEMM): A's scales per row and K block (the FP8 activation quantizer's 1 x 128 groups,
-// or one per token repeated along K), W's per weight row and K block (the prepared per-row copy of the 128 x 128
-// block scales, experts_prepared.h: a block that straddles the gate/up seam keeps each row's own scale). Both are
-// MN-major (rows contiguous), the only major-ness CUTLASS's sm90 blockwise mainloop takes. 128 x 128 x 128
+// or one per token repeated along K); W's per 128 x 128 block (kScaleN = 128: the prepared block copy,
+// experts_prepared.h), or per weight row and K block (kScaleN = 1: the per-row copy, for GEMM1 where I % 128 != 0
+// puts a caller block across the padded gate/up seam). A 128-wide tile then has one W scale, which the main loop
+// folds into A's before it promotes: one multiply-add per accumulator per K block, where per-row W scales cost a
+// multiply more and 32 more shared loads per thread. Scales are MN-major (rows contiguous). 128 x 128 x 128
 // tiles: one scale promotion per K tile. D: f32 for GEMM1 (its outputs are quantized to FP8 again after the
 // activation, and a bf16 rounding before that moves values across e4m3 rounding boundaries: measured on the
 // H200, rms error vs the CPU backend 0.05-0.15 with bf16, against 3e-5 for the mma.sync tier's f32), bf16 for
 // GEMM2.
-template <class ElementD, class Tile = Shape<_128, _128, _128>,
+template <class ElementD, int ScaleN, class Tile = Shape<_128, _128, _128>,
           class KernelSchedule = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedCooperativeFP8Blockwise,
           class EpilogueSchedule = ::moekit::cuda::experts::sm90::EpilogueSchedule>
 struct Fp8Kernel {
   static constexpr bool kBlockScaled = true;  // mainloop arguments with A's and W's block scales
+  static constexpr int kScaleN = ScaleN;      // W rows per scale: 1 or 128
   using Element = cutlass::float_e4m3_t;
   static constexpr int kAlign = 128 / cutlass::sizeof_bits<Element>::value;
-  using ScaleConfig = cutlass::detail::Sm90BlockwiseScaleConfig<1, 1, 128>;
+  using ScaleConfig = cutlass::detail::Sm90BlockwiseScaleConfig<1, ScaleN, 128>;
   using LayoutSFA = decltype(ScaleConfig::deduce_layoutSFA());
   using LayoutSFB = decltype(ScaleConfig::deduce_layoutSFB());
   static constexpr int kAlignD = 128 / cutlass::sizeof_bits<ElementD>::value;
@@ -126,25 +127,29 @@ struct Fp8Kernel {
   using StrideB = typename Kernel::InternalStrideB;
   using StrideD = typename Kernel::InternalStrideD;
 };
-using Fp8F32Out = Fp8Kernel<float>;
-using Fp8Bf16Out = Fp8Kernel<cutlass::bfloat16_t>;
-using Fp8F32Out64 = Fp8Kernel<float, TileShape64, cutlass::gemm::KernelPtrArrayTmaWarpSpecializedPingpongFP8Blockwise,
-                              EpilogueSchedule64>;
-using Fp8Bf16Out64 = Fp8Kernel<cutlass::bfloat16_t, TileShape64,
-                               cutlass::gemm::KernelPtrArrayTmaWarpSpecializedPingpongFP8Blockwise,
-                               EpilogueSchedule64>;
+// GEMM1 (f32 out) with per-row or per-block W scales; GEMM2 (bf16 out) always has w2's block scales.
+using PingpongFp8 = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedPingpongFP8Blockwise;
+using Fp8F32Out = Fp8Kernel<float, 1>;
+using Fp8F32Out64 = Fp8Kernel<float, 1, TileShape64, PingpongFp8, EpilogueSchedule64>;
+using Fp8F32OutBlk = Fp8Kernel<float, 128>;
+using Fp8F32Out64Blk = Fp8Kernel<float, 128, TileShape64, PingpongFp8, EpilogueSchedule64>;
+using Fp8Bf16OutBlk = Fp8Kernel<cutlass::bfloat16_t, 128>;
+using Fp8Bf16Out64Blk = Fp8Kernel<cutlass::bfloat16_t, 128, TileShape64, PingpongFp8, EpilogueSchedule64>;
 // One set of per-group arrays serves every kernel: the same stride types, and the same scale layouts for FP8.
 template <class K>
 constexpr bool kSameArrays = std::is_same<typename K::StrideA, Bf16Out::StrideA>::value &&
                              std::is_same<typename K::StrideB, Bf16Out::StrideB>::value &&
                              std::is_same<typename K::StrideD, Bf16Out::StrideD>::value;
-template <class K>
+template <class K, class Reference>
 constexpr bool kSameScales = std::is_same<typename K::LayoutSFA, Fp8F32Out::LayoutSFA>::value &&
-                             std::is_same<typename K::LayoutSFB, Fp8F32Out::LayoutSFB>::value;
+                             std::is_same<typename K::LayoutSFB, typename Reference::LayoutSFB>::value;
 static_assert(kSameArrays<Bf16Out64> && kSameArrays<Bf16Out64x256> && kSameArrays<Fp8F32Out> &&
-                  kSameArrays<Fp8Bf16Out> && kSameArrays<Fp8F32Out64> && kSameArrays<Fp8Bf16Out64>,
+                  kSameArrays<Fp8F32Out64> && kSameArrays<Fp8F32OutBlk> && kSameArrays<Fp8F32Out64Blk> &&
+                  kSameArrays<Fp8Bf16OutBlk> && kSameArrays<Fp8Bf16Out64Blk>,
               "stride types differ");
-static_assert(kSameScales<Fp8Bf16Out> && kSameScales<Fp8F32Out64> && kSameScales<Fp8Bf16Out64>,
+static_assert(kSameScales<Fp8F32Out64, Fp8F32Out> && kSameScales<Fp8F32OutBlk, Fp8F32OutBlk> &&
+                  kSameScales<Fp8F32Out64Blk, Fp8F32OutBlk> && kSameScales<Fp8Bf16OutBlk, Fp8F32OutBlk> &&
+                  kSameScales<Fp8Bf16Out64Blk, Fp8F32OutBlk>,
               "scale layouts differ");
 
 // The per-group arrays CUTLASS reads: problem shapes, operand pointers and strides.
@@ -156,7 +161,8 @@ struct GroupArrays {
   const float** sfa;  // FP8 only
   const float** sfb;
   Fp8F32Out::LayoutSFA* layout_sfa;
-  Fp8F32Out::LayoutSFB* layout_sfb;
+  Fp8F32Out::LayoutSFB* layout_sfb;         // W scales per row
+  Fp8F32OutBlk::LayoutSFB* layout_sfb_blk;  // W scales per 128 x 128 block
   Bf16Out::StrideA* stride_a;
   Bf16Out::StrideB* stride_b;
   Bf16Out::StrideD* stride_d;
@@ -167,7 +173,7 @@ size_t round_up(size_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
 
 struct ScratchLayout {
   size_t shapes = 0, a = 0, b = 0, d = 0, stride_a = 0, stride_b = 0, stride_d = 0, sfa = 0, sfb = 0, layout_sfa = 0,
-         layout_sfb = 0, cutlass = 0, total = 0;
+         layout_sfb = 0, layout_sfb_blk = 0, cutlass = 0, total = 0;
 };
 
 ScratchLayout scratch_layout(int32_t groups) {
@@ -190,6 +196,7 @@ ScratchLayout scratch_layout(int32_t groups) {
   l.sfb = take(g * sizeof(void*));
   l.layout_sfa = take(g * sizeof(Fp8F32Out::LayoutSFA));
   l.layout_sfb = take(g * sizeof(Fp8F32Out::LayoutSFB));
+  l.layout_sfb_blk = take(g * sizeof(Fp8F32OutBlk::LayoutSFB));
   l.cutlass = at;
   l.total = at;
   return l;
@@ -209,6 +216,7 @@ GroupArrays arrays_at(void* scratch, const ScratchLayout& l) {
   g.sfb = reinterpret_cast<const float**>(base + l.sfb);
   g.layout_sfa = reinterpret_cast<Fp8F32Out::LayoutSFA*>(base + l.layout_sfa);
   g.layout_sfb = reinterpret_cast<Fp8F32Out::LayoutSFB*>(base + l.layout_sfb);
+  g.layout_sfb_blk = reinterpret_cast<Fp8F32OutBlk::LayoutSFB*>(base + l.layout_sfb_blk);
   return g;
 }
 
@@ -222,7 +230,8 @@ struct SetupParams {
   int64_t d_elem_bytes;   // 2 (bf16) or 4 (f32)
   int32_t n, k;
   const float* a_scale;   // FP8: per group, compact [k/128][m] at first_row * (k/128)
-  const float* w_scale;   // FP8: [L][k/128][n]
+  const float* w_scale;   // FP8: [L][k/128][n], or [L][k/128][n/128] with w_blocks
+  bool w_blocks;
 };
 
 constexpr int kSetupThreads = 256;
@@ -242,9 +251,12 @@ __global__ void __launch_bounds__(kSetupThreads) grouped_setup_kernel(SetupParam
     p.out.d[e] = p.d + first * p.n * p.d_elem_bytes;
     if (p.a_scale != nullptr) {
       p.out.sfa[e] = p.a_scale + first * (p.k / 128);
-      p.out.sfb[e] = p.w_scale + static_cast<int64_t>(e) * (p.k / 128) * p.n;
+      p.out.sfb[e] = p.w_scale + static_cast<int64_t>(e) * (p.k / 128) * (p.w_blocks ? p.n / 128 : p.n);
       p.out.layout_sfa[e] = Fp8F32Out::ScaleConfig::tile_atom_to_shape_SFA(make_shape(m, p.n, p.k, 1));
-      p.out.layout_sfb[e] = Fp8F32Out::ScaleConfig::tile_atom_to_shape_SFB(make_shape(m, p.n, p.k, 1));
+      if (p.w_blocks)
+        p.out.layout_sfb_blk[e] = Fp8F32OutBlk::ScaleConfig::tile_atom_to_shape_SFB(make_shape(m, p.n, p.k, 1));
+      else
+        p.out.layout_sfb[e] = Fp8F32Out::ScaleConfig::tile_atom_to_shape_SFB(make_shape(m, p.n, p.k, 1));
     }
     p.out.stride_a[e] = cutlass::make_cute_packed_stride(Bf16Out::StrideA{}, make_shape(1, p.k, 1));
     p.out.stride_b[e] = cutlass::make_cute_packed_stride(Bf16Out::StrideB{}, make_shape(p.n, p.k, 1));
@@ -266,8 +278,12 @@ typename K::Gemm::Arguments arguments_for(const GroupArrays& g, int32_t groups, 
   using ElementD = typename K::Gemm::ElementD;
   typename K::Gemm::GemmKernel::MainloopArguments mainloop;
   if constexpr (K::kBlockScaled) {
+    auto* layout_sfb = [&] {
+      if constexpr (K::kScaleN == 128) return g.layout_sfb_blk;
+      else return g.layout_sfb;
+    }();
     mainloop = {reinterpret_cast<const ElementA**>(g.a), g.stride_a, reinterpret_cast<const ElementB**>(g.b),
-                g.stride_b, g.sfa, g.layout_sfa, g.sfb, g.layout_sfb};
+                g.stride_b, g.sfa, g.layout_sfa, g.sfb, layout_sfb};
   } else {
     mainloop = {reinterpret_cast<const ElementA**>(g.a), g.stride_a, reinterpret_cast<const ElementB**>(g.b),
                 g.stride_b};
@@ -313,12 +329,14 @@ bool compiled() { return true; }
 
 size_t scratch_bytes(int32_t num_local, int sm_count) {
   size_t w = 0;  // one workspace serves whichever kernel runs
-  for (size_t v : {cutlass_workspace<Bf16Out>(num_local, sm_count), cutlass_workspace<Fp8F32Out>(num_local, sm_count),
-                   cutlass_workspace<Fp8Bf16Out>(num_local, sm_count),
-                   cutlass_workspace<Bf16Out64>(num_local, sm_count),
+  for (size_t v : {cutlass_workspace<Bf16Out>(num_local, sm_count), cutlass_workspace<Bf16Out64>(num_local, sm_count),
                    cutlass_workspace<Bf16Out64x256>(num_local, sm_count),
+                   cutlass_workspace<Fp8F32Out>(num_local, sm_count),
                    cutlass_workspace<Fp8F32Out64>(num_local, sm_count),
-                   cutlass_workspace<Fp8Bf16Out64>(num_local, sm_count)})
+                   cutlass_workspace<Fp8F32OutBlk>(num_local, sm_count),
+                   cutlass_workspace<Fp8F32Out64Blk>(num_local, sm_count),
+                   cutlass_workspace<Fp8Bf16OutBlk>(num_local, sm_count),
+                   cutlass_workspace<Fp8Bf16Out64Blk>(num_local, sm_count)})
     w = v > w ? v : w;
   return scratch_layout(num_local).total + round_up(w);
 }
@@ -337,6 +355,10 @@ void run(const GroupedPlan& plan, const GroupedGemm& gemm, void* scratch, size_t
   if (gemm.n % 16 != 0 || gemm.k % 128 != 0 || gemm.n > INT32_MAX || gemm.k > INT32_MAX)
     throw_unsupported("CUTLASS grouped GEMM: n must be a multiple of 16 and k of 128, below 2^31");
   if (fp8 && gemm.w_scale == nullptr) throw_internal("CUTLASS FP8 grouped GEMM without weight scales");
+  if (fp8 && !gemm.d_f32 && !gemm.w_scale_blocks)
+    throw_internal("CUTLASS FP8 grouped GEMM: bf16 output is built with block weight scales only");
+  if (gemm.w_scale_blocks && gemm.n % 128 != 0)
+    throw_internal("CUTLASS FP8 grouped GEMM: block weight scales need n % 128 == 0");
   if (gemm.d_f32 && !fp8) throw_internal("CUTLASS grouped GEMM: f32 output is built for the FP8 kernel only");
   const ScratchLayout l = scratch_layout(plan.num_local);
   const GroupArrays g = arrays_at(scratch, l);
@@ -350,6 +372,7 @@ void run(const GroupedPlan& plan, const GroupedGemm& gemm, void* scratch, size_t
   sp.d_elem_bytes = gemm.d_f32 ? 4 : 2;
   sp.a_scale = gemm.a_scale;
   sp.w_scale = gemm.w_scale;
+  sp.w_blocks = gemm.w_scale_blocks;
   sp.n = static_cast<int32_t>(gemm.n);
   sp.k = static_cast<int32_t>(gemm.k);
   grouped_setup_kernel<<<1, kSetupThreads, 0, stream>>>(sp);
@@ -357,12 +380,15 @@ void run(const GroupedPlan& plan, const GroupedGemm& gemm, void* scratch, size_t
   void* workspace = static_cast<char*>(scratch) + l.cutlass;
   const bool rows64 = gemm.tile != GroupedTile::k128;  // FP8 has one 64-row kernel, 64x128x128
   const int32_t groups = plan.num_local;
-  if (fp8 && gemm.d_f32) {
+  if (fp8 && gemm.d_f32 && gemm.w_scale_blocks) {
+    if (rows64) run_cutlass<Fp8F32Out64Blk>(g, groups, sm_count, workspace, stream);
+    else run_cutlass<Fp8F32OutBlk>(g, groups, sm_count, workspace, stream);
+  } else if (fp8 && gemm.d_f32) {
     if (rows64) run_cutlass<Fp8F32Out64>(g, groups, sm_count, workspace, stream);
     else run_cutlass<Fp8F32Out>(g, groups, sm_count, workspace, stream);
   } else if (fp8) {
-    if (rows64) run_cutlass<Fp8Bf16Out64>(g, groups, sm_count, workspace, stream);
-    else run_cutlass<Fp8Bf16Out>(g, groups, sm_count, workspace, stream);
+    if (rows64) run_cutlass<Fp8Bf16Out64Blk>(g, groups, sm_count, workspace, stream);
+    else run_cutlass<Fp8Bf16OutBlk>(g, groups, sm_count, workspace, stream);
   } else if (gemm.tile == GroupedTile::k64x128x128) {
     run_cutlass<Bf16Out64>(g, groups, sm_count, workspace, stream);
   } else if (gemm.tile == GroupedTile::k64x256x64) {

@@ -36,7 +36,8 @@ struct GroupedPlan {
 // 128-row tile computes mostly padding rows: 64-row ping-pong kernels (two consumer warpgroups on two tiles, one's
 // epilogue under the other's main loop, as PyTorch's torch._grouped_mm and vLLM's grouped_mm_c3x pick for small
 // groups) run those sizes faster, and lose at larger groups, where the 128-row cooperative kernels' fewer B
-// reloads per row win. Measured on the H200 (whole layer, same run; time over the 128-row kernel's):
+// reloads per row win. Measured on the H200 (whole layer, same run; time over the 128-row kernel's; the FP8
+// figures with per-row W scales, before the per-block W scales of grouped_gemm_sm90.cu):
 //   FP8 blocks, 64x128x128:  32 rows per expert 0.78-0.80 (gpt-oss, DeepSeek-V3 T=1024), 64: 0.94 (Qwen3
 //                            T=1024), 128: 0.99 (T=4096), 256: 1.02-1.08, 512+: 1.08-1.19;
 //   bf16, 64x128x128:        32 rows 0.96-0.98, 64: 1.00, 128: 1.16-1.18, 256+: 1.22-1.33;
@@ -73,7 +74,9 @@ struct GroupedGemm {
   // FP8 (e4m3 x e4m3, w8a8): non-null a_scale selects the blockwise-scaled kernel.
   const float* a_scale = nullptr;  // per row and 128-wide K block, one compact [k/128][rows[e]] array per group
                                    // at first_row[e] * (k/128) (CUTLASS derives the layout from m and k)
-  const float* w_scale = nullptr;  // [num_local][k/128][n]: per weight row and K block
+  const float* w_scale = nullptr;  // [num_local][k/128][n]: per weight row and K block, or with w_scale_blocks
+                                   // [num_local][k/128][n/128]: per 128 x 128 block (n % 128 == 0)
+  bool w_scale_blocks = false;     // required for bf16 output (GEMM2)
   GroupedTile tile = GroupedTile::k128;
 };
 
