@@ -445,7 +445,9 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
 
   GemmParams g1{};
   g1.w = prep.w13;
-  g1.w_scale = prep.w13_col_scale;
+  // FP8: per-block weight scales where the prepared copy exists (w2 always, w13 when I % 128 == 0).
+  g1.w_scale_blocks = prep.w13_block_scale != nullptr;
+  g1.w_scale = g1.w_scale_blocks ? prep.w13_block_scale : prep.w13_col_scale;
   g1.bias = prep.b13;
   g1.x = direct_x ? hidden.data : ws + l.x;
   g1.x_scale = gather.scales;
@@ -475,7 +477,8 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   g1.w_valid_bytes = round_up(cfg.hidden * w_elem, 16);  // whole 16-byte copies
   GemmParams g2 = g1;
   g2.w = prep.w2;
-  g2.w_scale = prep.w2_col_scale;
+  g2.w_scale = prep.w2_block_scale;
+  g2.w_scale_blocks = prep.w2_block_scale != nullptr;
   g2.bias = nullptr;
   g2.x = q ? ws + l.act_codes : ws + l.act;
   g2.x_scale = q ? reinterpret_cast<float*>(ws + l.act_scale) : nullptr;

@@ -20,7 +20,7 @@ namespace {  // private to experts_stream.cu, the one file that includes it
 
 struct GemmParams {
   const void* w;         // [L][rows_per_expert][K]: 16-bit elements, or e4m3 bytes (FP8)
-  const float* w_scale;  // FP8: [L][K/128][rows_per_expert]
+  const float* w_scale;  // FP8: [L][K/128][rows_per_expert], or with w_scale_blocks [L][K/128][rows_per_expert/128]
   const float* bias;     // gate_up: b13 [L][2Ip]
   const void* x;         // [A][K] grouped rows: compute-type bits, or e4m3 codes (FP8); per token (x_top_k):
                          // hidden, or the tokens' e4m3 codes [T][K]
@@ -59,6 +59,11 @@ struct GemmParams {
   // T=16/64/256 0.981/0.980/0.981x (1490.1 -> 1462.0 us), T=1 0.991x, fp8 T=16..256 0.986-0.992x; Mixtral-8x7B
   // (no padding) 0.996-1.004x on its streaming points.
   int64_t w_valid_bytes;
+  // FP8: w_scale holds one scale per 128 x 128 block (experts_prepared.h's block_scale) rather than per row. The
+  // ring still holds a scale per block row (4 consecutive block rows are 4 consecutive weight rows, in one block),
+  // copied 4 bytes at a time from the one block scale: the scales' share of a stage's reads from memory drops from
+  // 512 bytes per 16 KiB of weights (3.1 %) to the few sectors the block's neighbours share through L2.
+  int32_t w_scale_blocks;
 };
 
 // Whether a GEMM kernel instance can read x per token (GemmParams::x_top_k): the gate_up kernels of the grouped
@@ -232,9 +237,13 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* 
     else
       x_src[u] = static_cast<const char*>(p.x) + x_index * row_bytes + copy_chunk * 16;
   }
-  // FP8 scales: threads 0..31 copy 4 weight scales each (4 consecutive block rows are 4 consecutive weight rows),
-  // threads 0..16*NT-1 one x scale each, per stage.
-  const float* ws_expert = FP8 ? p.w_scale + static_cast<int64_t>(e) * kbs * p.rows_per_expert : nullptr;
+  // FP8 scales: threads 0..31 copy 4 weight scales each (4 consecutive block rows are 4 consecutive weight rows,
+  // in one 128-row block: one block scale copied 4 times with w_scale_blocks), threads 0..16*NT-1 one x scale
+  // each, per stage.
+  // Row r's scale is at (r >> ws_shift) of its K block's scales, the 4 rows of a copy at ws_step apart.
+  const int ws_shift = FP8 && p.w_scale_blocks != 0 ? 7 : 0, ws_step = ws_shift == 0 ? 1 : 0;
+  const int64_t ws_row_count = p.rows_per_expert >> ws_shift;
+  const float* ws_expert = FP8 ? p.w_scale + static_cast<int64_t>(e) * kbs * ws_row_count : nullptr;
   const int ws_block = tid / (kBlockRows / 4), ws_row = (tid % (kBlockRows / 4)) * 4;
   const bool copies_ws = FP8 && tid < S::kScaleBlocks * (kBlockRows / 4);
   const int64_t ws_weight_row = copies_ws ? block_weight_row<GATED>(p, unit0, ws_row) : 0;
@@ -268,9 +277,12 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* 
     }
     if constexpr (FP8) {
       const int64_t wkb = st * S::kScaleBlocks + ws_block;
-      if (copies_ws && wkb < kbs)
-        gemm_detail::cp_async16(reinterpret_cast<float*>(ring + S::kWScale) + ws_block * kBlockRows + ws_row,
-                                ws_expert + wkb * p.rows_per_expert + ws_weight_row + c * kBlockRows);
+      float* ws_dst = reinterpret_cast<float*>(ring + S::kWScale) + ws_block * kBlockRows + ws_row;
+      if (copies_ws && wkb < kbs) {
+        const float* src = ws_expert + wkb * ws_row_count + ((ws_weight_row + c * kBlockRows) >> ws_shift);
+#pragma unroll
+        for (int i = 0; i < 4; ++i) cp_async4(ws_dst + i, src + i * ws_step);
+      }
     }
   };
   auto issue_x = [&](int64_t gs) {  // the same x for every chunk
