@@ -63,13 +63,12 @@ __global__ void pad_weights_kernel(const void* src, int32_t src_kind, void* dst,
   }
 }
 
-// FP8 block scales -> one scale per unit of `unit_rows` padded weight rows: out[e][kb][u] =
-// scales[e][source(u * unit_rows) / 128][kb] (0 where the unit starts on a padding row). unit_rows = 1 gives the
-// per-row copy; 128 the per-block copy, exact only where no padded 128-row block mixes caller blocks (see
-// experts_prepared.h).
-__global__ void fp8_col_scale_kernel(const float* scales, float* out, int64_t experts, int64_t units_out,
-                                     int64_t unit_rows, int64_t kb_count, int64_t scale_rows, RowMap map,
-                                     int64_t block) {
+// FP8 block scales (the caller's 128 x 128 blocks) -> one scale per unit of `unit_rows` padded weight rows:
+// out[e][kb][u] = scales[e][source(u * unit_rows) / 128][kb] (0 where the unit starts on a padding row).
+// unit_rows = 1 gives the per-row copy; 128 the per-block copy, exact only where no padded 128-row block mixes
+// caller blocks (see experts_prepared.h).
+__global__ void fp8_scale_kernel(const float* scales, float* out, int64_t experts, int64_t units_out,
+                                 int64_t unit_rows, int64_t kb_count, int64_t scale_rows, RowMap map) {
   const int64_t total = experts * kb_count * units_out;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -77,7 +76,7 @@ __global__ void fp8_col_scale_kernel(const float* scales, float* out, int64_t ex
     const int64_t kb = (i / units_out) % kb_count;
     const int64_t e = i / (units_out * kb_count);
     const int64_t r = map.source(u * unit_rows);
-    out[i] = r >= 0 ? scales[(e * scale_rows + r / block) * kb_count + kb] : 0.0f;
+    out[i] = r >= 0 ? scales[(e * scale_rows + r / 128) * kb_count + kb] : 0.0f;
   }
 }
 
@@ -170,30 +169,34 @@ Prepared* prepare(const moekit_plugin_experts_config& cfg, const moekit_plugin_e
                                                                          I, Hp, Ip, map2);
       check("pad_weights_kernel (w2 fp8)");
       const int64_t kb13 = Hp / 128, kb2 = Ip / 128;
+      // The caller's scales are [E][ceil(rows / 128)][ceil(K / 128)], indexed with the padded K's block count:
+      // the CUDA contract pads K to the next multiple of 128 and no further.
+      if (kb13 != (H + 127) / 128 || kb2 != (I + 127) / 128)
+        throw_internal("experts: FP8 scales need hidden_pad and intermediate_pad rounded up to 128 and no further");
+      const int64_t scale_rows13 = (2 * I + 127) / 128, scale_rows2 = (H + 127) / 128;
+      // One scale per unit of unit_rows padded weight rows, [L][kb][units].
+      auto copy_scales = [&](const moekit_plugin_tensor& src, float* dst, int64_t units, int64_t unit_rows,
+                             int64_t kb, int64_t scale_rows, const RowMap& map, const char* what) {
+        const int64_t total = L * kb * units;
+        fp8_scale_kernel<<<grid_for(total, threads), threads, 0, stream>>>(static_cast<const float*>(src.data), dst,
+                                                                          L, units, unit_rows, kb, scale_rows, map);
+        check(what);
+      };
+      // Per row: the mma.sync and decode tiers, and GEMM1 of the sm90 grouped tier where I % 128 != 0.
       p->w13_col_scale = device_alloc<float>(*p, L * kb13 * 2 * Ip, "experts: w13 scales");
       p->w2_col_scale = device_alloc<float>(*p, L * kb2 * Hp, "experts: w2 scales");
-      const int64_t scale_rows13 = (2 * I + 127) / 128, scale_rows2 = (H + 127) / 128;
-      fp8_col_scale_kernel<<<grid_for(L * kb13 * 2 * Ip, threads), threads, 0, stream>>>(
-          static_cast<const float*>(w.w13_scale.data), p->w13_col_scale, L, 2 * Ip, 1, kb13, scale_rows13, map13,
-          128);
-      check("fp8_col_scale_kernel (w13)");
-      fp8_col_scale_kernel<<<grid_for(L * kb2 * Hp, threads), threads, 0, stream>>>(
-          static_cast<const float*>(w.w2_scale.data), p->w2_col_scale, L, Hp, 1, kb2, scale_rows2, map2, 128);
-      check("fp8_col_scale_kernel (w2)");
-      // Per-block copies for the sm90 grouped GEMMs (one scale per 128 x 128 tile of W: one multiply per
-      // accumulator at each K block instead of two). w2's padded blocks always match the caller's; w13's only
-      // when I % 128 == 0, else the up half starts inside a caller block and keeps the per-row scales alone.
+      copy_scales(w.w13_scale, p->w13_col_scale, 2 * Ip, 1, kb13, scale_rows13, map13, "fp8_scale_kernel (w13)");
+      copy_scales(w.w2_scale, p->w2_col_scale, Hp, 1, kb2, scale_rows2, map2, "fp8_scale_kernel (w2)");
+      // Per 128 x 128 block: the sm90 grouped GEMMs (one W scale per tile: one multiply-add per accumulator at
+      // each K block instead of two) and the streaming tier (no per-row scale reads, 3.1 % of its weight bytes).
+      // w2's padded blocks always match the caller's; w13's only when I % 128 == 0, else the up half starts
+      // inside a caller block and keeps the per-row scales alone.
       p->w2_block_scale = device_alloc<float>(*p, L * kb2 * (Hp / 128), "experts: w2 block scales");
-      fp8_col_scale_kernel<<<grid_for(L * kb2 * (Hp / 128), threads), threads, 0, stream>>>(
-          static_cast<const float*>(w.w2_scale.data), p->w2_block_scale, L, Hp / 128, 128, kb2, scale_rows2, map2,
-          128);
-      check("fp8_col_scale_kernel (w2 blocks)");
+      copy_scales(w.w2_scale, p->w2_block_scale, Hp / 128, 128, kb2, scale_rows2, map2, "fp8_scale_kernel (w2 blocks)");
       if (I % 128 == 0) {
         p->w13_block_scale = device_alloc<float>(*p, L * kb13 * (2 * Ip / 128), "experts: w13 block scales");
-        fp8_col_scale_kernel<<<grid_for(L * kb13 * (2 * Ip / 128), threads), threads, 0, stream>>>(
-            static_cast<const float*>(w.w13_scale.data), p->w13_block_scale, L, 2 * Ip / 128, 128, kb13,
-            scale_rows13, map13, 128);
-        check("fp8_col_scale_kernel (w13 blocks)");
+        copy_scales(w.w13_scale, p->w13_block_scale, 2 * Ip / 128, 128, kb13, scale_rows13, map13,
+                    "fp8_scale_kernel (w13 blocks)");
       }
     } else {
       p->w13 = device_alloc<uint8_t>(*p, n13 / 2, "experts: w13 copy");

@@ -11,8 +11,8 @@
 //    of each weight row (looked up through the row's unpadded index, so a 128-row block that straddles the
 //    gate/up seam when I % 128 != 0 still gets the right scale per row); applied to the f32 partial sums of
 //    each 128-wide K block; and block_scale [Kb][rows / 128], one scale per padded 128 x 128 block, for the sm90
-//    grouped GEMMs: always for w2, for w13 only when I % 128 == 0 (else null: a padded up block would span two
-//    caller blocks);
+//    grouped GEMMs and the streaming tier: always for w2, for w13 only when I % 128 == 0 (else null: a padded up
+//    block would span two caller blocks);
 //  - MXFP4 -> the packed nibbles unchanged ([rows, K/2]) plus mx_scale [K/32][rows] e8m0 per expert,
 //    transposed so that one K tile's scales for a tile of rows are contiguous; decoded in the GEMM main loop
 //    to bf16, which is exact (e2m1 values have one mantissa bit; e8m0 is a power of two).
@@ -36,15 +36,15 @@ struct Prepared {
   int64_t hidden = 0, intermediate = 0, hidden_pad = 0, intermediate_pad = 0;
   void* w13 = nullptr;
   void* w2 = nullptr;
-  float* w13_col_scale = nullptr;  // FP8: [L][Hp/128][2Ip]
-  float* w2_col_scale = nullptr;   // FP8: [L][Ip/128][Hp]
+  float* w13_col_scale = nullptr;    // FP8: [L][Hp/128][2Ip]
+  float* w2_col_scale = nullptr;     // FP8: [L][Ip/128][Hp]
   float* w13_block_scale = nullptr;  // FP8 with I % 128 == 0: [L][Hp/128][2Ip/128]
   float* w2_block_scale = nullptr;   // FP8: [L][Ip/128][Hp/128]
-  uint8_t* w13_mx = nullptr;       // MXFP4: [L][Hp/32][2Ip]
-  uint8_t* w2_mx = nullptr;        // MXFP4: [L][Ip/32][Hp]
-  float* b13 = nullptr;            // [L][2Ip]
-  float* b2 = nullptr;             // [L][Hp]
-  int32_t* local_of = nullptr;     // [E]: global expert id -> local id, -1 = not local
+  uint8_t* w13_mx = nullptr;         // MXFP4: [L][Hp/32][2Ip]
+  uint8_t* w2_mx = nullptr;          // MXFP4: [L][Ip/32][Hp]
+  float* b13 = nullptr;              // [L][2Ip]
+  float* b2 = nullptr;               // [L][Hp]
+  int32_t* local_of = nullptr;       // [E]: global expert id -> local id, -1 = not local
   std::vector<void*> allocations;  // everything above, freed by free_prepared
 };
 

@@ -419,7 +419,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
               a8 ? "cuda-sm90-grouped-fp8block-w8a8"
                  : p.weight_format == 2 ? "cuda-sm90-grouped-f32-as-bf16" : "cuda-sm90-grouped-bf16");
     copy_text(report.detail, sizeof report.detail,
-              std::string(sm90::configuration(a8, tiles.gemm1)) +
+              std::string(sm90::configuration(a8, tiles.gemm1, a8 && p.w13_block_scale == nullptr)) +
                   (tiles.gemm2 != tiles.gemm1 ? std::string("; GEMM2 tile ") + sm90::tile_name(tiles.gemm2)
                                               : std::string()) +
                   "; " + l.tier.why + "; " + std::to_string(l.assignments) + " assignments");

@@ -477,8 +477,8 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   g1.w_valid_bytes = round_up(cfg.hidden * w_elem, 16);  // whole 16-byte copies
   GemmParams g2 = g1;
   g2.w = prep.w2;
+  g2.w_scale_blocks = prep.w2_block_scale != nullptr;  // every FP8 layer
   g2.w_scale = prep.w2_block_scale;
-  g2.w_scale_blocks = prep.w2_block_scale != nullptr;
   g2.bias = nullptr;
   g2.x = q ? ws + l.act_codes : ws + l.act;
   g2.x_scale = q ? reinterpret_cast<float*>(ws + l.act_scale) : nullptr;

@@ -41,8 +41,11 @@ using EpilogueSchedule = cutlass::epilogue::PtrArrayTmaWarpSpecializedCooperativ
 // grouped_gemm_sm90.h lists the clusters tried), so the texts leave the cluster out and keep the report short.
 constexpr const char* kConfiguration =
     "CUTLASS sm90 grouped GEMM: TMA wgmma, cooperative warp-specialised, tile 128x256x64";
+// FP8: W's scales per 128 x 128 block, or per row (GEMM1 where I % 128 != 0).
 constexpr const char* kConfigurationFp8 =
-    "CUTLASS sm90 grouped GEMM: TMA e4m3 wgmma, 128-K block scales, cooperative, tile 128x128x128";
+    "CUTLASS sm90 grouped GEMM: TMA e4m3 wgmma, 128x128 W scales, cooperative, tile 128x128x128";
+constexpr const char* kConfigurationFp8Rows =
+    "CUTLASS sm90 grouped GEMM: TMA e4m3 wgmma, per-row W13 scales, cooperative, tile 128x128x128";
 // The 64-row kernels (GroupedTile, grouped_gemm_sm90.h): ping-pong, 64x128x128 (bf16 and FP8) and 64x256x64
 // (bf16).
 using TileShape64 = Shape<_64, _128, _128>;
@@ -54,7 +57,9 @@ constexpr const char* kConfiguration64 =
 constexpr const char* kConfiguration64x256 =
     "CUTLASS sm90 grouped GEMM: TMA wgmma, ping-pong warp-specialised, tile 64x256x64";
 constexpr const char* kConfigurationFp8_64 =
-    "CUTLASS sm90 grouped GEMM: TMA e4m3 wgmma, 128-K block scales, ping-pong, tile 64x128x128";
+    "CUTLASS sm90 grouped GEMM: TMA e4m3 wgmma, 128x128 W scales, ping-pong, tile 64x128x128";
+constexpr const char* kConfigurationFp8Rows_64 =
+    "CUTLASS sm90 grouped GEMM: TMA e4m3 wgmma, per-row W13 scales, ping-pong, tile 64x128x128";
 
 // D is bf16 for both GEMMs: GEMM1's gate/up pre-activations and GEMM2's expert outputs are each rounded once,
 // as vLLM's and the mma.sync tier's bf16 intermediates are; f32 outputs would double the largest memory streams
@@ -129,27 +134,27 @@ struct Fp8Kernel {
 };
 // GEMM1 (f32 out) with per-row or per-block W scales; GEMM2 (bf16 out) always has w2's block scales.
 using PingpongFp8 = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedPingpongFP8Blockwise;
-using Fp8F32Out = Fp8Kernel<float, 1>;
-using Fp8F32Out64 = Fp8Kernel<float, 1, TileShape64, PingpongFp8, EpilogueSchedule64>;
-using Fp8F32OutBlk = Fp8Kernel<float, 128>;
-using Fp8F32Out64Blk = Fp8Kernel<float, 128, TileShape64, PingpongFp8, EpilogueSchedule64>;
-using Fp8Bf16OutBlk = Fp8Kernel<cutlass::bfloat16_t, 128>;
-using Fp8Bf16Out64Blk = Fp8Kernel<cutlass::bfloat16_t, 128, TileShape64, PingpongFp8, EpilogueSchedule64>;
+using Fp8F32OutRows = Fp8Kernel<float, 1>;
+using Fp8F32Out64Rows = Fp8Kernel<float, 1, TileShape64, PingpongFp8, EpilogueSchedule64>;
+using Fp8F32OutBlocks = Fp8Kernel<float, 128>;
+using Fp8F32Out64Blocks = Fp8Kernel<float, 128, TileShape64, PingpongFp8, EpilogueSchedule64>;
+using Fp8Bf16OutBlocks = Fp8Kernel<cutlass::bfloat16_t, 128>;
+using Fp8Bf16Out64Blocks = Fp8Kernel<cutlass::bfloat16_t, 128, TileShape64, PingpongFp8, EpilogueSchedule64>;
 // One set of per-group arrays serves every kernel: the same stride types, and the same scale layouts for FP8.
 template <class K>
 constexpr bool kSameArrays = std::is_same<typename K::StrideA, Bf16Out::StrideA>::value &&
                              std::is_same<typename K::StrideB, Bf16Out::StrideB>::value &&
                              std::is_same<typename K::StrideD, Bf16Out::StrideD>::value;
-template <class K, class Reference>
-constexpr bool kSameScales = std::is_same<typename K::LayoutSFA, Fp8F32Out::LayoutSFA>::value &&
-                             std::is_same<typename K::LayoutSFB, typename Reference::LayoutSFB>::value;
-static_assert(kSameArrays<Bf16Out64> && kSameArrays<Bf16Out64x256> && kSameArrays<Fp8F32Out> &&
-                  kSameArrays<Fp8F32Out64> && kSameArrays<Fp8F32OutBlk> && kSameArrays<Fp8F32Out64Blk> &&
-                  kSameArrays<Fp8Bf16OutBlk> && kSameArrays<Fp8Bf16Out64Blk>,
+// Every FP8 kernel has A's scale layout; W's is the per-row or the per-block one (RefSFB's).
+template <class K, class RefSFB>
+constexpr bool kSameScales = std::is_same<typename K::LayoutSFA, Fp8F32OutRows::LayoutSFA>::value &&
+                             std::is_same<typename K::LayoutSFB, typename RefSFB::LayoutSFB>::value;
+static_assert(kSameArrays<Bf16Out64> && kSameArrays<Bf16Out64x256> && kSameArrays<Fp8F32OutRows> &&
+                  kSameArrays<Fp8F32Out64Rows> && kSameArrays<Fp8F32OutBlocks> && kSameArrays<Fp8F32Out64Blocks> &&
+                  kSameArrays<Fp8Bf16OutBlocks> && kSameArrays<Fp8Bf16Out64Blocks>,
               "stride types differ");
-static_assert(kSameScales<Fp8F32Out64, Fp8F32Out> && kSameScales<Fp8F32OutBlk, Fp8F32OutBlk> &&
-                  kSameScales<Fp8F32Out64Blk, Fp8F32OutBlk> && kSameScales<Fp8Bf16OutBlk, Fp8F32OutBlk> &&
-                  kSameScales<Fp8Bf16Out64Blk, Fp8F32OutBlk>,
+static_assert(kSameScales<Fp8F32Out64Rows, Fp8F32OutRows> && kSameScales<Fp8F32Out64Blocks, Fp8F32OutBlocks> && kSameScales<Fp8Bf16OutBlocks, Fp8F32OutBlocks> &&
+                  kSameScales<Fp8Bf16Out64Blocks, Fp8F32OutBlocks>,
               "scale layouts differ");
 
 // The per-group arrays CUTLASS reads: problem shapes, operand pointers and strides.
@@ -160,9 +165,9 @@ struct GroupArrays {
   void** d;
   const float** sfa;  // FP8 only
   const float** sfb;
-  Fp8F32Out::LayoutSFA* layout_sfa;
-  Fp8F32Out::LayoutSFB* layout_sfb;         // W scales per row
-  Fp8F32OutBlk::LayoutSFB* layout_sfb_blk;  // W scales per 128 x 128 block
+  Fp8F32OutRows::LayoutSFA* layout_sfa;
+  Fp8F32OutRows::LayoutSFB* layout_sfb;         // W scales per row
+  Fp8F32OutBlocks::LayoutSFB* layout_sfb_blocks;  // W scales per 128 x 128 block
   Bf16Out::StrideA* stride_a;
   Bf16Out::StrideB* stride_b;
   Bf16Out::StrideD* stride_d;
@@ -173,7 +178,7 @@ size_t round_up(size_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
 
 struct ScratchLayout {
   size_t shapes = 0, a = 0, b = 0, d = 0, stride_a = 0, stride_b = 0, stride_d = 0, sfa = 0, sfb = 0, layout_sfa = 0,
-         layout_sfb = 0, layout_sfb_blk = 0, cutlass = 0, total = 0;
+         layout_sfb = 0, layout_sfb_blocks = 0, cutlass = 0, total = 0;
 };
 
 ScratchLayout scratch_layout(int32_t groups) {
@@ -194,9 +199,9 @@ ScratchLayout scratch_layout(int32_t groups) {
   l.stride_d = take(g * sizeof(Bf16Out::StrideD));
   l.sfa = take(g * sizeof(void*));
   l.sfb = take(g * sizeof(void*));
-  l.layout_sfa = take(g * sizeof(Fp8F32Out::LayoutSFA));
-  l.layout_sfb = take(g * sizeof(Fp8F32Out::LayoutSFB));
-  l.layout_sfb_blk = take(g * sizeof(Fp8F32OutBlk::LayoutSFB));
+  l.layout_sfa = take(g * sizeof(Fp8F32OutRows::LayoutSFA));
+  l.layout_sfb = take(g * sizeof(Fp8F32OutRows::LayoutSFB));
+  l.layout_sfb_blocks = take(g * sizeof(Fp8F32OutBlocks::LayoutSFB));
   l.cutlass = at;
   l.total = at;
   return l;
@@ -214,9 +219,9 @@ GroupArrays arrays_at(void* scratch, const ScratchLayout& l) {
   g.stride_d = reinterpret_cast<Bf16Out::StrideD*>(base + l.stride_d);
   g.sfa = reinterpret_cast<const float**>(base + l.sfa);
   g.sfb = reinterpret_cast<const float**>(base + l.sfb);
-  g.layout_sfa = reinterpret_cast<Fp8F32Out::LayoutSFA*>(base + l.layout_sfa);
-  g.layout_sfb = reinterpret_cast<Fp8F32Out::LayoutSFB*>(base + l.layout_sfb);
-  g.layout_sfb_blk = reinterpret_cast<Fp8F32OutBlk::LayoutSFB*>(base + l.layout_sfb_blk);
+  g.layout_sfa = reinterpret_cast<Fp8F32OutRows::LayoutSFA*>(base + l.layout_sfa);
+  g.layout_sfb = reinterpret_cast<Fp8F32OutRows::LayoutSFB*>(base + l.layout_sfb);
+  g.layout_sfb_blocks = reinterpret_cast<Fp8F32OutBlocks::LayoutSFB*>(base + l.layout_sfb_blocks);
   return g;
 }
 
@@ -230,16 +235,17 @@ struct SetupParams {
   int64_t d_elem_bytes;   // 2 (bf16) or 4 (f32)
   int32_t n, k;
   const float* a_scale;   // FP8: per group, compact [k/128][m] at first_row * (k/128)
-  const float* w_scale;   // FP8: [L][k/128][n], or [L][k/128][n/128] with w_blocks
-  bool w_blocks;
+  const float* w_scale;   // FP8: [L][k/128][n], or [L][k/128][n/128] with w_scale_blocks
+  bool w_scale_blocks;
 };
 
 constexpr int kSetupThreads = 256;
 
 // One thread per group: its problem (m = the expert's real rows, from the plan's group extents) and operand
 // pointers; an expert without rows gets m = 0 and pointers that are never dereferenced. FP8 scales: W's are
-// [k/128][n] per expert; A's were written per group, compact, at first_row * (k/128) (experts_row_kernels.cuh's
-// gather and activation quantizer), the layout CUTLASS's blockwise mainloop derives from (m, k) itself.
+// [k/128][n] per expert ([k/128][n/128] with w_scale_blocks); A's were written per group, compact, at
+// first_row * (k/128) (experts_row_kernels.cuh's gather and activation quantizer), the layout CUTLASS's blockwise
+// mainloop derives from (m, k) itself.
 __global__ void __launch_bounds__(kSetupThreads) grouped_setup_kernel(SetupParams p) {
   const GroupedPlan& plan = p.plan;
   for (int32_t e = threadIdx.x; e < plan.num_local; e += blockDim.x) {
@@ -251,12 +257,12 @@ __global__ void __launch_bounds__(kSetupThreads) grouped_setup_kernel(SetupParam
     p.out.d[e] = p.d + first * p.n * p.d_elem_bytes;
     if (p.a_scale != nullptr) {
       p.out.sfa[e] = p.a_scale + first * (p.k / 128);
-      p.out.sfb[e] = p.w_scale + static_cast<int64_t>(e) * (p.k / 128) * (p.w_blocks ? p.n / 128 : p.n);
-      p.out.layout_sfa[e] = Fp8F32Out::ScaleConfig::tile_atom_to_shape_SFA(make_shape(m, p.n, p.k, 1));
-      if (p.w_blocks)
-        p.out.layout_sfb_blk[e] = Fp8F32OutBlk::ScaleConfig::tile_atom_to_shape_SFB(make_shape(m, p.n, p.k, 1));
+      p.out.sfb[e] = p.w_scale + static_cast<int64_t>(e) * (p.k / 128) * (p.w_scale_blocks ? p.n / 128 : p.n);
+      p.out.layout_sfa[e] = Fp8F32OutRows::ScaleConfig::tile_atom_to_shape_SFA(make_shape(m, p.n, p.k, 1));
+      if (p.w_scale_blocks)
+        p.out.layout_sfb_blocks[e] = Fp8F32OutBlocks::ScaleConfig::tile_atom_to_shape_SFB(make_shape(m, p.n, p.k, 1));
       else
-        p.out.layout_sfb[e] = Fp8F32Out::ScaleConfig::tile_atom_to_shape_SFB(make_shape(m, p.n, p.k, 1));
+        p.out.layout_sfb[e] = Fp8F32OutRows::ScaleConfig::tile_atom_to_shape_SFB(make_shape(m, p.n, p.k, 1));
     }
     p.out.stride_a[e] = cutlass::make_cute_packed_stride(Bf16Out::StrideA{}, make_shape(1, p.k, 1));
     p.out.stride_b[e] = cutlass::make_cute_packed_stride(Bf16Out::StrideB{}, make_shape(p.n, p.k, 1));
@@ -279,7 +285,7 @@ typename K::Gemm::Arguments arguments_for(const GroupArrays& g, int32_t groups, 
   typename K::Gemm::GemmKernel::MainloopArguments mainloop;
   if constexpr (K::kBlockScaled) {
     auto* layout_sfb = [&] {
-      if constexpr (K::kScaleN == 128) return g.layout_sfb_blk;
+      if constexpr (K::kScaleN == 128) return g.layout_sfb_blocks;
       else return g.layout_sfb;
     }();
     mainloop = {reinterpret_cast<const ElementA**>(g.a), g.stride_a, reinterpret_cast<const ElementB**>(g.b),
@@ -331,17 +337,18 @@ size_t scratch_bytes(int32_t num_local, int sm_count) {
   size_t w = 0;  // one workspace serves whichever kernel runs
   for (size_t v : {cutlass_workspace<Bf16Out>(num_local, sm_count), cutlass_workspace<Bf16Out64>(num_local, sm_count),
                    cutlass_workspace<Bf16Out64x256>(num_local, sm_count),
-                   cutlass_workspace<Fp8F32Out>(num_local, sm_count),
-                   cutlass_workspace<Fp8F32Out64>(num_local, sm_count),
-                   cutlass_workspace<Fp8F32OutBlk>(num_local, sm_count),
-                   cutlass_workspace<Fp8F32Out64Blk>(num_local, sm_count),
-                   cutlass_workspace<Fp8Bf16OutBlk>(num_local, sm_count),
-                   cutlass_workspace<Fp8Bf16Out64Blk>(num_local, sm_count)})
+                   cutlass_workspace<Fp8F32OutRows>(num_local, sm_count),
+                   cutlass_workspace<Fp8F32Out64Rows>(num_local, sm_count),
+                   cutlass_workspace<Fp8F32OutBlocks>(num_local, sm_count),
+                   cutlass_workspace<Fp8F32Out64Blocks>(num_local, sm_count),
+                   cutlass_workspace<Fp8Bf16OutBlocks>(num_local, sm_count),
+                   cutlass_workspace<Fp8Bf16Out64Blocks>(num_local, sm_count)})
     w = v > w ? v : w;
   return scratch_layout(num_local).total + round_up(w);
 }
 
-const char* configuration(bool fp8, GroupedTile tile) {
+const char* configuration(bool fp8, GroupedTile tile, bool w13_row_scales) {
+  if (fp8 && w13_row_scales) return tile == GroupedTile::k128 ? kConfigurationFp8Rows : kConfigurationFp8Rows_64;
   if (fp8) return tile == GroupedTile::k128 ? kConfigurationFp8 : kConfigurationFp8_64;  // 64x256x64: bf16 only
   if (tile == GroupedTile::k64x128x128) return kConfiguration64;
   return tile == GroupedTile::k64x256x64 ? kConfiguration64x256 : kConfiguration;
@@ -357,8 +364,8 @@ void run(const GroupedPlan& plan, const GroupedGemm& gemm, void* scratch, size_t
   if (fp8 && gemm.w_scale == nullptr) throw_internal("CUTLASS FP8 grouped GEMM without weight scales");
   if (fp8 && !gemm.d_f32 && !gemm.w_scale_blocks)
     throw_internal("CUTLASS FP8 grouped GEMM: bf16 output is built with block weight scales only");
-  if (gemm.w_scale_blocks && gemm.n % 128 != 0)
-    throw_internal("CUTLASS FP8 grouped GEMM: block weight scales need n % 128 == 0");
+  if (gemm.w_scale_blocks && (!fp8 || gemm.n % 128 != 0))
+    throw_internal("CUTLASS grouped GEMM: block weight scales are for the FP8 kernels, with n % 128 == 0");
   if (gemm.d_f32 && !fp8) throw_internal("CUTLASS grouped GEMM: f32 output is built for the FP8 kernel only");
   const ScratchLayout l = scratch_layout(plan.num_local);
   const GroupArrays g = arrays_at(scratch, l);
@@ -372,7 +379,7 @@ void run(const GroupedPlan& plan, const GroupedGemm& gemm, void* scratch, size_t
   sp.d_elem_bytes = gemm.d_f32 ? 4 : 2;
   sp.a_scale = gemm.a_scale;
   sp.w_scale = gemm.w_scale;
-  sp.w_blocks = gemm.w_scale_blocks;
+  sp.w_scale_blocks = gemm.w_scale_blocks;
   sp.n = static_cast<int32_t>(gemm.n);
   sp.k = static_cast<int32_t>(gemm.k);
   grouped_setup_kernel<<<1, kSetupThreads, 0, stream>>>(sp);
@@ -381,14 +388,14 @@ void run(const GroupedPlan& plan, const GroupedGemm& gemm, void* scratch, size_t
   const bool rows64 = gemm.tile != GroupedTile::k128;  // FP8 has one 64-row kernel, 64x128x128
   const int32_t groups = plan.num_local;
   if (fp8 && gemm.d_f32 && gemm.w_scale_blocks) {
-    if (rows64) run_cutlass<Fp8F32Out64Blk>(g, groups, sm_count, workspace, stream);
-    else run_cutlass<Fp8F32OutBlk>(g, groups, sm_count, workspace, stream);
+    if (rows64) run_cutlass<Fp8F32Out64Blocks>(g, groups, sm_count, workspace, stream);
+    else run_cutlass<Fp8F32OutBlocks>(g, groups, sm_count, workspace, stream);
   } else if (fp8 && gemm.d_f32) {
-    if (rows64) run_cutlass<Fp8F32Out64>(g, groups, sm_count, workspace, stream);
-    else run_cutlass<Fp8F32Out>(g, groups, sm_count, workspace, stream);
+    if (rows64) run_cutlass<Fp8F32Out64Rows>(g, groups, sm_count, workspace, stream);
+    else run_cutlass<Fp8F32OutRows>(g, groups, sm_count, workspace, stream);
   } else if (fp8) {
-    if (rows64) run_cutlass<Fp8Bf16Out64Blk>(g, groups, sm_count, workspace, stream);
-    else run_cutlass<Fp8Bf16OutBlk>(g, groups, sm_count, workspace, stream);
+    if (rows64) run_cutlass<Fp8Bf16Out64Blocks>(g, groups, sm_count, workspace, stream);
+    else run_cutlass<Fp8Bf16OutBlocks>(g, groups, sm_count, workspace, stream);
   } else if (gemm.tile == GroupedTile::k64x128x128) {
     run_cutlass<Bf16Out64>(g, groups, sm_count, workspace, stream);
   } else if (gemm.tile == GroupedTile::k64x256x64) {

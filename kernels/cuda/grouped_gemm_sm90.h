@@ -86,8 +86,9 @@ bool compiled();
 constexpr const char* tile_name(GroupedTile tile) {
   return tile == GroupedTile::k64x128x128 ? "64x128x128" : tile == GroupedTile::k64x256x64 ? "64x256x64" : "128";
 }
-// A short description of the tile configuration (of the FP8 or the bf16 kernel of that tile), for the run report.
-const char* configuration(bool fp8, GroupedTile tile);
+// A short description of the tile configuration (of the FP8 or the bf16 kernel of that tile; FP8 GEMM1 with W's
+// scales per row where w13_row_scales), for the run report.
+const char* configuration(bool fp8, GroupedTile tile, bool w13_row_scales);
 // Device scratch one grouped GEMM needs (per-group arrays + CUTLASS's own workspace), 256-byte multiple.
 size_t scratch_bytes(int32_t num_local, int sm_count);
 // Runs one grouped GEMM on `stream`. Throws PluginError (UNSUPPORTED when not compiled(), DEVICE_ERROR when

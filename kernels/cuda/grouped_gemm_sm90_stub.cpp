@@ -8,7 +8,7 @@ namespace moekit::cuda::experts::sm90 {
 
 bool compiled() { return false; }
 
-const char* configuration(bool, GroupedTile) { return "not built (no CUTLASS headers or no sm_90a target)"; }
+const char* configuration(bool, GroupedTile, bool) { return "not built (no CUTLASS headers or no sm_90a target)"; }
 
 size_t scratch_bytes(int32_t, int) { return 0; }
 
