@@ -132,7 +132,10 @@ struct Fp8Kernel {
   using StrideB = typename Kernel::InternalStrideB;
   using StrideD = typename Kernel::InternalStrideD;
 };
-// GEMM1 (f32 out) with per-row or per-block W scales; GEMM2 (bf16 out) always has w2's block scales.
+// GEMM1 (f32 out) with per-row or per-block W scales; GEMM2 (bf16 out) always has w2's block scales. Tried for
+// gpt-oss-120b's GEMM1 (I = 2880: its padded 64-row halves lie in one caller block) and not built: W scales per 64
+// rows (ScaleGranularityN = 64, two per 128-wide tile); CUTLASS 4.2's sm90 blockwise main loop does not compile
+// it (fp8_accumulation.hpp: "Accumulator and scaleB must have same shape"), cooperative or ping-pong.
 using PingpongFp8 = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedPingpongFP8Blockwise;
 using Fp8F32OutRows = Fp8Kernel<float, 1>;
 using Fp8F32Out64Rows = Fp8Kernel<float, 1, TileShape64, PingpongFp8, EpilogueSchedule64>;
