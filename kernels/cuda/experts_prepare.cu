@@ -63,19 +63,22 @@ __global__ void pad_weights_kernel(const void* src, int32_t src_kind, void* dst,
   }
 }
 
-// FP8 block scales (the caller's 128 x 128 blocks) -> one scale per unit of `unit_rows` padded weight rows:
-// out[e][kb][u] = scales[e][source(u * unit_rows) / 128][kb] (0 where the unit starts on a padding row).
-// unit_rows = 1 gives the per-row copy; 128 the per-block copy, exact only where no padded 128-row block mixes
-// caller blocks (see experts_prepared.h).
+// FP8 block scales (the caller's 128 x 128 blocks) -> one scale per unit of `unit_rows` padded weight rows from
+// row0 on (rows below row_end): out[e][kb][u] = scales[e][source(r) / 128][kb], r the unit's first row, or its
+// last where the first is padding (0 where both are). unit_rows = 1 gives the per-row copy; 128 a per-block copy,
+// exact only where every real row of a unit lies in one caller block (see experts_prepared.h).
 __global__ void fp8_scale_kernel(const float* scales, float* out, int64_t experts, int64_t units_out,
-                                 int64_t unit_rows, int64_t kb_count, int64_t scale_rows, RowMap map) {
+                                 int64_t unit_rows, int64_t row0, int64_t row_end, int64_t kb_count,
+                                 int64_t scale_rows, RowMap map) {
   const int64_t total = experts * kb_count * units_out;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t u = i % units_out;
     const int64_t kb = (i / units_out) % kb_count;
     const int64_t e = i / (units_out * kb_count);
-    const int64_t r = map.source(u * unit_rows);
+    const int64_t first = row0 + u * unit_rows, last = min(first + unit_rows, row_end) - 1;
+    int64_t r = map.source(first);
+    if (r < 0) r = map.source(last);
     out[i] = r >= 0 ? scales[(e * scale_rows + r / 128) * kb_count + kb] : 0.0f;
   }
 }
@@ -176,27 +179,41 @@ Prepared* prepare(const moekit_plugin_experts_config& cfg, const moekit_plugin_e
       const int64_t scale_rows13 = (2 * I + 127) / 128, scale_rows2 = (H + 127) / 128;
       // One scale per unit of unit_rows padded weight rows, [L][kb][units].
       auto copy_scales = [&](const moekit_plugin_tensor& src, float* dst, int64_t units, int64_t unit_rows,
-                             int64_t kb, int64_t scale_rows, const RowMap& map, const char* what) {
+                             int64_t row0, int64_t row_end, int64_t kb, int64_t scale_rows, const RowMap& map,
+                             const char* what) {
         const int64_t total = L * kb * units;
-        fp8_scale_kernel<<<grid_for(total, threads), threads, 0, stream>>>(static_cast<const float*>(src.data), dst,
-                                                                          L, units, unit_rows, kb, scale_rows, map);
+        fp8_scale_kernel<<<grid_for(total, threads), threads, 0, stream>>>(
+            static_cast<const float*>(src.data), dst, L, units, unit_rows, row0, row_end, kb, scale_rows, map);
         check(what);
       };
       // Per row: the mma.sync and decode tiers, and GEMM1 of the sm90 grouped tier where I % 128 != 0.
       p->w13_col_scale = device_alloc<float>(*p, L * kb13 * 2 * Ip, "experts: w13 scales");
       p->w2_col_scale = device_alloc<float>(*p, L * kb2 * Hp, "experts: w2 scales");
-      copy_scales(w.w13_scale, p->w13_col_scale, 2 * Ip, 1, kb13, scale_rows13, map13, "fp8_scale_kernel (w13)");
-      copy_scales(w.w2_scale, p->w2_col_scale, Hp, 1, kb2, scale_rows2, map2, "fp8_scale_kernel (w2)");
+      copy_scales(w.w13_scale, p->w13_col_scale, 2 * Ip, 1, 0, 2 * Ip, kb13, scale_rows13, map13,
+                  "fp8_scale_kernel (w13)");
+      copy_scales(w.w2_scale, p->w2_col_scale, Hp, 1, 0, Hp, kb2, scale_rows2, map2, "fp8_scale_kernel (w2)");
       // Per 128 x 128 block: the sm90 grouped GEMMs (one W scale per tile: one multiply-add per accumulator at
       // each K block instead of two) and the streaming tier (no per-row scale reads, 3.1 % of its weight bytes).
       // w2's padded blocks always match the caller's; w13's only when I % 128 == 0, else the up half starts
       // inside a caller block and keeps the per-row scales alone.
       p->w2_block_scale = device_alloc<float>(*p, L * kb2 * (Hp / 128), "experts: w2 block scales");
-      copy_scales(w.w2_scale, p->w2_block_scale, Hp / 128, 128, kb2, scale_rows2, map2, "fp8_scale_kernel (w2 blocks)");
+      copy_scales(w.w2_scale, p->w2_block_scale, Hp / 128, 128, 0, Hp, kb2, scale_rows2, map2,
+                  "fp8_scale_kernel (w2 blocks)");
       if (I % 128 == 0) {
         p->w13_block_scale = device_alloc<float>(*p, L * kb13 * (2 * Ip / 128), "experts: w13 block scales");
-        copy_scales(w.w13_scale, p->w13_block_scale, 2 * Ip / 128, 128, kb13, scale_rows13, map13,
+        copy_scales(w.w13_scale, p->w13_block_scale, 2 * Ip / 128, 128, 0, 2 * Ip, kb13, scale_rows13, map13,
                     "fp8_scale_kernel (w13 blocks)");
+      } else if (I % 16 == 0) {
+        // The grouped tier's two GEMM1 windows (experts_prepared.h): gate rows [0, Ip) and the up window from
+        // w13_up_row0, whose 128-row blocks start where the caller's do.
+        p->w13_up_row0 = Ip - I % 128;
+        const int64_t up_units = (2 * Ip - p->w13_up_row0 + 127) / 128;
+        p->w13_gate_scale = device_alloc<float>(*p, L * kb13 * (Ip / 128), "experts: w13 gate block scales");
+        p->w13_up_scale = device_alloc<float>(*p, L * kb13 * up_units, "experts: w13 up block scales");
+        copy_scales(w.w13_scale, p->w13_gate_scale, Ip / 128, 128, 0, Ip, kb13, scale_rows13, map13,
+                    "fp8_scale_kernel (w13 gate blocks)");
+        copy_scales(w.w13_scale, p->w13_up_scale, up_units, 128, p->w13_up_row0, 2 * Ip, kb13, scale_rows13, map13,
+                    "fp8_scale_kernel (w13 up blocks)");
       }
     } else {
       p->w13 = device_alloc<uint8_t>(*p, n13 / 2, "experts: w13 copy");

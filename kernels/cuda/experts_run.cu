@@ -418,8 +418,9 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
     copy_text(report.kernel, sizeof report.kernel,
               a8 ? "cuda-sm90-grouped-fp8block-w8a8"
                  : p.weight_format == 2 ? "cuda-sm90-grouped-f32-as-bf16" : "cuda-sm90-grouped-bf16");
+    const bool w13_row_scales = a8 && p.w13_block_scale == nullptr && p.w13_up_scale == nullptr;
     copy_text(report.detail, sizeof report.detail,
-              std::string(sm90::configuration(a8, tiles.gemm1, a8 && p.w13_block_scale == nullptr)) +
+              std::string(sm90::configuration(a8, tiles.gemm1, w13_row_scales)) +
                   (tiles.gemm2 != tiles.gemm1 ? std::string("; GEMM2 tile ") + sm90::tile_name(tiles.gemm2)
                                               : std::string()) +
                   "; " + l.tier.why + "; " + std::to_string(l.assignments) + " assignments");
@@ -563,6 +564,22 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
       gemm1.d_f32 = true;
       gemm1.w_scale_blocks = p.w13_block_scale != nullptr;  // I % 128 == 0 (experts_prepared.h)
       gemm1.w_scale = gemm1.w_scale_blocks ? p.w13_block_scale : p.w13_col_scale;
+    }
+    if (a8 && p.w13_up_scale != nullptr) {
+      // I % 128 != 0: two windows with block scales (experts_prepared.h), the up window first, so that the gate
+      // window's columns [w13_up_row0, Ip), which both write, end with the gate rows' values. Per-row scales cost
+      // the main loop a multiply more per accumulator and 32 more shared loads per thread at every K block.
+      sm90::GroupedGemm up = gemm1;
+      up.w_scale_blocks = true;
+      up.w_scale = p.w13_up_scale;
+      up.w_row0 = up.d_col0 = p.w13_up_row0;
+      up.w_expert_rows = up.ldd = 2 * Ip;
+      up.n = 2 * Ip - p.w13_up_row0;
+      sm90::run(gp, up, gscratch, static_cast<size_t>(l.grouped_scratch_bytes), sm_count, stream);
+      gemm1.w_scale_blocks = true;
+      gemm1.w_scale = p.w13_gate_scale;
+      gemm1.w_expert_rows = gemm1.ldd = 2 * Ip;
+      gemm1.n = Ip;
     }
     sm90::run(gp, gemm1, gscratch, static_cast<size_t>(l.grouped_scratch_bytes), sm_count, stream);
     GroupedActParams ap{};

@@ -156,8 +156,8 @@ static_assert(kSameArrays<Bf16Out64> && kSameArrays<Bf16Out64x256> && kSameArray
                   kSameArrays<Fp8F32Out64Rows> && kSameArrays<Fp8F32OutBlocks> && kSameArrays<Fp8F32Out64Blocks> &&
                   kSameArrays<Fp8Bf16OutBlocks> && kSameArrays<Fp8Bf16Out64Blocks>,
               "stride types differ");
-static_assert(kSameScales<Fp8F32Out64Rows, Fp8F32OutRows> && kSameScales<Fp8F32Out64Blocks, Fp8F32OutBlocks> && kSameScales<Fp8Bf16OutBlocks, Fp8F32OutBlocks> &&
-                  kSameScales<Fp8Bf16Out64Blocks, Fp8F32OutBlocks>,
+static_assert(kSameScales<Fp8F32Out64Rows, Fp8F32OutRows> && kSameScales<Fp8F32Out64Blocks, Fp8F32OutBlocks> &&
+                  kSameScales<Fp8Bf16OutBlocks, Fp8F32OutBlocks> && kSameScales<Fp8Bf16Out64Blocks, Fp8F32OutBlocks>,
               "scale layouts differ");
 
 // The per-group arrays CUTLASS reads: problem shapes, operand pointers and strides.
@@ -237,8 +237,10 @@ struct SetupParams {
   int64_t ab_elem_bytes;  // 2 (bf16) or 1 (e4m3)
   int64_t d_elem_bytes;   // 2 (bf16) or 4 (f32)
   int32_t n, k;
+  int64_t w_row0, w_expert_rows;  // the window's first weight row, and weight rows per expert
+  int64_t d_col0, ldd;            // the window's first D column, and D's row stride (elements)
   const float* a_scale;   // FP8: per group, compact [k/128][m] at first_row * (k/128)
-  const float* w_scale;   // FP8: [L][k/128][n], or [L][k/128][n/128] with w_scale_blocks
+  const float* w_scale;   // FP8: [L][k/128][n], or [L][k/128][ceil(n/128)] with w_scale_blocks
   bool w_scale_blocks;
 };
 
@@ -256,11 +258,11 @@ __global__ void __launch_bounds__(kSetupThreads) grouped_setup_kernel(SetupParam
     const int m = plan.rows[e];
     p.out.shapes[e] = make_shape(m, p.n, p.k);
     p.out.a[e] = p.a + first * p.k * p.ab_elem_bytes;
-    p.out.b[e] = p.w + static_cast<int64_t>(e) * p.n * p.k * p.ab_elem_bytes;
-    p.out.d[e] = p.d + first * p.n * p.d_elem_bytes;
+    p.out.b[e] = p.w + (static_cast<int64_t>(e) * p.w_expert_rows + p.w_row0) * p.k * p.ab_elem_bytes;
+    p.out.d[e] = p.d + (first * p.ldd + p.d_col0) * p.d_elem_bytes;
     if (p.a_scale != nullptr) {
       p.out.sfa[e] = p.a_scale + first * (p.k / 128);
-      p.out.sfb[e] = p.w_scale + static_cast<int64_t>(e) * (p.k / 128) * (p.w_scale_blocks ? p.n / 128 : p.n);
+      p.out.sfb[e] = p.w_scale + static_cast<int64_t>(e) * (p.k / 128) * (p.w_scale_blocks ? (p.n + 127) / 128 : p.n);
       p.out.layout_sfa[e] = Fp8F32OutRows::ScaleConfig::tile_atom_to_shape_SFA(make_shape(m, p.n, p.k, 1));
       if (p.w_scale_blocks)
         p.out.layout_sfb_blocks[e] = Fp8F32OutBlocks::ScaleConfig::tile_atom_to_shape_SFB(make_shape(m, p.n, p.k, 1));
@@ -269,7 +271,8 @@ __global__ void __launch_bounds__(kSetupThreads) grouped_setup_kernel(SetupParam
     }
     p.out.stride_a[e] = cutlass::make_cute_packed_stride(Bf16Out::StrideA{}, make_shape(1, p.k, 1));
     p.out.stride_b[e] = cutlass::make_cute_packed_stride(Bf16Out::StrideB{}, make_shape(p.n, p.k, 1));
-    p.out.stride_d[e] = cutlass::make_cute_packed_stride(Bf16Out::StrideD{}, make_shape(1, p.n, 1));
+    p.out.stride_d[e] =
+        cutlass::make_cute_packed_stride(Bf16Out::StrideD{}, make_shape(1, static_cast<int>(p.ldd), 1));
   }
 }
 
@@ -367,8 +370,14 @@ void run(const GroupedPlan& plan, const GroupedGemm& gemm, void* scratch, size_t
   if (fp8 && gemm.w_scale == nullptr) throw_internal("CUTLASS FP8 grouped GEMM without weight scales");
   if (fp8 && !gemm.d_f32 && !gemm.w_scale_blocks)
     throw_internal("CUTLASS FP8 grouped GEMM: bf16 output is built with block weight scales only");
-  if (gemm.w_scale_blocks && (!fp8 || gemm.n % 128 != 0))
-    throw_internal("CUTLASS grouped GEMM: block weight scales are for the FP8 kernels, with n % 128 == 0");
+  if (gemm.w_scale_blocks && !fp8) throw_internal("CUTLASS grouped GEMM: block weight scales are for FP8 only");
+  const int64_t w_expert_rows = gemm.w_expert_rows != 0 ? gemm.w_expert_rows : gemm.n;
+  const int64_t ldd = gemm.ldd != 0 ? gemm.ldd : gemm.n;
+  // TMA: 16-byte aligned bases and row strides (D's window start and stride in whole 16-byte units).
+  if (gemm.w_row0 < 0 || gemm.w_row0 + gemm.n > w_expert_rows || gemm.d_col0 < 0 || gemm.d_col0 + gemm.n > ldd ||
+      ldd > INT32_MAX ||
+      (gemm.d_col0 * (gemm.d_f32 ? 4 : 2)) % 16 != 0 || (ldd * (gemm.d_f32 ? 4 : 2)) % 16 != 0)
+    throw_internal("CUTLASS grouped GEMM: window outside the weights or D, or not 16-byte aligned");
   if (gemm.d_f32 && !fp8) throw_internal("CUTLASS grouped GEMM: f32 output is built for the FP8 kernel only");
   const ScratchLayout l = scratch_layout(plan.num_local);
   const GroupArrays g = arrays_at(scratch, l);
@@ -383,6 +392,10 @@ void run(const GroupedPlan& plan, const GroupedGemm& gemm, void* scratch, size_t
   sp.a_scale = gemm.a_scale;
   sp.w_scale = gemm.w_scale;
   sp.w_scale_blocks = gemm.w_scale_blocks;
+  sp.w_row0 = gemm.w_row0;
+  sp.w_expert_rows = w_expert_rows;
+  sp.d_col0 = gemm.d_col0;
+  sp.ldd = ldd;
   sp.n = static_cast<int32_t>(gemm.n);
   sp.k = static_cast<int32_t>(gemm.k);
   grouped_setup_kernel<<<1, kSetupThreads, 0, stream>>>(sp);

@@ -75,8 +75,12 @@ struct GroupedGemm {
   const float* a_scale = nullptr;  // per row and 128-wide K block, one compact [k/128][rows[e]] array per group
                                    // at first_row[e] * (k/128) (CUTLASS derives the layout from m and k)
   const float* w_scale = nullptr;  // [num_local][k/128][n]: per weight row and K block, or with w_scale_blocks
-                                   // [num_local][k/128][n/128]: per 128 x 128 block (n % 128 == 0)
+                                   // [num_local][k/128][ceil(n/128)]: per 128-row block of the window below
   bool w_scale_blocks = false;     // required for bf16 output (GEMM2)
+  // A window of the weights and of D: rows [w_row0, w_row0 + n) of each expert's w_expert_rows weight rows (0: n)
+  // into columns [d_col0, d_col0 + n) of D rows ldd elements apart (0: n). GEMM1 with FP8 blocks where
+  // I % 128 != 0 runs as two windows (experts_run.cu). d_col0 and ldd keep D's rows 16-byte aligned.
+  int64_t w_row0 = 0, w_expert_rows = 0, d_col0 = 0, ldd = 0;
   GroupedTile tile = GroupedTile::k128;
 };
 

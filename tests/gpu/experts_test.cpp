@@ -155,9 +155,10 @@ void check_case(moekit_context cpu, moekit_context gpu, const ExpertsCase& c, ui
     // GEMM1's tile ends the configuration text (a GEMM2 override follows as "; GEMM2 tile ...").
     EXPECT_NE(detail.find(std::string(", tile ") + tile + ";"), std::string::npos)
         << rows_per_expert << " rows per expert: " << detail;
-    // FP8: W's scales per 128 x 128 block in GEMM1 where I % 128 == 0, per row otherwise (experts_prepared.h).
+    // FP8: GEMM1's W scales per 128-row block where I % 16 == 0 (one GEMM where I % 128 == 0, two windows
+    // otherwise), per row where not (experts_prepared.h).
     if (fp8) {
-      const char* scales = c.I % 128 == 0 ? "e4m3 wgmma, 128x128 W scales, " : "e4m3 wgmma, per-row W13 scales, ";
+      const char* scales = c.I % 16 == 0 ? "e4m3 wgmma, 128x128 W scales, " : "e4m3 wgmma, per-row W13 scales, ";
       EXPECT_NE(detail.find(scales), std::string::npos) << "I = " << c.I << ": " << detail;
     }
   }
@@ -398,10 +399,11 @@ const ExpertsCase kGroupedCases[] = {
     {"qwen3_bf16_E40_T1024", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 40, 40, 2048, 768, 1024, 8},
     {"mixtral_bf16_I3584_T256", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 8, 8, 4096, 3584, 256, 2},
     {"gptoss_bf16_swiglu_bias_E6_T700", MOEKIT_WEIGHTS_BF16, kSwiglu, kBF16, kNoQ, true, 6, 6, 2880, 2880, 700, 4},
-    // FP8 blocks x FP8 activations (w8a8): e4m3 wgmma, A's scales per row x 128-K, W's per 128 x 128 block (per
-    // row in GEMM1 where I % 128 != 0). I = 320, 136 and 192 put a 128-row weight block across the gate/up seam
-    // (per-row GEMM1); I = 128, 512, 640, 768 take block scales in both GEMMs; H = 200 and I = 136 exercise the
-    // padding.
+    // FP8 blocks x FP8 activations (w8a8): e4m3 wgmma, A's scales per row x 128-K, W's per 128 x 128 block. I =
+    // 320, 192, 224, 136 and 200 put a caller's 128-row weight block across the gate/up seam: GEMM1 runs as a gate
+    // and an up window with block scales where I % 16 == 0 (320 and 192: the up window starts on gate padding;
+    // 224: on gate rows of the block across the seam), per row where not (136, 200); I = 128, 512, 640, 768 take
+    // one GEMM1 with block scales; H = 200 and I = 136 exercise the padding.
     {"fp8_swiglu_bias_w8a8grp_bf16", MOEKIT_WEIGHTS_FP8_BLOCK, kSwiglu, kBF16, kGrpQ, true, 10, 10, 384, 320, 33, 4},
     {"fp8_gelu_w8a8tok_f32", MOEKIT_WEIGHTS_FP8_BLOCK, kGelu, kF32, kTokQ, false, 9, 9, 256, 192, 25, 3},
     {"fp8_silu_w8a8grp_f16", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kF16, kGrpQ, false, 5, 5, 200, 136, 60, 2},
@@ -436,6 +438,11 @@ const ExpertsCase kGroupedCases[] = {
     {"bf16_tile_bound_257_rows", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 8, 8, 256, 192, 514, 4},
     {"fp8_tile_bound_128_rows", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 8, 8, 256, 192, 256, 4},
     {"fp8_tile_bound_129_rows", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 8, 8, 256, 192, 258, 4},
+    // GEMM1's windows with I % 128 = 96 (the up window's first block holds gate rows 160..223 and up rows 0..31,
+    // all of the caller's block 1) on both tiles, and per-row W13 scales (I % 16 != 0) on the 128-row tile.
+    {"fp8_windows_I224_64_tile", MOEKIT_WEIGHTS_FP8_BLOCK, kSwiglu, kBF16, kGrpQ, true, 6, 6, 256, 224, 40, 4},
+    {"fp8_windows_I224_128_tile", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 4, 4, 384, 224, 300, 2},
+    {"fp8_per_row_scales_128_tile", MOEKIT_WEIGHTS_FP8_BLOCK, kSwiglu, kBF16, kGrpQ, true, 4, 4, 256, 200, 300, 2},
 };
 INSTANTIATE_TEST_SUITE_P(Grouped, GroupedTierVsCpu, ::testing::ValuesIn(kGroupedCases),
                          [](const auto& info) { return std::string(info.param.name); });
