@@ -95,14 +95,14 @@ using Bf16Out64x256 = GroupedKernel<cutlass::bfloat16_t, TileShape64x256, Kernel
 // FP8 e4m3 x e4m3 with block scales applied to the f32 accumulators after every 128-wide K block (CUTLASS's
 // blockwise-scaled grouped GEMM): A's scales per row and K block (the FP8 activation quantizer's 1 x 128 groups,
 // or one per token repeated along K); W's per 128 x 128 block (kScaleN = 128: the prepared block copy,
-// experts_prepared.h), or per weight row and K block (kScaleN = 1: the per-row copy, for GEMM1 where I % 128 != 0
-// puts a caller block across the padded gate/up seam). A 128-wide tile then has one W scale, which the main loop
-// folds into A's before it promotes: one multiply-add per accumulator per K block, where per-row W scales cost a
-// multiply more and 32 more shared loads per thread. Scales are MN-major (rows contiguous). 128 x 128 x 128
-// tiles: one scale promotion per K tile. D: f32 for GEMM1 (its outputs are quantized to FP8 again after the
-// activation, and a bf16 rounding before that moves values across e4m3 rounding boundaries: measured on the
-// H200, rms error vs the CPU backend 0.05-0.15 with bf16, against 3e-5 for the mma.sync tier's f32), bf16 for
-// GEMM2.
+// experts_prepared.h; GEMM1 where I % 128 != 0 runs as two windows whose 128-row blocks are the caller's,
+// experts_run.cu), or per weight row and K block (kScaleN = 1: the per-row copy, for GEMM1 where I % 16 != 0
+// too). A 128-wide tile then has one W scale, which the main loop folds into A's before it promotes: one
+// multiply-add per accumulator per K block, where per-row W scales cost a multiply more and 32 more shared loads
+// per thread. Scales are MN-major (rows contiguous). 128 x 128 x 128 tiles: one scale promotion per K tile. D: f32
+// for GEMM1 (its outputs are quantized to FP8 again after the activation, and a bf16 rounding before that moves
+// values across e4m3 rounding boundaries: measured on the H200, rms error vs the CPU backend 0.05-0.15 with bf16,
+// against 3e-5 for the mma.sync tier's f32), bf16 for GEMM2.
 template <class ElementD, int ScaleN, class Tile = Shape<_128, _128, _128>,
           class KernelSchedule = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedCooperativeFP8Blockwise,
           class EpilogueSchedule = ::moekit::cuda::experts::sm90::EpilogueSchedule>
@@ -133,9 +133,9 @@ struct Fp8Kernel {
   using StrideD = typename Kernel::InternalStrideD;
 };
 // GEMM1 (f32 out) with per-row or per-block W scales; GEMM2 (bf16 out) always has w2's block scales. Tried for
-// gpt-oss-120b's GEMM1 (I = 2880: its padded 64-row halves lie in one caller block) and not built: W scales per 64
-// rows (ScaleGranularityN = 64, two per 128-wide tile); CUTLASS 4.2's sm90 blockwise main loop does not compile
-// it (fp8_accumulation.hpp: "Accumulator and scaleB must have same shape"), cooperative or ping-pong.
+// gpt-oss-120b's GEMM1 (I = 2880: its padded 64-row halves lie in one caller block) before the two windows, and not
+// built: W scales per 64 rows (ScaleGranularityN = 64, two per 128-wide tile); CUTLASS 4.2's sm90 blockwise main
+// loop does not compile it (fp8_accumulation.hpp: "Accumulator and scaleB must have same shape").
 using PingpongFp8 = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedPingpongFP8Blockwise;
 using Fp8F32OutRows = Fp8Kernel<float, 1>;
 using Fp8F32Out64Rows = Fp8Kernel<float, 1, TileShape64, PingpongFp8, EpilogueSchedule64>;
