@@ -66,7 +66,8 @@ __global__ void pad_weights_kernel(const void* src, int32_t src_kind, void* dst,
 // FP8 block scales (the caller's 128 x 128 blocks) -> one scale per unit of `unit_rows` padded weight rows from
 // row0 on (rows below row_end): out[e][kb][u] = scales[e][source(r) / 128][kb], r the unit's first row, or its
 // last where the first is padding (0 where both are). unit_rows = 1 gives the per-row copy; 128 a per-block copy,
-// exact only where every real row of a unit lies in one caller block (see experts_prepared.h).
+// exact only where every real row of a unit lies in one caller block and a unit with real rows has one at an end
+// (see experts_prepared.h: the up window needs I >= 64 for that).
 __global__ void fp8_scale_kernel(const float* scales, float* out, int64_t experts, int64_t units_out,
                                  int64_t unit_rows, int64_t row0, int64_t row_end, int64_t kb_count,
                                  int64_t scale_rows, RowMap map) {
@@ -186,7 +187,8 @@ Prepared* prepare(const moekit_plugin_experts_config& cfg, const moekit_plugin_e
             static_cast<const float*>(src.data), dst, L, units, unit_rows, row0, row_end, kb, scale_rows, map);
         check(what);
       };
-      // Per row: the mma.sync and decode tiers, and GEMM1 of the sm90 grouped tier where I % 128 != 0.
+      // Per row: the mma.sync and decode tiers, and GEMM1 of the sm90 grouped tier where the windows below are
+      // not built.
       p->w13_col_scale = device_alloc<float>(*p, L * kb13 * 2 * Ip, "experts: w13 scales");
       p->w2_col_scale = device_alloc<float>(*p, L * kb2 * Hp, "experts: w2 scales");
       copy_scales(w.w13_scale, p->w13_col_scale, 2 * Ip, 1, 0, 2 * Ip, kb13, scale_rows13, map13,
@@ -195,7 +197,7 @@ Prepared* prepare(const moekit_plugin_experts_config& cfg, const moekit_plugin_e
       // Per 128 x 128 block: the sm90 grouped GEMMs (one W scale per tile: one multiply-add per accumulator at
       // each K block instead of two) and the streaming tier (no per-row scale reads, 3.1 % of its weight bytes).
       // w2's padded blocks always match the caller's; w13's only when I % 128 == 0, else the up half starts
-      // inside a caller block and keeps the per-row scales alone.
+      // inside a caller block: the grouped tier's GEMM1 then runs as two windows with their own block scales.
       p->w2_block_scale = device_alloc<float>(*p, L * kb2 * (Hp / 128), "experts: w2 block scales");
       copy_scales(w.w2_scale, p->w2_block_scale, Hp / 128, 128, 0, Hp, kb2, scale_rows2, map2,
                   "fp8_scale_kernel (w2 blocks)");
@@ -203,9 +205,11 @@ Prepared* prepare(const moekit_plugin_experts_config& cfg, const moekit_plugin_e
         p->w13_block_scale = device_alloc<float>(*p, L * kb13 * (2 * Ip / 128), "experts: w13 block scales");
         copy_scales(w.w13_scale, p->w13_block_scale, 2 * Ip / 128, 128, 0, 2 * Ip, kb13, scale_rows13, map13,
                     "fp8_scale_kernel (w13 blocks)");
-      } else if (I % 16 == 0) {
+      } else if (I % 16 == 0 && I >= 64) {
         // The grouped tier's two GEMM1 windows (experts_prepared.h): gate rows [0, Ip) and the up window from
-        // w13_up_row0, whose 128-row blocks start where the caller's do.
+        // w13_up_row0, whose 128-row blocks start where the caller's do. I >= 64: below, the up window's first
+        // block starts on gate padding and ends on up padding with the real up rows between, which
+        // fp8_scale_kernel's probe of the block's two ends would miss (per-row scales there).
         p->w13_up_row0 = Ip - I % 128;
         const int64_t up_units = (2 * Ip - p->w13_up_row0 + 127) / 128;
         p->w13_gate_scale = device_alloc<float>(*p, L * kb13 * (Ip / 128), "experts: w13 gate block scales");

@@ -12,8 +12,8 @@
 //    gate/up seam when I % 128 != 0 still gets the right scale per row); applied to the f32 partial sums of
 //    each 128-wide K block; and block_scale [Kb][rows / 128], one scale per padded 128 x 128 block, for the sm90
 //    grouped GEMMs and the streaming tier: always for w2, for w13 only when I % 128 == 0 (else null: a padded up
-//    block would span two caller blocks). There, when I % 16 == 0, gate_scale [Kb][Ip / 128] covers the gate
-//    rows [0, Ip) and up_scale [Kb][ceil((2Ip - up_row0) / 128)] the up window [up_row0, 2Ip), up_row0 =
+//    block would span two caller blocks). There, when I % 16 == 0 and I >= 64, gate_scale [Kb][Ip / 128] covers
+//    the gate rows [0, Ip) and up_scale [Kb][ceil((2Ip - up_row0) / 128)] the up window [up_row0, 2Ip), up_row0 =
 //    Ip - I % 128: its 128-row blocks start where the caller's do (padded up row u is caller row I + u), and the
 //    rows it takes before Ip (gate padding, or with I % 128 > 64 gate rows of the caller block across the seam)
 //    share that block's scale, so the grouped tier's GEMM1 runs as two windows with block scales;
@@ -44,7 +44,7 @@ struct Prepared {
   float* w2_col_scale = nullptr;     // FP8: [L][Ip/128][Hp]
   float* w13_block_scale = nullptr;  // FP8 with I % 128 == 0: [L][Hp/128][2Ip/128]
   float* w2_block_scale = nullptr;   // FP8: [L][Ip/128][Hp/128]
-  float* w13_gate_scale = nullptr;   // FP8, I % 128 != 0, I % 16 == 0: [L][Hp/128][Ip/128]
+  float* w13_gate_scale = nullptr;   // FP8, I % 128 != 0, I % 16 == 0, I >= 64: [L][Hp/128][Ip/128]
   float* w13_up_scale = nullptr;     // the same: [L][Hp/128][ceil((2Ip - w13_up_row0) / 128)]
   int64_t w13_up_row0 = 0;           // Ip - I % 128 (with w13_up_scale)
   uint8_t* w13_mx = nullptr;         // MXFP4: [L][Hp/32][2Ip]

@@ -562,13 +562,16 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
     if (a8) {  // e4m3 codes of the gathered rows and of the weights, with their block scales
       gemm1.a_scale = s1;
       gemm1.d_f32 = true;
-      gemm1.w_scale_blocks = p.w13_block_scale != nullptr;  // I % 128 == 0 (experts_prepared.h)
-      gemm1.w_scale = gemm1.w_scale_blocks ? p.w13_block_scale : p.w13_col_scale;
     }
-    if (a8 && p.w13_up_scale != nullptr) {
-      // I % 128 != 0: two windows with block scales (experts_prepared.h), the up window first, so that the gate
-      // window's columns [w13_up_row0, Ip), which both write, end with the gate rows' values. Per-row scales cost
-      // the main loop a multiply more per accumulator and 32 more shared loads per thread at every K block.
+    if (a8 && p.w13_block_scale != nullptr) {  // I % 128 == 0: one GEMM with block scales
+      gemm1.w_scale_blocks = true;
+      gemm1.w_scale = p.w13_block_scale;
+    } else if (a8 && p.w13_up_scale != nullptr) {
+      // Two windows with block scales (experts_prepared.h): per-row scales would cost the main loop a multiply
+      // more per accumulator and 32 more shared loads per thread at every K block. Both windows write D's columns
+      // [w13_up_row0, Ip) with the same values (zero weights, or gate rows of the caller block whose scale both
+      // take). They share the grouped scratch: stream order (no programmatic dependent launch between them) keeps
+      // the second setup kernel behind the first GEMM.
       sm90::GroupedGemm up = gemm1;
       up.w_scale_blocks = true;
       up.w_scale = p.w13_up_scale;
@@ -580,6 +583,8 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
       gemm1.w_scale = p.w13_gate_scale;
       gemm1.w_expert_rows = gemm1.ldd = 2 * Ip;
       gemm1.n = Ip;
+    } else if (a8) {  // I % 16 != 0 or I < 64: per-row scales
+      gemm1.w_scale = p.w13_col_scale;
     }
     sm90::run(gp, gemm1, gscratch, static_cast<size_t>(l.grouped_scratch_bytes), sm_count, stream);
     GroupedActParams ap{};

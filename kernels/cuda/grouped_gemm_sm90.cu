@@ -41,7 +41,8 @@ using EpilogueSchedule = cutlass::epilogue::PtrArrayTmaWarpSpecializedCooperativ
 // grouped_gemm_sm90.h lists the clusters tried), so the texts leave the cluster out and keep the report short.
 constexpr const char* kConfiguration =
     "CUTLASS sm90 grouped GEMM: TMA wgmma, cooperative warp-specialised, tile 128x256x64";
-// FP8: W's scales per 128 x 128 block, or per row (GEMM1 where I % 128 != 0).
+// FP8: W's scales per 128 x 128 block, or per row (GEMM1 where its two windows are not built: I % 16 != 0 or
+// I < 64, experts_prepared.h).
 constexpr const char* kConfigurationFp8 =
     "CUTLASS sm90 grouped GEMM: TMA e4m3 wgmma, 128x128 W scales, cooperative, tile 128x128x128";
 constexpr const char* kConfigurationFp8Rows =
@@ -247,8 +248,9 @@ struct SetupParams {
 constexpr int kSetupThreads = 256;
 
 // One thread per group: its problem (m = the expert's real rows, from the plan's group extents) and operand
-// pointers; an expert without rows gets m = 0 and pointers that are never dereferenced. FP8 scales: W's are
-// [k/128][n] per expert ([k/128][n/128] with w_scale_blocks); A's were written per group, compact, at
+// pointers (B and D at the window's first weight row and D column); an expert without rows gets m = 0 and
+// pointers that are never dereferenced. FP8 scales: W's are [k/128][n] per expert ([k/128][ceil(n/128)] with
+// w_scale_blocks); A's were written per group, compact, at
 // first_row * (k/128) (experts_row_kernels.cuh's gather and activation quantizer), the layout CUTLASS's blockwise
 // mainloop derives from (m, k) itself.
 __global__ void __launch_bounds__(kSetupThreads) grouped_setup_kernel(SetupParams p) {
@@ -371,14 +373,18 @@ void run(const GroupedPlan& plan, const GroupedGemm& gemm, void* scratch, size_t
   if (fp8 && !gemm.d_f32 && !gemm.w_scale_blocks)
     throw_internal("CUTLASS FP8 grouped GEMM: bf16 output is built with block weight scales only");
   if (gemm.w_scale_blocks && !fp8) throw_internal("CUTLASS grouped GEMM: block weight scales are for FP8 only");
+  if (gemm.d_f32 && !fp8) throw_internal("CUTLASS grouped GEMM: f32 output is built for the FP8 kernel only");
   const int64_t w_expert_rows = gemm.w_expert_rows != 0 ? gemm.w_expert_rows : gemm.n;
   const int64_t ldd = gemm.ldd != 0 ? gemm.ldd : gemm.n;
-  // TMA: 16-byte aligned bases and row strides (D's window start and stride in whole 16-byte units).
-  if (gemm.w_row0 < 0 || gemm.w_row0 + gemm.n > w_expert_rows || gemm.d_col0 < 0 || gemm.d_col0 + gemm.n > ldd ||
-      ldd > INT32_MAX ||
-      (gemm.d_col0 * (gemm.d_f32 ? 4 : 2)) % 16 != 0 || (ldd * (gemm.d_f32 ? 4 : 2)) % 16 != 0)
+  const int64_t d_elem = gemm.d_f32 ? 4 : 2;
+  // TMA: 16-byte aligned bases and row strides (D's window start and row stride in whole 16-byte units).
+  const bool window_inside = gemm.w_row0 >= 0 && gemm.w_row0 + gemm.n <= w_expert_rows && gemm.d_col0 >= 0 &&
+                             gemm.d_col0 + gemm.n <= ldd && ldd <= INT32_MAX;
+  if (!window_inside || (gemm.d_col0 * d_elem) % 16 != 0 || (ldd * d_elem) % 16 != 0)
     throw_internal("CUTLASS grouped GEMM: window outside the weights or D, or not 16-byte aligned");
-  if (gemm.d_f32 && !fp8) throw_internal("CUTLASS grouped GEMM: f32 output is built for the FP8 kernel only");
+  // Per-row W scales are indexed as one compact [k/128][n] array per expert: the whole weights only.
+  if (fp8 && !gemm.w_scale_blocks && (gemm.w_row0 != 0 || w_expert_rows != gemm.n))
+    throw_internal("CUTLASS FP8 grouped GEMM: a window of the weights takes block scales only");
   const ScratchLayout l = scratch_layout(plan.num_local);
   const GroupArrays g = arrays_at(scratch, l);
   SetupParams sp{};

@@ -12,7 +12,8 @@
 //      computed on the device by experts_run.cu: the host never learns the counts) into CUTLASS's per-group
 //      problem sizes and operand pointers;
 //   2. the CUTLASS kernel, D[rows of e] = A[rows of e] @ W[e]^T, with A row-major [P, K] (the gathered
-//      operand), W[e] row-major [N, K] (the prepared weights: w13 or w2) and D row-major [P, N], bf16.
+//      operand), W[e] row-major [N, K] (the prepared weights: w13 or w2, or a window of their rows) and D
+//      row-major [P, N] (bf16, or f32 for the FP8 GEMM1; or a window of D's columns).
 // Rows of an expert are contiguous in the padded order (its blocks follow each other), so one group is one dense
 // GEMM; padding rows and non-local experts' blocks are neither read nor written.
 #pragma once
@@ -67,10 +68,10 @@ constexpr GroupedTile grouped_tile_for(bool fp8, double rows_per_expert) {
 
 struct GroupedGemm {
   const void* a = nullptr;       // bf16 or e4m3 [P, k]
-  const void* w = nullptr;       // bf16 or e4m3 [num_local][n, k]
-  void* d = nullptr;             // [P, n]: bf16, or f32 with d_f32 (FP8 kernel only)
+  const void* w = nullptr;       // bf16 or e4m3 [num_local][w_expert_rows, k]
+  void* d = nullptr;             // [P, ldd]: bf16, or f32 with d_f32 (FP8 kernel only)
   bool d_f32 = false;
-  int64_t n = 0, k = 0;          // k % 128 == 0 and n % 16 == 0 (the padded sizes are multiples of 128)
+  int64_t n = 0, k = 0;          // k % 128 == 0 and n % 16 == 0
   // FP8 (e4m3 x e4m3, w8a8): non-null a_scale selects the blockwise-scaled kernel.
   const float* a_scale = nullptr;  // per row and 128-wide K block, one compact [k/128][rows[e]] array per group
                                    // at first_row[e] * (k/128) (CUTLASS derives the layout from m and k)
@@ -79,7 +80,8 @@ struct GroupedGemm {
   bool w_scale_blocks = false;     // required for bf16 output (GEMM2)
   // A window of the weights and of D: rows [w_row0, w_row0 + n) of each expert's w_expert_rows weight rows (0: n)
   // into columns [d_col0, d_col0 + n) of D rows ldd elements apart (0: n). GEMM1 with FP8 blocks where
-  // I % 128 != 0 runs as two windows (experts_run.cu). d_col0 and ldd keep D's rows 16-byte aligned.
+  // I % 128 != 0 runs as two windows (experts_run.cu). d_col0 and ldd must keep D's rows 16-byte aligned (TMA);
+  // a window other than the whole weights takes block scales only.
   int64_t w_row0 = 0, w_expert_rows = 0, d_col0 = 0, ldd = 0;
   GroupedTile tile = GroupedTile::k128;
 };

@@ -155,10 +155,11 @@ void check_case(moekit_context cpu, moekit_context gpu, const ExpertsCase& c, ui
     // GEMM1's tile ends the configuration text (a GEMM2 override follows as "; GEMM2 tile ...").
     EXPECT_NE(detail.find(std::string(", tile ") + tile + ";"), std::string::npos)
         << rows_per_expert << " rows per expert: " << detail;
-    // FP8: GEMM1's W scales per 128-row block where I % 16 == 0 (one GEMM where I % 128 == 0, two windows
-    // otherwise), per row where not (experts_prepared.h).
+    // FP8: GEMM1's W scales per 128-row block where I % 128 == 0 (one GEMM) or I % 16 == 0 and I >= 64 (two
+    // windows), per row otherwise (experts_prepared.h).
     if (fp8) {
-      const char* scales = c.I % 16 == 0 ? "e4m3 wgmma, 128x128 W scales, " : "e4m3 wgmma, per-row W13 scales, ";
+      const bool blocks = c.I % 128 == 0 || (c.I % 16 == 0 && c.I >= 64);
+      const char* scales = blocks ? "e4m3 wgmma, 128x128 W scales, " : "e4m3 wgmma, per-row W13 scales, ";
       EXPECT_NE(detail.find(scales), std::string::npos) << "I = " << c.I << ": " << detail;
     }
   }
@@ -443,6 +444,9 @@ const ExpertsCase kGroupedCases[] = {
     {"fp8_windows_I224_64_tile", MOEKIT_WEIGHTS_FP8_BLOCK, kSwiglu, kBF16, kGrpQ, true, 6, 6, 256, 224, 40, 4},
     {"fp8_windows_I224_128_tile", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 4, 4, 384, 224, 300, 2},
     {"fp8_per_row_scales_128_tile", MOEKIT_WEIGHTS_FP8_BLOCK, kSwiglu, kBF16, kGrpQ, true, 4, 4, 256, 200, 300, 2},
+    // I = 48 (< 64): per-row W13 scales, not the windows (whose up window's first block would start on gate
+    // padding and end on up padding around the 48 real up rows).
+    {"fp8_per_row_scales_I48", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 4, 4, 256, 48, 300, 2},
 };
 INSTANTIATE_TEST_SUITE_P(Grouped, GroupedTierVsCpu, ::testing::ValuesIn(kGroupedCases),
                          [](const auto& info) { return std::string(info.param.name); });
