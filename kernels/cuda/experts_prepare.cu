@@ -12,24 +12,11 @@
 #include "kernel_launch.h"
 #include "plugin_error.h"
 #include "portability.h"
+#include "weight_rows.h"
 
 namespace moekit::cuda::experts {
 
 namespace {
-
-// Which unpadded row feeds padded row `pr`: w13 (gated) puts gate rows at [0, I) and up rows at [ip, ip + I);
-// w2 keeps rows [0, rows). -1 for a padding row.
-struct RowMap {
-  bool gated;
-  int64_t ip;    // padded half height (gated only)
-  int64_t rows;  // unpadded rows of one half (gated: I) or of the matrix (H)
-  __device__ int64_t source(int64_t pr) const {
-    if (!gated) return pr < rows ? pr : -1;
-    if (pr < ip) return pr < rows ? pr : -1;
-    const int64_t u = pr - ip;
-    return u < rows ? rows + u : -1;
-  }
-};
 
 enum : int32_t { kSrcF32 = 0, kSrcF16 = 1, kSrcBF16 = 2, kSrcByte = 3 };
 enum : int32_t { kDstBF16 = 0, kDstF16 = 1, kDstByte = 2 };
@@ -64,10 +51,9 @@ __global__ void pad_weights_kernel(const void* src, int32_t src_kind, void* dst,
 }
 
 // FP8 block scales (the caller's 128 x 128 blocks) -> one scale per unit of `unit_rows` padded weight rows from
-// row0 on (rows below row_end): out[e][kb][u] = scales[e][source(r) / 128][kb], r the unit's first row, or its
-// last where the first is padding (0 where both are). unit_rows = 1 gives the per-row copy; 128 a per-block copy,
-// exact only where every real row of a unit lies in one caller block and a unit with real rows has one at an end
-// (see experts_prepared.h: the up window needs I >= 64 for that).
+// row0 on (rows below row_end): out[e][kb][u] = scales[e][r / 128][kb], r = scale_source_row of the unit (0 where
+// it has no real row at an end). unit_rows = 1 gives the per-row copy; 128 a per-block copy, exact where
+// weight_rows.h says so.
 __global__ void fp8_scale_kernel(const float* scales, float* out, int64_t experts, int64_t units_out,
                                  int64_t unit_rows, int64_t row0, int64_t row_end, int64_t kb_count,
                                  int64_t scale_rows, RowMap map) {
@@ -78,8 +64,7 @@ __global__ void fp8_scale_kernel(const float* scales, float* out, int64_t expert
     const int64_t kb = (i / units_out) % kb_count;
     const int64_t e = i / (units_out * kb_count);
     const int64_t first = row0 + u * unit_rows, last = min(first + unit_rows, row_end) - 1;
-    int64_t r = map.source(first);
-    if (r < 0) r = map.source(last);
+    const int64_t r = scale_source_row(map, first, last);
     out[i] = r >= 0 ? scales[(e * scale_rows + r / 128) * kb_count + kb] : 0.0f;
   }
 }
@@ -205,12 +190,10 @@ Prepared* prepare(const moekit_plugin_experts_config& cfg, const moekit_plugin_e
         p->w13_block_scale = device_alloc<float>(*p, L * kb13 * (2 * Ip / 128), "experts: w13 block scales");
         copy_scales(w.w13_scale, p->w13_block_scale, 2 * Ip / 128, 128, 0, 2 * Ip, kb13, scale_rows13, map13,
                     "fp8_scale_kernel (w13 blocks)");
-      } else if (I % 16 == 0 && I >= 64) {
-        // The grouped tier's two GEMM1 windows (experts_prepared.h): gate rows [0, Ip) and the up window from
-        // w13_up_row0, whose 128-row blocks start where the caller's do. I >= 64: below, the up window's first
-        // block starts on gate padding and ends on up padding with the real up rows between, which
-        // fp8_scale_kernel's probe of the block's two ends would miss (per-row scales there).
-        p->w13_up_row0 = Ip - I % 128;
+      } else if (w13_gemm1_windows(I)) {
+        // The grouped tier's two GEMM1 windows (experts_prepared.h, weight_rows.h): gate rows [0, Ip) and the up
+        // window from w13_up_row0, whose 128-row blocks start where the caller's do.
+        p->w13_up_row0 = w13_up_window_row0(I, Ip);
         const int64_t up_units = (2 * Ip - p->w13_up_row0 + 127) / 128;
         p->w13_gate_scale = device_alloc<float>(*p, L * kb13 * (Ip / 128), "experts: w13 gate block scales");
         p->w13_up_scale = device_alloc<float>(*p, L * kb13 * up_units, "experts: w13 up block scales");
