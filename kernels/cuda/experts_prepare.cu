@@ -192,14 +192,13 @@ Prepared* prepare(const moekit_plugin_experts_config& cfg, const moekit_plugin_e
                     "fp8_scale_kernel (w13 blocks)");
       } else if (w13_gemm1_windows(I)) {
         // The grouped tier's two GEMM1 windows (experts_prepared.h, weight_rows.h): gate rows [0, Ip) and the up
-        // window from w13_up_row0, whose 128-row blocks start where the caller's do.
-        p->w13_up_row0 = w13_up_window_row0(I, Ip);
-        const int64_t up_units = (2 * Ip - p->w13_up_row0 + 127) / 128;
+        // window from up_row0, whose 128-row blocks start where the caller's do.
+        const int64_t up_row0 = w13_up_window_row0(I, Ip), up_units = (2 * Ip - up_row0 + 127) / 128;
         p->w13_gate_scale = device_alloc<float>(*p, L * kb13 * (Ip / 128), "experts: w13 gate block scales");
         p->w13_up_scale = device_alloc<float>(*p, L * kb13 * up_units, "experts: w13 up block scales");
         copy_scales(w.w13_scale, p->w13_gate_scale, Ip / 128, 128, 0, Ip, kb13, scale_rows13, map13,
                     "fp8_scale_kernel (w13 gate blocks)");
-        copy_scales(w.w13_scale, p->w13_up_scale, up_units, 128, p->w13_up_row0, 2 * Ip, kb13, scale_rows13, map13,
+        copy_scales(w.w13_scale, p->w13_up_scale, up_units, 128, up_row0, 2 * Ip, kb13, scale_rows13, map13,
                     "fp8_scale_kernel (w13 up blocks)");
       }
     } else {

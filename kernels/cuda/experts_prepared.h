@@ -45,8 +45,8 @@ struct Prepared {
   float* w13_block_scale = nullptr;  // FP8 with I % 128 == 0: [L][Hp/128][2Ip/128]
   float* w2_block_scale = nullptr;   // FP8: [L][Ip/128][Hp/128]
   float* w13_gate_scale = nullptr;   // FP8, I % 128 != 0, I % 16 == 0, I >= 64: [L][Hp/128][Ip/128]
-  float* w13_up_scale = nullptr;     // the same: [L][Hp/128][ceil((2Ip - w13_up_row0) / 128)]
-  int64_t w13_up_row0 = 0;           // Ip - I % 128 (with w13_up_scale)
+  float* w13_up_scale = nullptr;     // the same: [L][Hp/128][ceil((2Ip - up_row0) / 128)], up_row0 =
+                                     // w13_up_window_row0 (weight_rows.h)
   uint8_t* w13_mx = nullptr;         // MXFP4: [L][Hp/32][2Ip]
   uint8_t* w2_mx = nullptr;          // MXFP4: [L][Ip/32][Hp]
   float* b13 = nullptr;              // [L][2Ip]

@@ -39,6 +39,7 @@
 #include "plugin_error.h"
 #include "portability.h"
 #include "warp_ops.cuh"
+#include "weight_rows.h"
 
 namespace moekit::cuda::experts {
 
@@ -569,15 +570,16 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
     } else if (a8 && p.w13_up_scale != nullptr) {
       // Two windows with block scales (experts_prepared.h): per-row scales would cost the main loop a multiply
       // more per accumulator and 32 more shared loads per thread at every K block. Both windows write D's columns
-      // [w13_up_row0, Ip) with the same values (zero weights, or gate rows of the caller block whose scale both
+      // [up_row0, Ip) with the same values (zero weights, or gate rows of the caller block whose scale both
       // take). They share the grouped scratch: stream order (no programmatic dependent launch between them) keeps
       // the second setup kernel behind the first GEMM.
+      const int64_t up_row0 = w13_up_window_row0(cfg.intermediate, Ip);
       sm90::GroupedGemm up = gemm1;
       up.w_scale_blocks = true;
       up.w_scale = p.w13_up_scale;
-      up.w_row0 = up.d_col0 = p.w13_up_row0;
+      up.w_row0 = up.d_col0 = up_row0;
       up.w_expert_rows = up.ldd = 2 * Ip;
-      up.n = 2 * Ip - p.w13_up_row0;
+      up.n = 2 * Ip - up_row0;
       sm90::run(gp, up, gscratch, static_cast<size_t>(l.grouped_scratch_bytes), sm_count, stream);
       gemm1.w_scale_blocks = true;
       gemm1.w_scale = p.w13_gate_scale;

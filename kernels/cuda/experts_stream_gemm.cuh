@@ -20,7 +20,7 @@ namespace {  // private to experts_stream.cu, the one file that includes it
 
 struct GemmParams {
   const void* w;         // [L][rows_per_expert][K]: 16-bit elements, or e4m3 bytes (FP8)
-  const float* w_scale;  // FP8: [L][K/128][rows_per_expert], or with w_scale_blocks [L][K/128][rows_per_expert/128]
+  const float* w_scale;  // FP8: [L][K/128][rows_per_expert]; with w_scale_blocks [L][K/128][rows_per_expert / 128]
   const float* bias;     // gate_up: b13 [L][2Ip]
   const void* x;         // [A][K] grouped rows: compute-type bits, or e4m3 codes (FP8); per token (x_top_k):
                          // hidden, or the tokens' e4m3 codes [T][K]

@@ -97,13 +97,13 @@ using Bf16Out64x256 = GroupedKernel<cutlass::bfloat16_t, TileShape64x256, Kernel
 // blockwise-scaled grouped GEMM): A's scales per row and K block (the FP8 activation quantizer's 1 x 128 groups,
 // or one per token repeated along K); W's per 128 x 128 block (kScaleN = 128: the prepared block copy,
 // experts_prepared.h; GEMM1 where I % 128 != 0 runs as two windows whose 128-row blocks are the caller's,
-// experts_run.cu), or per weight row and K block (kScaleN = 1: the per-row copy, for GEMM1 where I % 16 != 0
-// too). A 128-wide tile then has one W scale, which the main loop folds into A's before it promotes: one
-// multiply-add per accumulator per K block, where per-row W scales cost a multiply more and 32 more shared loads
-// per thread. Scales are MN-major (rows contiguous). 128 x 128 x 128 tiles: one scale promotion per K tile. D: f32
-// for GEMM1 (its outputs are quantized to FP8 again after the activation, and a bf16 rounding before that moves
-// values across e4m3 rounding boundaries: measured on the H200, rms error vs the CPU backend 0.05-0.15 with bf16,
-// against 3e-5 for the mma.sync tier's f32), bf16 for GEMM2.
+// experts_run.cu), or per weight row and K block (kScaleN = 1: the per-row copy, for GEMM1 where the windows are
+// not built, weight_rows.h). A 128-wide tile then has one W scale, which the main loop folds into A's before it
+// promotes: one multiply-add per accumulator per K block, where per-row W scales cost a multiply more and 32 more
+// shared loads per thread. Scales are MN-major (rows contiguous). 128 x 128 x 128 tiles: one scale promotion per
+// K tile. D: f32 for GEMM1 (its outputs are quantized to FP8 again after the activation, and a bf16 rounding
+// before that moves values across e4m3 rounding boundaries: measured on the H200, rms error vs the CPU backend
+// 0.05-0.15 with bf16, against 3e-5 for the mma.sync tier's f32), bf16 for GEMM2.
 template <class ElementD, int ScaleN, class Tile = Shape<_128, _128, _128>,
           class KernelSchedule = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedCooperativeFP8Blockwise,
           class EpilogueSchedule = ::moekit::cuda::experts::sm90::EpilogueSchedule>
@@ -170,7 +170,7 @@ struct GroupArrays {
   const float** sfa;  // FP8 only
   const float** sfb;
   Fp8F32OutRows::LayoutSFA* layout_sfa;
-  Fp8F32OutRows::LayoutSFB* layout_sfb;         // W scales per row
+  Fp8F32OutRows::LayoutSFB* layout_sfb;           // W scales per row
   Fp8F32OutBlocks::LayoutSFB* layout_sfb_blocks;  // W scales per 128 x 128 block
   Bf16Out::StrideA* stride_a;
   Bf16Out::StrideB* stride_b;
@@ -250,9 +250,8 @@ constexpr int kSetupThreads = 256;
 // One thread per group: its problem (m = the expert's real rows, from the plan's group extents) and operand
 // pointers (B and D at the window's first weight row and D column); an expert without rows gets m = 0 and
 // pointers that are never dereferenced. FP8 scales: W's are [k/128][n] per expert ([k/128][ceil(n/128)] with
-// w_scale_blocks); A's were written per group, compact, at
-// first_row * (k/128) (experts_row_kernels.cuh's gather and activation quantizer), the layout CUTLASS's blockwise
-// mainloop derives from (m, k) itself.
+// w_scale_blocks); A's were written per group, compact, at first_row * (k/128) (experts_row_kernels.cuh's gather
+// and activation quantizer), the layout CUTLASS's blockwise mainloop derives from (m, k) itself.
 __global__ void __launch_bounds__(kSetupThreads) grouped_setup_kernel(SetupParams p) {
   const GroupedPlan& plan = p.plan;
   for (int32_t e = threadIdx.x; e < plan.num_local; e += blockDim.x) {
@@ -264,10 +263,12 @@ __global__ void __launch_bounds__(kSetupThreads) grouped_setup_kernel(SetupParam
     p.out.d[e] = p.d + (first * p.ldd + p.d_col0) * p.d_elem_bytes;
     if (p.a_scale != nullptr) {
       p.out.sfa[e] = p.a_scale + first * (p.k / 128);
-      p.out.sfb[e] = p.w_scale + static_cast<int64_t>(e) * (p.k / 128) * (p.w_scale_blocks ? (p.n + 127) / 128 : p.n);
+      p.out.sfb[e] =
+          p.w_scale + static_cast<int64_t>(e) * (p.k / 128) * (p.w_scale_blocks ? (p.n + 127) / 128 : p.n);
       p.out.layout_sfa[e] = Fp8F32OutRows::ScaleConfig::tile_atom_to_shape_SFA(make_shape(m, p.n, p.k, 1));
       if (p.w_scale_blocks)
-        p.out.layout_sfb_blocks[e] = Fp8F32OutBlocks::ScaleConfig::tile_atom_to_shape_SFB(make_shape(m, p.n, p.k, 1));
+        p.out.layout_sfb_blocks[e] =
+            Fp8F32OutBlocks::ScaleConfig::tile_atom_to_shape_SFB(make_shape(m, p.n, p.k, 1));
       else
         p.out.layout_sfb[e] = Fp8F32OutRows::ScaleConfig::tile_atom_to_shape_SFB(make_shape(m, p.n, p.k, 1));
     }
