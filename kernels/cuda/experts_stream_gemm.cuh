@@ -92,6 +92,33 @@ __device__ __forceinline__ void mma_chunk(float (&d)[4], uint4 lo, uint4 hi, uin
   }
 }
 
+// FP8 on Hopper (gemm_detail::kWidensE4m3) with two or more tiles of x: a 16-byte chunk of e4m3 codes as 8 f16x2
+// registers, pair p = bytes 2p, 2p + 1. The weight rows' chunk (g and g + 8) is widened once per slice for all
+// NT tiles, and the four HMMAs chain the accumulator. H200, bench_ab against ptxas's lowering of mma_chunk, same
+// session (bench/results/h200_ab_stream_fp8_widened_operands.md): Mixtral-8x7B fp8 T=64 0.963x, Qwen3-30B-A3B
+// T=256 0.976x; with one tile (T=1, and DeepSeek-V3 / gpt-oss-120b T=16..256) the chained HMMAs measured
+// 0.3-2.8 % slower (a dependent chain of 4 where ptxas runs two of 2), so one tile keeps mma_chunk.
+struct WideRows {
+  uint32_t lo[8], hi[8];
+};
+__device__ __forceinline__ void widen_chunk(uint4 v, uint32_t (&out)[8]) {
+  gemm_detail::e4m3x4_to_f16x2x2(v.x, out[0], out[1]);
+  gemm_detail::e4m3x4_to_f16x2x2(v.y, out[2], out[3]);
+  gemm_detail::e4m3x4_to_f16x2x2(v.z, out[4], out[5]);
+  gemm_detail::e4m3x4_to_f16x2x2(v.w, out[6], out[7]);
+}
+// The same dot products as mma_chunk<CT, true>: m16n8k16 f16 four times, mma m taking pairs 2m (its K pair 2q)
+// and 2m + 1 (K pair 2q + 8) of rows g, g + 8 and of x row g, so that A and B see one K order.
+__device__ __forceinline__ void mma_wide_chunk(float (&d)[4], const WideRows& w, uint4 xv) {
+  uint32_t x[8];
+  widen_chunk(xv, x);
+#pragma unroll
+  for (int m = 0; m < 4; ++m) {
+    const uint32_t a[4] = {w.lo[2 * m], w.hi[2 * m], w.lo[2 * m + 1], w.hi[2 * m + 1]};
+    gemm_detail::mma16816<__half>(d, a, x[2 * m], x[2 * m + 1]);
+  }
+}
+
 // The operand pipeline of a block (kBlockRows = 64 weight rows, 16 per warp, against up to 8 * MAX_TILES grouped
 // rows): a shared-memory ring of STAGES stages (kStages for T > 1, kDownChunkedStages for the two-run down pass,
 // kOneTokenStages at T = 1), each holding
@@ -366,11 +393,19 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* 
       for (int s = 0; s < S::kSlicesPerBlock; ++s) {
         const int at = ((b * S::kSlicesPerBlock + s) * 4 + q) ^ swz;
         const uint4 wl = wlo[at], wh = whi[at];
+        if constexpr (FP8 && gemm_detail::kWidensE4m3 && NT >= 2) {
+          WideRows w;
+          widen_chunk(wl, w.lo);
+          widen_chunk(wh, w.hi);
 #pragma unroll
-        for (int j = 0; j < NT; ++j) {
-          const uint4 xv = xs[j * kRowsPerTile * kChunks + at];
-          if constexpr (FP8) mma_chunk<CT, FP8>(part[j], wl, wh, xv);
-          else mma_chunk<CT, FP8>(acc[j], wl, wh, xv);
+          for (int j = 0; j < NT; ++j) mma_wide_chunk(part[j], w, xs[j * kRowsPerTile * kChunks + at]);
+        } else {
+#pragma unroll
+          for (int j = 0; j < NT; ++j) {
+            const uint4 xv = xs[j * kRowsPerTile * kChunks + at];
+            if constexpr (FP8) mma_chunk<CT, FP8>(part[j], wl, wh, xv);
+            else mma_chunk<CT, FP8>(acc[j], wl, wh, xv);
+          }
         }
       }
       if constexpr (FP8) {  // the mma tier's fold: block partial * (row scale * weight block scale)
