@@ -128,32 +128,6 @@ __device__ __forceinline__ void mma16832_e4m3(float (&d)[4], const uint32_t (&a)
 #endif
 }
 
-// Hopper (sm_90) has no warp-level FP8 mma: ptxas lowers every mma.m16n8k32.e4m3 into 12 e4m3 -> f16 conversions
-// (F2FP), two f16 HMMAs that start from zero and 4 FADDs into d (cuobjdump -sass of the streaming kernels), even
-// when the next mma takes the same A fragment. A kernel that reuses an operand across several mmas does better to
-// widen its e4m3 operands to f16 itself, once each (exact: every e4m3 value is an f16 value, and the f16 x f16
-// products are exact in the f32 accumulation), and to chain d through m16n8k16 HMMAs (kWidensE4m3). Ada (sm_89)
-// has the FP8 mma in hardware and keeps it.
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && __CUDA_ARCH__ < 1000
-constexpr bool kWidensE4m3 = true;
-#else
-constexpr bool kWidensE4m3 = false;
-#endif
-
-// Four e4m3 bytes -> two f16x2 registers: bytes 0, 1 -> lo, bytes 2, 3 -> hi (the lower byte in the lower half).
-// NaN codes stay NaN. sm_89+ (one cvt per pair); the sm_80 build traps, like mma16832_e4m3.
-__device__ __forceinline__ void e4m3x4_to_f16x2x2(uint32_t four, uint32_t& lo, uint32_t& hi) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
-  asm("{\n .reg .b16 l, h;\n mov.b32 {l, h}, %2;\n cvt.rn.f16x2.e4m3x2 %0, l;\n cvt.rn.f16x2.e4m3x2 %1, h;\n}"
-      : "=r"(lo), "=r"(hi)
-      : "r"(four));
-#else
-  (void)four;
-  lo = hi = 0;
-  __trap();
-#endif
-}
-
 // Byte offset of 16-byte chunk `ch` of row `row` in a tile of CHUNKS chunks per row (4: 64-byte rows, 8: 128-byte
 // rows), XOR-swizzled so that the 8 rows an ldmatrix reads hit 8 different bank groups.
 template <int CHUNKS>

@@ -12,6 +12,7 @@
 #include "experts_gemm.cuh"
 #include "experts_stream_common.cuh"
 #include "experts_stream_ops.cuh"
+#include "wgmma_e4m3.cuh"
 
 namespace moekit::cuda::experts::stream {
 namespace {  // private to experts_stream.cu, the one file that includes it
@@ -92,33 +93,6 @@ __device__ __forceinline__ void mma_chunk(float (&d)[4], uint4 lo, uint4 hi, uin
   }
 }
 
-// FP8 on Hopper (gemm_detail::kWidensE4m3) with two or more tiles of x: a 16-byte chunk of e4m3 codes as 8 f16x2
-// registers, pair p = bytes 2p, 2p + 1. The weight rows' chunk (g and g + 8) is widened once per slice for all
-// NT tiles, and the four HMMAs chain the accumulator. H200, bench_ab against ptxas's lowering of mma_chunk, same
-// session (bench/results/h200_ab_stream_fp8_widened_operands.md): Mixtral-8x7B fp8 T=64 0.963x, Qwen3-30B-A3B
-// T=256 0.976x; with one tile (T=1, and DeepSeek-V3 / gpt-oss-120b T=16..256) the chained HMMAs measured
-// 0.3-2.8 % slower (a dependent chain of 4 where ptxas runs two of 2), so one tile keeps mma_chunk.
-struct WideRows {
-  uint32_t lo[8], hi[8];
-};
-__device__ __forceinline__ void widen_chunk(uint4 v, uint32_t (&out)[8]) {
-  gemm_detail::e4m3x4_to_f16x2x2(v.x, out[0], out[1]);
-  gemm_detail::e4m3x4_to_f16x2x2(v.y, out[2], out[3]);
-  gemm_detail::e4m3x4_to_f16x2x2(v.z, out[4], out[5]);
-  gemm_detail::e4m3x4_to_f16x2x2(v.w, out[6], out[7]);
-}
-// The same dot products as mma_chunk<CT, true>: m16n8k16 f16 four times, mma m taking pairs 2m (its K pair 2q)
-// and 2m + 1 (K pair 2q + 8) of rows g, g + 8 and of x row g, so that A and B see one K order.
-__device__ __forceinline__ void mma_wide_chunk(float (&d)[4], const WideRows& w, uint4 xv) {
-  uint32_t x[8];
-  widen_chunk(xv, x);
-#pragma unroll
-  for (int m = 0; m < 4; ++m) {
-    const uint32_t a[4] = {w.lo[2 * m], w.hi[2 * m], w.lo[2 * m + 1], w.hi[2 * m + 1]};
-    gemm_detail::mma16816<__half>(d, a, x[2 * m], x[2 * m + 1]);
-  }
-}
-
 // The operand pipeline of a block (kBlockRows = 64 weight rows, 16 per warp, against up to 8 * MAX_TILES grouped
 // rows): a shared-memory ring of STAGES stages (kStages for T > 1, kDownChunkedStages for the two-run down pass,
 // kOneTokenStages at T = 1), each holding
@@ -156,8 +130,11 @@ static_assert(kOneTokenStages[0] < kOneTokenStages[1] && kOneTokenStages[1] < kO
 static_assert(kBlockRows % kRowsPerCopyRound == 0 && kRowsPerTile == kRowsPerCopyRound, "whole rows per copy round");
 static_assert(kQuantBlock % 32 == 0, "the per-group quantizer gives each lane kQuantBlock / 32 columns");
 
-// Byte layout of one stage: weights [64][256], x [8 * MAX_TILES][256], FP8 only: weight scales [blocks][64] and x
-// scales [blocks][8 * MAX_TILES] (f32).
+// Byte layout of one stage: its operands, weights [64][256] then x [8 * MAX_TILES][256], in the ring's first
+// STAGES * kTensorBytes; FP8 only, its scales, weight scales [blocks][64] then x scales [blocks][8 * MAX_TILES]
+// (f32), in the kScaleBytes of its slot after all the stages' operands (so that every stage's operands start on a
+// 1024-byte boundary, as wgmma's swizzled operands need). On sm_90a the FP8 operands are stored for wgmma:
+// [2 halves of 128 K columns][rows][128 bytes], 128-byte swizzle (wgmma_e4m3.cuh), a half being one scale block.
 template <bool FP8, int MAX_TILES>
 struct StageShape {
   static constexpr int kElem = FP8 ? 1 : 2;
@@ -165,9 +142,13 @@ struct StageShape {
   static constexpr int kSlicesPerBlock = kQuantBlock * kElem / 64;          // 64-byte K slices per scale block
   static constexpr int kXRows = kRowsPerTile * MAX_TILES;
   static constexpr int kX = kBlockRows * kStageBytes;
-  static constexpr int kWScale = kX + kXRows * kStageBytes;
+  static constexpr int kTensorBytes = kX + kXRows * kStageBytes;
+  static constexpr int kWScale = 0;  // in the stage's scale slot
   static constexpr int kXScale = kWScale + (FP8 ? kScaleBlocks * kBlockRows * 4 : 0);
-  static constexpr int kBytes = kXScale + (FP8 ? kScaleBlocks * kXRows * 4 : 0);
+  static constexpr int kScaleBytes = kXScale + (FP8 ? kScaleBlocks * kXRows * 4 : 0);
+  static constexpr int kBytes = kTensorBytes + kScaleBytes;
+  static_assert(kX % wgmma::kSwizzleAtomBytes == 0 && kTensorBytes % wgmma::kSwizzleAtomBytes == 0,
+                "every stage's weights and x start on a swizzle atom");
   static_assert(kScaleBlocks * kSlicesPerBlock * 64 == kStageBytes, "a stage is whole scale blocks");
   static_assert(!FP8 || kScaleBlocks * kXRows <= kThreads, "one x scale per thread and stage");
 };
@@ -236,6 +217,13 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* 
   using S = StageShape<FP8, MAX_TILES>;
   static_assert(NT <= MAX_TILES, "the ring holds MAX_TILES tiles of x");
   static_assert(CHUNKS == 1 || (CHUNKS == 2 && !GATED), "two chunks: down's consecutive 64-row runs only");
+  // FP8 on sm_90a: the operands go to the tensor cores from shared memory as they are (wgmma), in wgmma's layout.
+  constexpr bool kWgmma = FP8 && wgmma::kAvailable;
+  if constexpr (kWgmma) {  // the kernels declare their ring 1024-byte aligned; the swizzle depends on it
+    if (gemm_detail::smem_u32(smem) % wgmma::kSwizzleAtomBytes != 0) __trap();
+  }
+  auto operands = [&](int64_t gs) { return smem + (gs % STAGES) * S::kTensorBytes; };
+  auto scales = [&](int64_t gs) { return smem + STAGES * S::kTensorBytes + (gs % STAGES) * S::kScaleBytes; };
   const int tid = threadIdx.x, lane = tid & 31, warp = tid / 32, g = lane >> 2, q = lane & 3;
   const int64_t row_bytes = p.k * S::kElem;
   const int64_t stages = (row_bytes + kStageBytes - 1) / kStageBytes;
@@ -247,6 +235,11 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* 
   // swizzle, (tid/16 + 8u) & 7 == tid/16.
   const int copy_chunk = tid % kChunks, copy_row = tid / kChunks;
   const int copy_slot = copy_chunk ^ chunk_swizzle(copy_row);
+  // Where this thread's 16-byte copy chunk of ring row `row` goes, in a region of `rows` rows.
+  auto chunk_at = [&](int row, int rows) -> int {
+    if constexpr (kWgmma) return (copy_chunk >> 3) * rows * 128 + wgmma::sw128_offset(row, copy_chunk & 7);
+    else return row * kStageBytes + copy_slot * 16;
+  };
   constexpr int kWCopies = kBlockRows / kRowsPerCopyRound;
   const char* w_src[kWCopies];
   const char* wexpert = static_cast<const char*>(p.w) + static_cast<int64_t>(e) * p.rows_per_expert * row_bytes;
@@ -289,7 +282,7 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* 
   // gs: a stage of the block's stream (slot gs % STAGES of the ring), stage gs - c * stages of chunk c's rows.
   auto chunk_of = [&](int64_t gs) -> int { return CHUNKS > 1 && gs >= stages ? 1 : 0; };
   auto issue_weights = [&](int64_t gs) {
-    unsigned char* ring = smem + (gs % STAGES) * S::kBytes;
+    unsigned char* ring = operands(gs);
     const int c = chunk_of(gs);
     const int64_t st = gs - c * stages;
     const int64_t off = st * kStageBytes;  // the sources carry the chunk's offset in the stage
@@ -299,12 +292,12 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* 
       const bool w_valid = off + copy_chunk * 16 < p.w_valid_bytes;
 #pragma unroll
       for (int u = 0; u < kWCopies; ++u)
-        gemm_detail::cp_async16_zfill(ring + (copy_row + u * kRowsPerCopyRound) * kStageBytes + copy_slot * 16,
+        gemm_detail::cp_async16_zfill(ring + chunk_at(copy_row + u * kRowsPerCopyRound, kBlockRows),
                                       w_src[u] + c * chunk_bytes + off, w_valid);
     }
     if constexpr (FP8) {
       const int64_t wkb = st * S::kScaleBlocks + ws_block;
-      float* ws_dst = reinterpret_cast<float*>(ring + S::kWScale) + ws_block * kBlockRows + ws_row;
+      float* ws_dst = reinterpret_cast<float*>(scales(gs) + S::kWScale) + ws_block * kBlockRows + ws_row;
       if (copies_ws && wkb < kbs) {
         const float* src = ws_expert + wkb * ws_row_count + ((ws_weight_row + c * kBlockRows) >> ws_shift);
 #pragma unroll
@@ -313,13 +306,13 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* 
     }
   };
   auto issue_x = [&](int64_t gs) {  // the same x for every chunk
-    unsigned char* ring = smem + (gs % STAGES) * S::kBytes;
+    unsigned char* ring = operands(gs);
     const int64_t st = gs - chunk_of(gs) * stages;
     const int64_t off = st * kStageBytes;
     if (!FP8 || off + copy_chunk * 16 < row_bytes) {
 #pragma unroll
       for (int u = 0; u < NT; ++u) {
-        void* dst = ring + S::kX + (copy_row + u * kRowsPerTile) * kStageBytes + copy_slot * 16;
+        void* dst = ring + S::kX + chunk_at(copy_row + u * kRowsPerTile, S::kXRows);
         if constexpr (ONE) {
           // Zeros past the row's valid bytes and for the tile's rows past n (dropped anyway: one row of 8 is
           // real here); src-size 0 reads nothing, the base address stands in for the source.
@@ -336,7 +329,7 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* 
     if constexpr (FP8) {
       const int64_t xkb = st * S::kScaleBlocks + xs_block;
       if (copies_xs && xkb < kbs)
-        cp_async4(reinterpret_cast<float*>(ring + S::kXScale) + xs_block * S::kXRows + xs_row, xs_src + xkb);
+        cp_async4(reinterpret_cast<float*>(scales(gs) + S::kXScale) + xs_block * S::kXRows + xs_row, xs_src + xkb);
     }
   };
   auto issue = [&](int64_t gs) {
@@ -374,32 +367,61 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* 
   for (int64_t gs = 0; gs < total; ++gs) {
     const int64_t st = CHUNKS > 1 ? chunk_stage : gs;
     gemm_detail::cp_async_wait<STAGES - 2>();  // this thread's copies of stage gs have landed
+    if constexpr (kWgmma) wgmma::fence_shared_for_async();  // and wgmma, reading through the async proxy, sees them
     __syncthreads();                            // everyone's have, and stage gs - 1's slot is free
     if (gs + STAGES - 1 < total) issue(gs + STAGES - 1);
     gemm_detail::cp_async_commit();
-    const unsigned char* ring = smem + (gs % STAGES) * S::kBytes;
-    const uint4* wlo = reinterpret_cast<const uint4*>(ring + lo * kStageBytes);
-    const uint4* whi = reinterpret_cast<const uint4*>(ring + hi * kStageBytes);
-    const uint4* xs = reinterpret_cast<const uint4*>(ring + S::kX + g * kStageBytes);
+    const unsigned char* ring = operands(gs);
+    // FP8: scale block b's partial sums join acc times (x row scale * weight block scale), as in the mma tier.
+    auto fold = [&](int b, const float (&part)[NT][4]) {
+      const float* wsc = reinterpret_cast<const float*>(scales(gs) + S::kWScale) + b * kBlockRows;
+      const float* xsc = reinterpret_cast<const float*>(scales(gs) + S::kXScale) + b * S::kXRows;
+      const float ws_lo = wsc[lo], ws_hi = wsc[hi];
 #pragma unroll
-    for (int b = 0; b < S::kScaleBlocks; ++b) {
-      if (FP8 && st * S::kScaleBlocks + b >= kbs) break;  // a row's last FP8 stage may hold one block; uniform
-      float part[NT][4];
+      for (int j = 0; j < NT; ++j) {
+        const float sa0 = xsc[j * kRowsPerTile + 2 * q], sa1 = xsc[j * kRowsPerTile + 2 * q + 1];
+        acc[j][0] += part[j][0] * (sa0 * ws_lo);
+        acc[j][1] += part[j][1] * (sa1 * ws_lo);
+        acc[j][2] += part[j][2] * (sa0 * ws_hi);
+        acc[j][3] += part[j][3] * (sa1 * ws_hi);
+      }
+    };
+    if constexpr (kWgmma) {
+      // Scale block b is half b of the stage: 4 wgmma k-steps of 32 columns (32 bytes) inside its swizzled rows,
+      // for the 64 weight rows against the pass's 8 * NT rows of x; the block's partial sums start from zero.
+      float part[S::kScaleBlocks][NT][4];
+      const uint32_t w_half0 = gemm_detail::smem_u32(ring), x_half0 = w_half0 + S::kX;
+      wgmma::fence();
 #pragma unroll
-      for (int j = 0; j < NT; ++j)
+      for (int b = 0; b < S::kScaleBlocks; ++b) {
+        if (st * S::kScaleBlocks + b >= kbs) break;  // a row's last FP8 stage may hold one block; uniform
 #pragma unroll
-        for (int c = 0; c < 4; ++c) part[j][c] = 0.0f;
+        for (int k = 0; k < kQuantBlock / 32; ++k)
+          wgmma::mma_e4m3<NT>(part[b], wgmma::sw128_desc(w_half0 + b * kBlockRows * 128 + k * 32),
+                              wgmma::sw128_desc(x_half0 + b * S::kXRows * 128 + k * 32), k != 0);
+      }
+      wgmma::commit_and_wait_all();
 #pragma unroll
-      for (int s = 0; s < S::kSlicesPerBlock; ++s) {
-        const int at = ((b * S::kSlicesPerBlock + s) * 4 + q) ^ swz;
-        const uint4 wl = wlo[at], wh = whi[at];
-        if constexpr (FP8 && gemm_detail::kWidensE4m3 && NT >= 2) {
-          WideRows w;
-          widen_chunk(wl, w.lo);
-          widen_chunk(wh, w.hi);
+      for (int b = 0; b < S::kScaleBlocks; ++b) {
+        if (st * S::kScaleBlocks + b >= kbs) break;
+        fold(b, part[b]);
+      }
+    } else {
+      const uint4* wlo = reinterpret_cast<const uint4*>(ring + lo * kStageBytes);
+      const uint4* whi = reinterpret_cast<const uint4*>(ring + hi * kStageBytes);
+      const uint4* xs = reinterpret_cast<const uint4*>(ring + S::kX + g * kStageBytes);
 #pragma unroll
-          for (int j = 0; j < NT; ++j) mma_wide_chunk(part[j], w, xs[j * kRowsPerTile * kChunks + at]);
-        } else {
+      for (int b = 0; b < S::kScaleBlocks; ++b) {
+        if (FP8 && st * S::kScaleBlocks + b >= kbs) break;  // a row's last FP8 stage may hold one block; uniform
+        float part[NT][4];
+#pragma unroll
+        for (int j = 0; j < NT; ++j)
+#pragma unroll
+          for (int c = 0; c < 4; ++c) part[j][c] = 0.0f;
+#pragma unroll
+        for (int s = 0; s < S::kSlicesPerBlock; ++s) {
+          const int at = ((b * S::kSlicesPerBlock + s) * 4 + q) ^ swz;
+          const uint4 wl = wlo[at], wh = whi[at];
 #pragma unroll
           for (int j = 0; j < NT; ++j) {
             const uint4 xv = xs[j * kRowsPerTile * kChunks + at];
@@ -407,19 +429,7 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* 
             else mma_chunk<CT, FP8>(acc[j], wl, wh, xv);
           }
         }
-      }
-      if constexpr (FP8) {  // the mma tier's fold: block partial * (row scale * weight block scale)
-        const float* wsc = reinterpret_cast<const float*>(ring + S::kWScale) + b * kBlockRows;
-        const float* xsc = reinterpret_cast<const float*>(ring + S::kXScale) + b * S::kXRows;
-        const float ws_lo = wsc[lo], ws_hi = wsc[hi];
-#pragma unroll
-        for (int j = 0; j < NT; ++j) {
-          const float sa0 = xsc[j * kRowsPerTile + 2 * q], sa1 = xsc[j * kRowsPerTile + 2 * q + 1];
-          acc[j][0] += part[j][0] * (sa0 * ws_lo);
-          acc[j][1] += part[j][1] * (sa1 * ws_lo);
-          acc[j][2] += part[j][2] * (sa0 * ws_hi);
-          acc[j][3] += part[j][3] * (sa1 * ws_hi);
-        }
+        if constexpr (FP8) fold(b, part);
       }
     }
     if constexpr (CHUNKS > 1) {
@@ -583,7 +593,7 @@ __device__ __forceinline__ void stream_gemm(const GemmParams& p, unsigned char* 
 
 template <class CT, bool FP8, bool GATED, int MAX_TILES, bool ONE, int STAGES = kStages>
 __global__ void __launch_bounds__(kThreads) stream_gemm_kernel(const GemmParams p) {
-  extern __shared__ __align__(16) unsigned char stream_smem[];
+  extern __shared__ __align__(1024) unsigned char stream_smem[];
   stream_gemm<CT, FP8, GATED, MAX_TILES, ONE, STAGES, 1>(p, stream_smem);
 }
 
@@ -603,7 +613,7 @@ constexpr int ring_resident_blocks() {
 template <class CT, int MAX_TILES>
 __global__ void __launch_bounds__(kThreads, (ring_resident_blocks<true, MAX_TILES>()))
     stream_gate_up_fp8_kernel(const GemmParams p) {
-  extern __shared__ __align__(16) unsigned char stream_smem[];
+  extern __shared__ __align__(1024) unsigned char stream_smem[];
   stream_gemm<CT, true, true, MAX_TILES, false, kStages, 1>(p, stream_smem);
 }
 
@@ -613,7 +623,7 @@ __global__ void __launch_bounds__(kThreads, (ring_resident_blocks<true, MAX_TILE
 template <class CT, bool FP8, int MAX_TILES, int STAGES>
 __global__ void __launch_bounds__(kThreads, (ring_resident_blocks<FP8, MAX_TILES, STAGES>()))
     stream_down_chunked_kernel(const GemmParams p) {
-  extern __shared__ __align__(16) unsigned char stream_smem[];
+  extern __shared__ __align__(1024) unsigned char stream_smem[];
   stream_gemm<CT, FP8, false, MAX_TILES, false, STAGES, kDownChunks>(p, stream_smem);
 }
 
