@@ -154,7 +154,7 @@ TierChoice choose_tier(const moekit_plugin_experts_config& cfg, int64_t tokens, 
     return {Tier::Stream, "one token, 16-bit, >= 128 MiB over its slots"};
   if (decode_ok && sixteen_bit && tokens <= 1) return {Tier::Decode, "decode: 16-bit weights at T = 1"};
   if (stream_ok && rows_per_expert <= kStreamMaxRowsPerExpert)
-    return {Tier::Stream, "weight streaming: <= 16 rows per local expert"};
+    return {Tier::Stream, "streaming: <= 16 rows per local expert"};
   if (decode_ok) return {Tier::Decode, "decode: T <= 4, past the streaming tier"};
   if (!sm90::compiled()) return {Tier::Mma, "grouped tier not built"};
   if (compute_capability != 90) return {Tier::Mma, "grouped tier needs sm_90"};

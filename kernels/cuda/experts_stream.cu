@@ -376,7 +376,8 @@ bool fp8_on_wgmma(const DeviceShape& device) {
 std::string describe(const moekit_plugin_experts_config& cfg, const Prepared& p, const moekit_plugin_tensor& hidden,
                      int64_t num_tokens, int64_t top_k, const DeviceShape& device) {
   const PassRings rings = pass_rings(cfg, p, num_tokens, top_k, device);
-  const std::string mma = p.kind != WeightKind::Fp8 ? "" : fp8_on_wgmma(device) ? ", e4m3 wgmma" : ", e4m3 mma.sync";
+  // FP8: the tensor-core instruction (the report's detail holds 191 characters: keep it short).
+  const std::string mma = p.kind != WeightKind::Fp8 ? "" : fp8_on_wgmma(device) ? ", wgmma" : ", mma.sync";
   if (!one_token(num_tokens))
     return std::string("expert-major streaming: block per (expert, 64 weight rows") +
            (rings.down_runs > 1 ? "; w2 2x64" : "") + ") per " +
