@@ -72,6 +72,7 @@ DeviceContext::DeviceContext(int device) : device_(device) {
   DeviceGuard guard(device);
   check_cuda(cudaGetDeviceProperties(&props_, device), "cudaGetDeviceProperties");
   check_cuda(cudaFree(nullptr), "CUDA context initialisation");
+  code_ = probe_device_code();
   const CublasApi& blas = cublas_api();
   if (!blas.loaded()) {
     cublas_error_ = blas.error;

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "cublas_loader.h"
+#include "device_code.h"
 #include "device_context_common.h"
 
 namespace moekit::cuda {
@@ -36,6 +37,8 @@ class DeviceContext {
 
   int device() const { return device_; }
   const cudaDeviceProp& properties() const { return props_; }
+  // What the device code the driver picked for this device can do (device_code.h).
+  const DeviceCodeFeatures& code() const { return code_; }
   std::string describe() const;
 
   // cuBLAS handle bound to `stream`; throws PluginError(UNSUPPORTED) if cuBLAS could not be loaded.
@@ -44,6 +47,7 @@ class DeviceContext {
  private:
   int device_;
   cudaDeviceProp props_{};
+  DeviceCodeFeatures code_{};
   cublasHandle_t cublas_ = nullptr;
   void* cublas_workspace_ = nullptr;
   size_t cublas_workspace_bytes_ = 0;

@@ -140,7 +140,7 @@ TierChoice choose_tier(const moekit_plugin_experts_config& cfg, int64_t tokens, 
   const bool fp8_w8a8 = cfg.weight_format == 3 && cfg.act_quant != kActQuantNone && !e4m3_mma_disabled();
   const bool decode_ok = tokens <= decode::kMaxTokens && decode::supports(cfg);
   const bool stream_ok =
-      stream::supports(cfg, tokens, top_k, compute_capability >= 89 && !e4m3_mma_disabled());
+      stream::supports(cfg, tokens, top_k, device.e4m3_mma && !e4m3_mma_disabled());
   const bool grouped_ok = sm90::compiled() && compute_capability == 90 &&
                           ((bf16_weights && cfg.act_quant == kActQuantNone) || fp8_w8a8);
   const knobs::TierName forced = knobs::parse_tier(std::getenv(knobs::kTierVariable));
@@ -396,7 +396,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
   // FP8 activations x FP8 weights run on the native e4m3 tensor-core mma where the device has it (sm_89+);
   // sm_80 decodes the codes to bf16 (exact) in the main loop instead.
   // MOEKIT_CUDA_NO_E4M3_MMA=1 forces the sm_80 path on newer devices (the GPU tests use it to cover that path).
-  const bool a8 = quant && p.kind == WeightKind::Fp8 && compute_capability >= 89 && !e4m3_mma_disabled();
+  const bool a8 = quant && p.kind == WeightKind::Fp8 && device.e4m3_mma && !e4m3_mma_disabled();
   // The grouped tier's tile, by the groups' average size (grouped_gemm_sm90.h).
   const sm90::GroupedTile tile = sm90::grouped_tile_for(a8, rows_per_local_expert(cfg, l.assignments));
   const GroupedTiles tiles = grouped_tiles_override(tile, a8, l.tile_names);

@@ -8,7 +8,6 @@
 #include <cmath>
 #include <iterator>
 #include <string>
-#include <string_view>
 
 #include "compute_bits.cuh"
 #include "dependent_launch.h"
@@ -367,17 +366,11 @@ PassRings pass_rings(const moekit_plugin_experts_config& cfg, const Prepared& p,
   return r;
 }
 
-// Whether this device runs the FP8 GEMMs on wgmma (wgmma_e4m3.cuh, sm_90a code: a cc 9.0 device with the module
-// built for sm_90a) or on mma.sync (Ada, or a build without sm_90a).
-bool fp8_on_wgmma(const DeviceShape& device) {
-  return device.compute_capability == 90 && std::string_view(MOEKIT_CUDA_ARCHS).find("90a") != std::string_view::npos;
-}
-
 std::string describe(const moekit_plugin_experts_config& cfg, const Prepared& p, const moekit_plugin_tensor& hidden,
                      int64_t num_tokens, int64_t top_k, const DeviceShape& device) {
   const PassRings rings = pass_rings(cfg, p, num_tokens, top_k, device);
   // FP8: the tensor-core instruction (the report's detail holds 191 characters: keep it short).
-  const std::string mma = p.kind != WeightKind::Fp8 ? "" : fp8_on_wgmma(device) ? ", wgmma" : ", mma.sync";
+  const std::string mma = p.kind != WeightKind::Fp8 ? "" : device.fp8_wgmma ? ", wgmma" : ", mma.sync";
   if (!one_token(num_tokens))
     return std::string("expert-major streaming: block per (expert, 64 weight rows") +
            (rings.down_runs > 1 ? "; w2 2x64" : "") + ") per " +

@@ -14,7 +14,8 @@
 //               grouped row i's codes from token rows[i] / k (x_per_token): the same codes, k times fewer rows;
 //   3. gate_up  per (group, 32 intermediate columns) a block of 4 warps streams the 32 gate and 32 up weight
 //               rows once through a shared-memory ring and multiplies them by up to 32 rows of x on the tensor
-//               cores (mma.sync with the weights as the 16-row A operand and the rows as N: "swap AB"), then
+//               cores (mma.sync with the weights as the 16-row A operand and the rows as N: "swap AB"; FP8 on
+//               sm_90a, wgmma with the 64 weight rows as A straight from the ring), then
 //               adds b13 and applies the activation;
 //   4. (FP8 activations) the activation rows are quantized like the gather;
 //   5. down     per (group, 64 output columns) a block streams 64 rows of w2 once against the group's

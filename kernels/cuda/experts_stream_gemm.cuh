@@ -1,6 +1,6 @@
 // The streaming tier's GEMMs (steps 3 and 5): a block streams 64 weight rows of one expert once through a
-// shared-memory cp.async ring against the expert's grouped rows (mma.sync, weights as A). Private to
-// experts_stream.cu (experts_stream_common.cuh).
+// shared-memory cp.async ring against the expert's grouped rows (mma.sync with the weights as A; FP8 on sm_90a,
+// wgmma from the ring, wgmma_e4m3.cuh). Private to experts_stream.cu (experts_stream_common.cuh).
 #pragma once
 
 #include <cuda_bf16.h>
@@ -97,7 +97,8 @@ __device__ __forceinline__ void mma_chunk(float (&d)[4], uint4 lo, uint4 hi, uin
 // rows): a shared-memory ring of STAGES stages (kStages for T > 1, kDownChunkedStages for the two-run down pass,
 // kOneTokenStages at T = 1), each holding
 // kStageBytes of every weight row and of every x row (plus, for FP8, the stage's weight and x block scales), filled
-// with 16-byte cp.async, consecutive threads on consecutive chunks of a row, and read by each warp as the register fragments the mma takes. Why
+// with 16-byte cp.async, consecutive threads on consecutive chunks of a row, and read by each warp as the register
+// fragments the mma takes (FP8 on sm_90a: by wgmma from shared memory, in its layout, StageShape). Why
 // (bench/probes/stream_bandwidth.cu, H200): reading 1.9-3.8 GB of expert-shaped rows, this copy pattern reached
 // 4.52-4.60 TB/s, as fast as a flat contiguous read (4.53-4.55), while the register ring it replaced (each warp
 // loading 64-byte pieces of its own 16 rows, 2-4 stages in flight, with or without the L2 prefetch hint)
@@ -175,7 +176,8 @@ static_assert(kDownChunkedStages[0] == kStages, "down_ring_stages falls back to 
 // Shared memory the runtime reserves per resident block on sm_80+, counted against the SM's.
 constexpr int kReservedSmemPerBlock = 1024;
 
-// Chunk c of ring row r is stored at chunk c ^ chunk_swizzle(r). A quarter-warp's 16-byte shared loads cover
+// The mma.sync layout (16-bit, and FP8 off sm_90a): chunk c of ring row r is stored at chunk c ^ chunk_swizzle(r).
+// A quarter-warp's 16-byte shared loads cover
 // rows g = 2i, 2i+1 (of the weights or of an x tile) and chunks q + 4s (q = 0..3): the swizzle puts its 8 loads
 // in 8 different bank groups (row g keeps the half {4s..4s+3} when g is even and takes the other half when g is
 // odd). The copies (16 consecutive chunks of one row per 16 threads) stay conflict-free under any per-row XOR.
@@ -218,10 +220,12 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* 
   static_assert(NT <= MAX_TILES, "the ring holds MAX_TILES tiles of x");
   static_assert(CHUNKS == 1 || (CHUNKS == 2 && !GATED), "two chunks: down's consecutive 64-row runs only");
   // FP8 on sm_90a: the operands go to the tensor cores from shared memory as they are (wgmma), in wgmma's layout.
+  // The kernels declare their ring 1024-byte aligned (the swizzle is of the address bits).
   constexpr bool kWgmma = FP8 && wgmma::kAvailable;
-  if constexpr (kWgmma) {  // the kernels declare their ring 1024-byte aligned; the swizzle depends on it
-    if (gemm_detail::smem_u32(smem) % wgmma::kSwizzleAtomBytes != 0) __trap();
-  }
+  static_assert(!kWgmma || (kThreads == 128 && kBlockRows == 64), "one warpgroup, the wgmma's 64 rows");
+  static_assert(!kWgmma || (kQuantBlock == 128 && S::kScaleBlocks == 2 && kStageBytes == 2 * 128),
+                "a stage is two 128-byte halves, one scale block each: chunk_at's copy_chunk >> 3");
+  static_assert(!kWgmma || (S::kXRows * 128) % wgmma::kSwizzleAtomBytes == 0, "x halves on swizzle atoms");
   auto operands = [&](int64_t gs) { return smem + (gs % STAGES) * S::kTensorBytes; };
   auto scales = [&](int64_t gs) { return smem + STAGES * S::kTensorBytes + (gs % STAGES) * S::kScaleBytes; };
   const int tid = threadIdx.x, lane = tid & 31, warp = tid / 32, g = lane >> 2, q = lane & 3;
