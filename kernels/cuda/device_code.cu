@@ -10,13 +10,14 @@
 namespace moekit::cuda {
 namespace {
 
-constexpr int kE4m3Mma = 1, kWgmma = 2;
+constexpr int kE4m3Mma = 1, kWgmma = 2, kDependentLaunch = 4;
 
 // The features of the code this initializer is compiled into (the device pass of each target; the host pass
 // only gives the host's shadow copy, which is never read).
 __host__ __device__ constexpr int compiled_features() {
 #if defined(__CUDA_ARCH__)
-  return (__CUDA_ARCH__ >= 890 ? kE4m3Mma : 0) | (wgmma::kAvailable ? kWgmma : 0);
+  return (__CUDA_ARCH__ >= 890 ? kE4m3Mma : 0) | (wgmma::kAvailable ? kWgmma : 0) |
+         (__CUDA_ARCH__ >= 900 ? kDependentLaunch : 0);
 #else
   return 0;
 #endif
@@ -24,16 +25,33 @@ __host__ __device__ constexpr int compiled_features() {
 
 __device__ int device_code_features = compiled_features();
 
+// The errors that mean "nothing in this module runs on this device" (no image for its architecture, a PTX the
+// driver cannot compile); anything else (out of memory while the module loads, a device error) keeps its status.
+bool no_code_for_device(cudaError_t err) {
+  return err == cudaErrorNoKernelImageForDevice || err == cudaErrorInvalidSymbol ||
+         err == cudaErrorInvalidKernelImage || err == cudaErrorUnsupportedPtxVersion ||
+         err == cudaErrorJitCompilerNotFound || err == cudaErrorInvalidPtx;
+}
+
 }  // namespace
 
 DeviceCodeFeatures probe_device_code() {
+  // Synchronous on the legacy default stream, once per device context (a private non-blocking stream would keep
+  // it from waiting for the application's work there; not done: this path is the one measured on the H200).
   int bits = 0;
   const cudaError_t err = cudaMemcpyFromSymbol(&bits, device_code_features, sizeof bits);
   if (err != cudaSuccess) {
-    cudaGetLastError();  // not sticky: clear it for the calls that follow
-    throw_unsupported(std::string("no device code of this module runs on the device: ") + cudaGetErrorString(err));
+    cudaGetLastError();  // a load failure is not sticky: clear it for the calls that follow
+    if (!no_code_for_device(err)) throw_cuda(err, "reading the device code's features");
+    int device = 0, major = 0, minor = 0;
+    cudaGetDevice(&device);
+    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
+    cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device);
+    throw PluginError(MOEKIT_PLUGIN_UNAVAILABLE, "no device code of this module runs on sm_" + std::to_string(major) +
+                                                     std::to_string(minor) + " (module built for " MOEKIT_CUDA_ARCHS
+                                                     "): " + cudaGetErrorString(err));
   }
-  return {(bits & kE4m3Mma) != 0, (bits & kWgmma) != 0};
+  return {(bits & kE4m3Mma) != 0, (bits & kWgmma) != 0, (bits & kDependentLaunch) != 0};
 }
 
 }  // namespace moekit::cuda

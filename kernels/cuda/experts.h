@@ -36,6 +36,7 @@ struct DeviceShape {
   size_t smem_per_sm = 0;      // shared memory per multiprocessor (bytes)
   bool e4m3_mma = false;       // the device code has the FP8 mma (DeviceCodeFeatures: sm_89+ code)
   bool fp8_wgmma = false;      // the device code has wgmma (sm_90a code): the streaming tier's FP8 GEMMs use it
+  bool dependent_launch = false;  // the device code has griddepcontrol (sm_90+ code): launches may overlap
 };
 
 size_t workspace_size(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int32_t top_k,

@@ -137,7 +137,8 @@ TierChoice choose_tier(const moekit_plugin_experts_config& cfg, int64_t tokens, 
   const int compute_capability = device.compute_capability;
   const int64_t assignments = tokens * top_k;
   const bool bf16_weights = cfg.weight_format == 0 || cfg.weight_format == 2;  // BF16, or F32 held as bf16
-  const bool fp8_w8a8 = cfg.weight_format == 3 && cfg.act_quant != kActQuantNone && !e4m3_mma_disabled();
+  const bool fp8_w8a8 =
+      cfg.weight_format == 3 && cfg.act_quant != kActQuantNone && device.e4m3_mma && !e4m3_mma_disabled();
   const bool decode_ok = tokens <= decode::kMaxTokens && decode::supports(cfg);
   const bool stream_ok =
       stream::supports(cfg, tokens, top_k, device.e4m3_mma && !e4m3_mma_disabled());
@@ -389,12 +390,12 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
          const DeviceShape& device, moekit_plugin_run_report& report, cudaStream_t stream) {
   const int64_t T = hidden.shape[0];
   const int64_t k = plan.topk_ids.shape[1];
-  const int sm_count = device.sm_count, compute_capability = device.compute_capability;
+  const int sm_count = device.sm_count;
   const Layout l = layout_for(cfg, T, k, device);
   const bool grouped = l.tier.tier == Tier::Grouped;
   const bool quant = l.quant;
-  // FP8 activations x FP8 weights run on the native e4m3 tensor-core mma where the device has it (sm_89+);
-  // sm_80 decodes the codes to bf16 (exact) in the main loop instead.
+  // FP8 activations x FP8 weights run on the native e4m3 tensor-core mma where the device code has it (sm_89+
+  // code, device_code.h); sm_80 code decodes the codes to bf16 (exact) in the main loop instead.
   // MOEKIT_CUDA_NO_E4M3_MMA=1 forces the sm_80 path on newer devices (the GPU tests use it to cover that path).
   const bool a8 = quant && p.kind == WeightKind::Fp8 && device.e4m3_mma && !e4m3_mma_disabled();
   // The grouped tier's tile, by the groups' average size (grouped_gemm_sm90.h).
@@ -441,11 +442,11 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
   if (workspace_bytes < static_cast<size_t>(l.total) || workspace == nullptr)
     throw PluginError(MOEKIT_PLUGIN_INVALID_ARGUMENT, "workspace_bytes: smaller than experts_workspace_size");
   if (l.tier.tier == Tier::Decode) {
-    decode::run(cfg, p, hidden, plan, out, workspace, decode_pairs, compute_capability >= 90, stream);
+    decode::run(cfg, p, hidden, plan, out, workspace, decode_pairs, device.dependent_launch, stream);
     return;
   }
   if (l.tier.tier == Tier::Stream) {
-    stream::run(cfg, p, hidden, plan, out, workspace, device, compute_capability >= 90, stream);
+    stream::run(cfg, p, hidden, plan, out, workspace, device, device.dependent_launch, stream);
     return;
   }
   if (cfg.num_experts > kMaxDeviceExperts)

@@ -69,7 +69,7 @@ int32_t free_experts(void* context, void* prepared, char* msg, size_t cap) {
 experts::DeviceShape device_shape(const DeviceContext& ctx) {
   const cudaDeviceProp& props = ctx.properties();
   return {props.multiProcessorCount, props.major * 10 + props.minor, props.sharedMemPerMultiprocessor,
-          ctx.code().e4m3_mma, ctx.code().wgmma};
+          ctx.code().e4m3_mma, ctx.code().wgmma, ctx.code().dependent_launch};
 }
 
 int32_t experts_workspace_size(void* context, const moekit_plugin_experts_config* cfg, int64_t num_tokens,

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <regex>
 
+#include "device_code_probe.h"
 #include "experts_case.h"
 
 namespace moekit_gpu_test {
@@ -97,11 +98,10 @@ void check_case(moekit_context cpu, moekit_context gpu, const ExpertsCase& c, ui
             std::string::npos)
       << detail;
   if (streaming) {  // gate_up reads hidden in place when it is the compute type, at any T
-    // FP8: which tensor-core instruction ran ends the description: wgmma where an sm_90 device runs the module's
-    // sm_90a code (a target of this build), mma.sync otherwise.
+    // FP8: which tensor-core instruction ran ends the description: wgmma where the device runs sm_90a code (the
+    // tests' code is built for the module's targets: device_code_probe.h), mma.sync otherwise.
     if (c.format == MOEKIT_WEIGHTS_FP8_BLOCK) {
-      const bool wgmma = device_is_sm90() && std::string(MOEKIT_TEST_CUDA_ARCHS).find("90a") != std::string::npos;
-      EXPECT_NE(detail.find(wgmma ? ", wgmma; " : ", mma.sync; "), std::string::npos) << detail;
+      EXPECT_NE(detail.find(test_device_code().wgmma ? ", wgmma; " : ", mma.sync; "), std::string::npos) << detail;
     }
     const bool sixteen_bit = c.format == MOEKIT_WEIGHTS_BF16 || c.format == MOEKIT_WEIGHTS_F16 ||
                              c.format == MOEKIT_WEIGHTS_F32;
@@ -545,13 +545,10 @@ namespace {
 // forced through MOEKIT_CUDA_EXPERTS_TIER=stream: odd H and I (padding), E not a multiple of 32, every
 // activation and hidden dtype, biases, expert_map with -1 entries, invalid ids, router weight on the input,
 // T = 0, all tokens on one expert (more rows than one pass of 32 takes: the tier loops), and preset shapes.
-// FP8 w8a8 needs the e4m3 mma (sm_89+); elsewhere the runner falls back and the report says so.
+// FP8 w8a8 needs the e4m3 mma (sm_89+ device code); elsewhere the runner falls back and the report says so.
 class StreamTierVsCpu : public GpuTest, public ::testing::WithParamInterface<ExpertsCase> {};
 
-bool device_has_e4m3_mma() {
-  cudaDeviceProp prop{};
-  return cudaGetDeviceProperties(&prop, 0) == cudaSuccess && prop.major * 10 + prop.minor >= 89;
-}
+bool device_has_e4m3_mma() { return test_device_code().e4m3_mma; }
 
 const ForcedTier kStreamTier{
     "stream", "cuda-stream", false, 771, 19,
