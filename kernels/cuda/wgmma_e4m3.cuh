@@ -11,6 +11,8 @@
 
 #include <cstdint>
 
+#include "wgmma_layout.h"
+
 namespace moekit::cuda::wgmma {
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -18,21 +20,6 @@ constexpr bool kAvailable = true;
 #else
 constexpr bool kAvailable = false;  // not sm_90a: callers keep their mma.sync path
 #endif
-
-// Bytes of one 8-row atom of 128-byte swizzled rows, and the alignment the swizzle needs of an operand's start.
-constexpr int kSwizzleAtomBytes = 1024;
-
-// Where 16-byte chunk `chunk` (0..7) of row `row` of an operand in 128-byte swizzled rows lies, from its start.
-__host__ __device__ constexpr int sw128_offset(int row, int chunk) { return row * 128 + ((chunk ^ (row & 7)) << 4); }
-
-// Shared-memory matrix descriptor of a K-major operand in 128-byte swizzled rows starting at shared address
-// `addr` (the atom's start plus 32 * k for the k-th 32-column step inside it): start address >> 4 in bits 0..13,
-// leading byte offset unused with this swizzle (0), stride byte offset (the next 8-row atom, 1024 bytes) >> 4 in
-// bits 32..45, base offset 0 (atoms on 1024-byte boundaries), layout 1 = 128-byte swizzle in bits 62..63.
-__device__ __forceinline__ uint64_t sw128_desc(uint32_t addr) {
-  return static_cast<uint64_t>((addr & 0x3FFFFu) >> 4) |
-         (static_cast<uint64_t>(kSwizzleAtomBytes >> 4) << 32) | (static_cast<uint64_t>(1) << 62);
-}
 
 // Make this thread's generic-proxy writes to shared memory (st.shared, cp.async once waited on) visible to the
 // async proxy that wgmma reads through; then a barrier makes everyone's visible.
