@@ -4,26 +4,13 @@
 
 #include <string>
 
+#include "device_code_bits.cuh"
 #include "plugin_error.h"
-#include "wgmma_e4m3.cuh"
 
 namespace moekit::cuda {
 namespace {
 
-constexpr int kE4m3Mma = 1, kWgmma = 2, kDependentLaunch = 4;
-
-// The features of the code this initializer is compiled into (the device pass of each target; the host pass
-// only gives the host's shadow copy, which is never read).
-__host__ __device__ constexpr int compiled_features() {
-#if defined(__CUDA_ARCH__)
-  return (__CUDA_ARCH__ >= 890 ? kE4m3Mma : 0) | (wgmma::kAvailable ? kWgmma : 0) |
-         (__CUDA_ARCH__ >= 900 ? kDependentLaunch : 0);
-#else
-  return 0;
-#endif
-}
-
-__device__ int device_code_features = compiled_features();
+__device__ int device_code_features = device_code_bits::compiled();
 
 // The errors that mean "nothing in this module runs on this device" (no image for its architecture, a PTX the
 // driver cannot compile); anything else (out of memory while the module loads, a device error) keeps its status.
@@ -51,6 +38,7 @@ DeviceCodeFeatures probe_device_code() {
                                                      std::to_string(minor) + " (module built for " MOEKIT_CUDA_ARCHS
                                                      "): " + cudaGetErrorString(err));
   }
+  using namespace device_code_bits;
   return {(bits & kE4m3Mma) != 0, (bits & kWgmma) != 0, (bits & kDependentLaunch) != 0};
 }
 

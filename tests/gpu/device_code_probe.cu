@@ -2,30 +2,27 @@
 
 #include <cuda_runtime.h>
 
-#include "wgmma_e4m3.cuh"
+#include "device_code_bits.cuh"
 
 namespace moekit_gpu_test {
 namespace {
 
-__host__ __device__ constexpr int compiled_features() {
-#if defined(__CUDA_ARCH__)
-  return (__CUDA_ARCH__ >= 890 ? 1 : 0) | (moekit::cuda::wgmma::kAvailable ? 2 : 0);
-#else
-  return 0;
-#endif
-}
+namespace bits = moekit::cuda::device_code_bits;
 
-__device__ int test_code_features = compiled_features();
+__device__ int test_code_features = bits::compiled();
 
 }  // namespace
 
 TestDeviceCode test_device_code() {
-  int bits = 0;
-  if (cudaSetDevice(0) != cudaSuccess || cudaMemcpyFromSymbol(&bits, test_code_features, sizeof bits) != cudaSuccess) {
-    cudaGetLastError();
-    return {};
-  }
-  return {(bits & 1) != 0, (bits & 2) != 0};
+  static const TestDeviceCode code = [] {
+    int v = 0;
+    if (cudaSetDevice(0) != cudaSuccess || cudaMemcpyFromSymbol(&v, test_code_features, sizeof v) != cudaSuccess) {
+      cudaGetLastError();
+      return TestDeviceCode{};
+    }
+    return TestDeviceCode{(v & bits::kE4m3Mma) != 0, (v & bits::kWgmma) != 0};
+  }();
+  return code;
 }
 
 }  // namespace moekit_gpu_test

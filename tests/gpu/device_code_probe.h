@@ -1,4 +1,5 @@
-// What this test binary's own device code can do on the current device. The tests are built for the module's
+// What this test binary's own device code can do on the current device: the module's feature bits
+// (kernels/cuda/device_code_bits.cuh) as the tests' code reports them. The tests are built for the module's
 // CMAKE_CUDA_ARCHITECTURES, so the driver picks the same target for both: the tests expect what the module's
 // probe (kernels/cuda/device_code.h) finds, without inferring it from the compute capability.
 #pragma once
@@ -10,7 +11,7 @@ struct TestDeviceCode {
   bool wgmma = false;     // sm_90a code: the streaming tier's FP8 GEMMs on wgmma
 };
 
-// For device 0; all false where there is no device or no code for it.
+// For device 0, asked once; all false where there is no device or no code for it.
 TestDeviceCode test_device_code();
 
 }  // namespace moekit_gpu_test
