@@ -23,10 +23,18 @@ bool no_code_for_device(cudaError_t err) {
 }  // namespace
 
 DeviceCodeFeatures probe_device_code() {
-  // Synchronous on the legacy default stream, once per device context (a private non-blocking stream would keep
-  // it from waiting for the application's work there; not done: this path is the one measured on the H200).
+  // On a private non-blocking stream, once per device context: the legacy default stream (cudaMemcpyFromSymbol's)
+  // would make context creation wait for whatever the application has queued there.
+  cudaStream_t stream = nullptr;
+  check_cuda(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreateWithFlags (device code probe)");
+  struct StreamGuard {
+    cudaStream_t s;
+    ~StreamGuard() { cudaStreamDestroy(s); }
+  } guard{stream};
   int bits = 0;
-  const cudaError_t err = cudaMemcpyFromSymbol(&bits, device_code_features, sizeof bits);
+  cudaError_t err =
+      cudaMemcpyFromSymbolAsync(&bits, device_code_features, sizeof bits, 0, cudaMemcpyDeviceToHost, stream);
+  if (err == cudaSuccess) err = cudaStreamSynchronize(stream);
   if (err != cudaSuccess) {
     cudaGetLastError();  // a load failure is not sticky: clear it for the calls that follow
     if (!no_code_for_device(err)) throw_cuda(err, "reading the device code's features");

@@ -76,7 +76,9 @@ __device__ __forceinline__ float dot8(uint4 a, uint4 b) {
 // Re-measured on the H200 (whole layer, T=1, bf16, one run, before the per-launch choice below): unrolling the
 // k loop x2 / x4, 4 columns per warp or 8 pairs per warp was equal or slower than 2 columns / 4 pairs / no
 // unroll (Qwen3 36.4 -> 36.1-43.8 us, gpt-oss 81.5 -> 83.8-103.5, DeepSeek-V3 228.0 -> 227.8-246.6, Mixtral
-// 192.6 -> 192.6-221.6): more loads per warp is not what this pass lacks.
+// 192.6 -> 192.6-221.6): more loads per warp is not what this pass lacks. Again (H200, same session, 2026-11):
+// the loads of 4 / 2 steps of each row issued before the first dot product took Qwen3 from 34.3 to 38.3 / 36.5 us
+// (twice the registers, half the blocks per SM; bench/results/h200_ab_decode_steps_in_flight_not_kept.md).
 // gate_up: intermediate columns per warp (2 weight rows each; see down_pairs_for). down: (column, slot) pairs per
 // warp, a template parameter chosen per launch by down_pairs_for().
 constexpr int kGateUpColumns = 1;
