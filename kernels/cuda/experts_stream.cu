@@ -239,9 +239,12 @@ void configure_kernels() {
     throw_unsupported("stream tier: the grouping pass's " + std::to_string(group_smem) +
                       " bytes of shared memory exceed the device's " + std::to_string(max_block_smem) +
                       " bytes per block");
-  check_cuda(cudaFuncSetAttribute(group_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                  static_cast<int>(group_smem)),
-             "cudaFuncSetAttribute (stream grouping shared memory)");
+  auto allow_group_smem = [&](auto kernel) {
+    check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(group_smem)),
+               "cudaFuncSetAttribute (stream grouping shared memory)");
+  };
+  allow_group_smem(group_kernel);
+  allow_group_smem(group_and_quantize_tokens_kernel);
 }
 
 bool supports(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int64_t top_k, bool e4m3_mma) {
@@ -418,12 +421,6 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   gp.group_first = groups + G;
   gp.group_count = groups + 2 * G;
   gp.meta = meta;
-  if (!one) {
-    const size_t group_smem = group_shared_bytes(cfg.num_local_experts, A);
-    launch_dependent(overlap, group_kernel, dim3(1), dim3(kGroupThreads), group_smem, stream, "stream group_kernel",
-                     gp);
-  }
-
   const bool q = quantized(cfg);
   const bool f16 = prep.compute == Compute::F16;
   RowsParams gather{};
@@ -440,9 +437,25 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   gather.act_quant = cfg.act_quant;
   gather.out = ws + l.x;
   gather.scales = q ? reinterpret_cast<float*>(ws + l.x_scale) : nullptr;
+  // FP8 per-group token rows (x_per_token) are quantized beside the grouping, in its launch: H200, same session,
+  // against the two launches, Qwen3-30B-A3B fp8 T=256 0.990x, DeepSeek-V3 / gpt-oss-120b T=256 1.000x. Taking x per
+  // token at every T > 1 so that smaller layers merge too measured 0.988-1.007x at 128-512 assignments (Mixtral-8x7B
+  // T=64 slower; bench/results/h200_ab_stream_fp8_group_with_token_x.md): those keep the per-assignment gather,
+  // which reads the grouping's rows and follows it.
+  const bool group_with_x = !one && token_x && cfg.act_quant == kActPerGroup;
+  const size_t group_smem = one ? 0 : group_shared_bytes(cfg.num_local_experts, A);
+  if (group_with_x) {
+    launch_dependent(overlap, group_and_quantize_tokens_kernel, dim3(group_and_quantize_blocks(T, Hp)),
+                     dim3(kGroupThreads), group_smem, stream, "stream group_and_quantize_tokens_kernel", gp, gather);
+  } else if (!one) {
+    launch_dependent(overlap, group_kernel, dim3(1), dim3(kGroupThreads), group_smem, stream, "stream group_kernel",
+                     gp);
+  }
   if (direct_x) {
     // gate_up reads the tokens' hidden rows itself (zeros past H): no gathered copy of x. H200, DeepSeek-V3 bf16
     // T=256 (ncu, boost clocks): the gather took 24.5 us of a 5.1 ms layer, writing 29 MB that gate_up read back.
+  } else if (group_with_x) {
+    // Quantized above, in the grouping's launch.
   } else if (f16) {
     launch_build_rows<__half>(gather, gather.row_count, overlap, stream, "stream gather");
   } else {

@@ -12,6 +12,8 @@
 //               where gate_up can read the hidden rows in place (reads_hidden_directly); with FP8 activations at
 //               T > 1 (router weight not on the input) each token's row is quantized once, and gate_up reads
 //               grouped row i's codes from token rows[i] / k (x_per_token): the same codes, k times fewer rows;
+//               per 1 x 128 group those token rows need no grouping and are quantized in step 1's launch
+//               (group_and_quantize_tokens_kernel: block 0 groups, the others quantize);
 //   3. gate_up  per (group, 32 intermediate columns) a block of 4 warps streams the 32 gate and 32 up weight
 //               rows once through a shared-memory ring and multiplies them by up to 32 rows of x on the tensor
 //               cores (mma.sync with the weights as the 16-row A operand and the rows as N: "swap AB"; FP8 on
@@ -74,6 +76,7 @@ bool reads_hidden_directly(const moekit_plugin_experts_config& cfg, const Prepar
 // 0.986x (DeepSeek-V3 2789 -> 2751 us; ncu before: its gather 41 us), gpt-oss-120b T=256 (1024) 0.997x; at 128-512
 // assignments 0.998-1.009x, 3 of 9 points slower (Qwen3 T=16 1.009x, Mixtral-8x7B T=16 1.007x): there the
 // quantization saved little and gate_up's x addresses wait for a rows[] load.
+// With per-group activations these token rows are quantized in the grouping's launch (one launch fewer).
 constexpr int64_t kTokenCodesMinAssignments = 1024;
 bool x_per_token(const moekit_plugin_experts_config& cfg, const Prepared& p, int64_t num_tokens, int64_t top_k);
 // T > 1: the 64-row runs of w2 each down block streams back to back through its ring (experts_stream_gemm.cuh): 2

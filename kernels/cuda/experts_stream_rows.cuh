@@ -269,10 +269,8 @@ __device__ __forceinline__ void group_by_tiles(const GroupParams& p, int32_t* gr
   }
 }
 
-__global__ void __launch_bounds__(kGroupThreads) group_kernel(const GroupParams p) {
-  extern __shared__ int32_t group_shared[];
-  device::wait_for_prerequisite_grids();  // the routing's topk_ids (every kernel of the tier waits first thing)
-  device::allow_dependent_grids();
+// The grouping by one block of kGroupThreads (group_kernel, or block 0 of group_and_quantize_tokens_kernel).
+__device__ __forceinline__ void group_assignments(const GroupParams& p, int32_t* group_shared) {
   if (!group_by_runs_applies(p.num_local, p.assignments)) return group_by_tiles(p, group_shared);
   const int steps = (p.assignments + kGroupThreads - 1) / kGroupThreads;  // block-uniform, <= kGroupItems
   if (steps <= 1) return group_by_runs<1>(p, group_shared, steps);
@@ -280,6 +278,13 @@ __global__ void __launch_bounds__(kGroupThreads) group_kernel(const GroupParams 
   if (steps <= 4) return group_by_runs<4>(p, group_shared, steps);
   if (steps <= 8) return group_by_runs<8>(p, group_shared, steps);
   group_by_runs<kGroupItems>(p, group_shared, steps);
+}
+
+__global__ void __launch_bounds__(kGroupThreads) group_kernel(const GroupParams p) {
+  extern __shared__ int32_t group_shared[];
+  device::wait_for_prerequisite_grids();  // the routing's topk_ids (every kernel of the tier waits first thing)
+  device::allow_dependent_grids();
+  group_assignments(p, group_shared);
 }
 
 // ---- 2./4. Row building: gather (+ FP8 quantization), activation quantization ------------------------------
@@ -359,14 +364,13 @@ __global__ void __launch_bounds__(kRowThreads) build_rows_kernel(const RowsParam
 // kept (bench/results/h200_ab_stream_fp8_quantizer_vec_not_kept.md): a warp per (row, 256 columns), a half-warp
 // per group, 16-byte loads and 8-byte code stores: Qwen3 FP8 T=256 251.5 -> 249.1 us, but Mixtral-8x7B FP8 T=64
 // 468 -> 515 us in both rounds (not understood; the other points 0.997-1.004).
-__global__ void __launch_bounds__(kRowThreads) quantize_groups_kernel(const RowsParams p) {
-  device::wait_for_prerequisite_grids();
-  device::allow_dependent_grids();
+// Warp `first` of `warps` quantizing (row, group) items (quantize_groups_kernel, or the token rows beside the
+// grouping in group_and_quantize_tokens_kernel).
+__device__ __forceinline__ void quantize_row_groups(const RowsParams& p, int64_t first, int64_t warps) {
   const int64_t groups = p.cols / kQuantBlock;
   const int64_t work = grouped_rows(p) * groups;
-  const int64_t warps = static_cast<int64_t>(gridDim.x) * (kRowThreads / 32);
   const int lane = threadIdx.x & 31;
-  for (int64_t w = static_cast<int64_t>(blockIdx.x) * (kRowThreads / 32) + threadIdx.x / 32; w < work; w += warps) {
+  for (int64_t w = first; w < work; w += warps) {
     const int64_t i = w / groups, g = w % groups;
     const RowValue value(p, i);
     uint8_t* dst = static_cast<uint8_t*>(p.out) + i * p.cols + g * kQuantBlock;
@@ -374,6 +378,36 @@ __global__ void __launch_bounds__(kRowThreads) quantize_groups_kernel(const Rows
         fp8_quantize_group_warp(g * kQuantBlock, lane, value, [&](int64_t, int j, uint8_t code) { dst[j] = code; });
     if (lane == 0) p.scales[i * groups + g] = scale;
   }
+}
+
+__global__ void __launch_bounds__(kRowThreads) quantize_groups_kernel(const RowsParams p) {
+  device::wait_for_prerequisite_grids();
+  device::allow_dependent_grids();
+  constexpr int kWarpsPerBlock = kRowThreads / 32;
+  quantize_row_groups(p, static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32,
+                      static_cast<int64_t>(gridDim.x) * kWarpsPerBlock);
+}
+
+// FP8 activations per 1 x 128 group with x held per token (x_per_token): the tokens' rows do not depend on the
+// grouping, so one launch does both. Block 0 groups the assignments (group_kernel's work, its dynamic shared
+// memory); the other blocks quantize the T token rows, a warp per (row, group), meanwhile. One launch and its
+// dependency instead of two on every layer's critical path.
+__global__ void __launch_bounds__(kGroupThreads) group_and_quantize_tokens_kernel(const GroupParams g,
+                                                                                  const RowsParams x) {
+  extern __shared__ int32_t group_shared[];
+  device::wait_for_prerequisite_grids();
+  device::allow_dependent_grids();
+  constexpr int kWarpsPerBlock = kGroupThreads / 32;
+  if (blockIdx.x == 0) return group_assignments(g, group_shared);
+  quantize_row_groups(x, static_cast<int64_t>(blockIdx.x - 1) * kWarpsPerBlock + threadIdx.x / 32,
+                      static_cast<int64_t>(gridDim.x - 1) * kWarpsPerBlock);
+}
+
+// Blocks of group_and_quantize_tokens_kernel for `rows` token rows of `cols` columns: the grouping block and
+// enough for a warp per (row, group).
+inline unsigned group_and_quantize_blocks(int64_t rows, int64_t cols) {
+  constexpr int kWarpsPerBlock = kGroupThreads / 32;
+  return 1 + grid_for(rows * (cols / kQuantBlock), kWarpsPerBlock);
 }
 
 // Gather or activation quantization of the grouped rows, by format.
