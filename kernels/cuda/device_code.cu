@@ -23,10 +23,12 @@ bool no_code_for_device(cudaError_t err) {
 }  // namespace
 
 DeviceCodeFeatures probe_device_code() {
-  // On a private non-blocking stream, once per device context: the legacy default stream (cudaMemcpyFromSymbol's)
-  // would make context creation wait for whatever the application has queued there.
+  // On a private non-blocking stream, once per device context: on the legacy default stream (cudaMemcpyFromSymbol's)
+  // this read would wait for whatever the application has queued there (bench/probes/legacy_stream_waits.cu; other
+  // steps of a context's creation still wait, bench/probes/README.md).
   cudaStream_t stream = nullptr;
-  check_cuda(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreateWithFlags (device code probe)");
+  check_cuda(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking),
+             "cudaStreamCreateWithFlags (device code probe)");
   struct StreamGuard {
     cudaStream_t s;
     ~StreamGuard() { cudaStreamDestroy(s); }

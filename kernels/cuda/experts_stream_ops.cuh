@@ -70,7 +70,7 @@ __device__ __forceinline__ int32_t local_expert(const int32_t* ids, const int32_
 }
 
 // FP8 e4m3 quantization of one 1 x kQuantBlock group of a row by one warp: the per-128-group activation
-// quantizer of the mma tier (build_operand_kernel), the streaming tier (quantize_groups_kernel) and the decode tier
+// quantizer of the mma tier (build_operand_kernel), the streaming tier (quantize_row_groups) and the decode tier
 // (gate_up_kernel). Lane `lane` holds the group's elements j = u * 32 + lane, u = 0..3, at row columns first + j;
 // amax over finite values (a warp max), scale = fp8_scale_from_amax(amax), code = fp8_quantize(x, scale): the CPU
 // backend's formulas (moekit_core/numerics/fp8.h), bit-exact. value(c) is the row's f32 input at column c;

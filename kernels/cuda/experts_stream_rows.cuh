@@ -324,7 +324,8 @@ struct RowValue {
 };
 
 // 16-bit rows or per-token FP8 only: any other act_quant is taken as per-token here, so per-128-group rows must go
-// to quantize_groups_kernel (launch_build_rows is the one launcher and picks). One block per grouped row i, rows
+// to quantize_row_groups (quantize_groups_kernel, whose one launcher launch_build_rows picks, or the token rows in
+// group_and_quantize_tokens_kernel). One block per grouped row i, rows
 // past meta[1] untouched. Same math as the mma tier's build_operand_kernel: FP8
 // scale = fp8_scale_from_amax(amax of the row), code = fp8_quantize(x, scale).
 template <class CT>
@@ -357,13 +358,14 @@ __global__ void __launch_bounds__(kRowThreads) build_rows_kernel(const RowsParam
   }
 }
 
-// Per-128-group FP8: a warp per (grouped row, group) over the whole grid, 4 columns per lane, no block barrier.
+// Per-128-group FP8: a warp per (grouped row, group) over the whole grid (the merged kernel below: its blocks past
+// the first), 4 columns per lane, no block barrier.
 // (A block per row with a block-wide max per group took 39 us for DeepSeek-V3 T=16, 56 groups a row; a block
 // per row with a warp per group still 16 us, each warp walking 14 groups one after the other.) ncu on the H200 has
-// it at 13.8 us for Qwen3-30B-A3B T=256's gather (2048 rows of 2048) and 7.0 for its activation rows. Tried and not
-// kept (bench/results/h200_ab_stream_fp8_quantizer_vec_not_kept.md): a warp per (row, 256 columns), a half-warp
-// per group, 16-byte loads and 8-byte code stores: Qwen3 FP8 T=256 251.5 -> 249.1 us, but Mixtral-8x7B FP8 T=64
-// 468 -> 515 us in both rounds (not understood; the other points 0.997-1.004).
+// it at 13.8 us for Qwen3-30B-A3B T=256's gather (2048 rows of 2048, before x per token) and 7.0 for its
+// activation rows. Tried and not kept (bench/results/h200_ab_stream_fp8_quantizer_vec_not_kept.md): a warp per
+// (row, 256 columns), a half-warp per group, 16-byte loads and 8-byte code stores: Qwen3 FP8 T=256 251.5 -> 249.1
+// us, but Mixtral-8x7B FP8 T=64 468 -> 515 us in both rounds (not understood; the other points 0.997-1.004).
 // Warp `first` of `warps` quantizing (row, group) items (quantize_groups_kernel, or the token rows beside the
 // grouping in group_and_quantize_tokens_kernel).
 __device__ __forceinline__ void quantize_row_groups(const RowsParams& p, int64_t first, int64_t warps) {
@@ -391,7 +393,10 @@ __global__ void __launch_bounds__(kRowThreads) quantize_groups_kernel(const Rows
 // FP8 activations per 1 x 128 group with x held per token (x_per_token): the tokens' rows do not depend on the
 // grouping, so one launch does both. Block 0 groups the assignments (group_kernel's work, its dynamic shared
 // memory); the other blocks quantize the T token rows, a warp per (row, group), meanwhile. One launch and its
-// dependency instead of two on every layer's critical path.
+// dependency instead of two on every layer's critical path. At 1024 threads and 57 registers one block fits an SM
+// (the quantizer kernel's 128-thread blocks had 64 warps per SM), and every block reserves the grouping's shared
+// memory: T token rows are few warps' work, and the merged launch measured 0.990-1.000x of the two
+// (experts_stream.cu, run).
 __global__ void __launch_bounds__(kGroupThreads) group_and_quantize_tokens_kernel(const GroupParams g,
                                                                                   const RowsParams x) {
   extern __shared__ int32_t group_shared[];
