@@ -442,7 +442,7 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   // token at every T > 1 so that smaller layers merge too measured 0.988-1.007x at 128-512 assignments (Mixtral-8x7B
   // T=64 slower; bench/results/h200_ab_stream_fp8_group_with_token_x.md): those keep the per-assignment gather,
   // which reads the grouping's rows and follows it.
-  const bool group_with_x = !one && token_x && cfg.act_quant == kActPerGroup;
+  const bool group_with_x = token_x && cfg.act_quant == kActPerGroup;  // token_x: T > 1
   const size_t group_smem = one ? 0 : group_shared_bytes(cfg.num_local_experts, A);
   if (group_with_x) {
     launch_dependent(overlap, group_and_quantize_tokens_kernel, dim3(group_and_quantize_blocks(T, Hp)),

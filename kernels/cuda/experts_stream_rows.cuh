@@ -325,9 +325,8 @@ struct RowValue {
 
 // 16-bit rows or per-token FP8 only: any other act_quant is taken as per-token here, so per-128-group rows must go
 // to quantize_row_groups (quantize_groups_kernel, whose one launcher launch_build_rows picks, or the token rows in
-// group_and_quantize_tokens_kernel). One block per grouped row i, rows
-// past meta[1] untouched. Same math as the mma tier's build_operand_kernel: FP8
-// scale = fp8_scale_from_amax(amax of the row), code = fp8_quantize(x, scale).
+// group_and_quantize_tokens_kernel). One block per grouped row i, rows past meta[1] untouched. Same math as the mma
+// tier's build_operand_kernel: FP8 scale = fp8_scale_from_amax(amax of the row), code = fp8_quantize(x, scale).
 template <class CT>
 __global__ void __launch_bounds__(kRowThreads) build_rows_kernel(const RowsParams p) {
   __shared__ float scratch[kRowThreads / 32];
@@ -366,6 +365,7 @@ __global__ void __launch_bounds__(kRowThreads) build_rows_kernel(const RowsParam
 // activation rows. Tried and not kept (bench/results/h200_ab_stream_fp8_quantizer_vec_not_kept.md): a warp per
 // (row, 256 columns), a half-warp per group, 16-byte loads and 8-byte code stores: Qwen3 FP8 T=256 251.5 -> 249.1
 // us, but Mixtral-8x7B FP8 T=64 468 -> 515 us in both rounds (not understood; the other points 0.997-1.004).
+//
 // Warp `first` of `warps` quantizing (row, group) items (quantize_groups_kernel, or the token rows beside the
 // grouping in group_and_quantize_tokens_kernel).
 __device__ __forceinline__ void quantize_row_groups(const RowsParams& p, int64_t first, int64_t warps) {
