@@ -531,7 +531,9 @@ __device__ __forceinline__ const float* grouped_w13_bias(const GroupedActParams&
 // one chunk): two sessions, DeepSeek-V3 T=4096 0.985 / 0.992x, gpt-oss-120b T=4096 0.987 / 0.988x, T=1024 0.997 /
 // 0.996x, Mixtral-8x7B T=4096 0.993 / 0.948x (a noisy machine), Qwen3-30B-A3B T=1024 0.990 / 0.995x and T=4096
 // 0.981 / 1.007x. The FP8 pass (f32 h, 64 bytes per lane and chunk) keeps one: with two it took 78 registers, 3
-// blocks per SM instead of 4, and 7 of 8 FP8 points were 1.005-1.028x slower.
+// blocks per SM instead of 4, and 7 of 8 FP8 points were 1.005-1.028x slower; with the next chunk's loads issued
+// before this chunk's math and the kernel bounded to 4 blocks per SM, 16 FP8 points at T = 256..16384 took 1.004x
+// (geometric mean; Mixtral-8x7B T=4096 1.059x; bench/results/h200_ab_grouped_fp8_act_prefetch_not_kept.md).
 constexpr int kActivationChunksInFlight = 2;
 
 // bf16 activations or FP8 per 1 x 128 group: every 256-column chunk of a row stands alone (a half-warp per
