@@ -24,8 +24,8 @@ bool no_code_for_device(cudaError_t err) {
 
 DeviceCodeFeatures probe_device_code() {
   // On a private non-blocking stream, once per device context: on the legacy default stream (cudaMemcpyFromSymbol's)
-  // this read would wait for whatever the application has queued there (bench/probes/legacy_stream_waits.cu; other
-  // steps of a context's creation still wait, bench/probes/README.md).
+  // this read would wait for whatever the application has queued there (bench/probes/legacy_stream_waits.cu). With
+  // it, only a process's first context waits (its first cublasCreate; bench/probes/context_create_waits.cu).
   cudaStream_t stream = nullptr;
   check_cuda(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking),
              "cudaStreamCreateWithFlags (device code probe)");

@@ -16,8 +16,11 @@ using plugin::PluginError;
 using plugin::throw_internal;
 using plugin::throw_unsupported;
 
-// A failed runtime call: out-of-memory keeps its own status, everything else is a device error.
+// A failed runtime call: out-of-memory keeps its own status, everything else is a device error. The runtime also
+// keeps the error as its last error; it is cleared here, or the next check_launch would report it again under a
+// kernel's name (a sticky error, a device fault, comes back from every later call anyway).
 [[noreturn]] inline void throw_cuda(cudaError_t err, const char* what) {
+  cudaGetLastError();
   const moekit_plugin_status status =
       err == cudaErrorMemoryAllocation ? MOEKIT_PLUGIN_OUT_OF_MEMORY : MOEKIT_PLUGIN_DEVICE_ERROR;
   throw PluginError(status, std::string(what) + " failed: " + cudaGetErrorName(err) + ": " + cudaGetErrorString(err));
