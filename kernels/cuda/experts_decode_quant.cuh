@@ -183,7 +183,7 @@ __global__ void __launch_bounds__(kThreads) gate_up_kernel(const QParams p, int6
       for (int w = 1; w < kWarps; ++w) m = fmaxf(m, scratch[w]);
       const float scale = fp8_scale_from_amax(m);
       for (int64_t k = threadIdx.x; k < p.hp; k += kThreads)
-        xs[x_slot<WK>(k)] = e4m3_to_f32(fp8_quantize(value(k), scale));
+        xs[x_slot<WK>(k)] = e4m3_to_f32(fp8_quantize_exact(value(k), scale));
       for (int64_t g = threadIdx.x; g < groups; g += kThreads) a_scale[g] = scale;
     } else {  // per 1 x 128 group: one warp per group, 4 values per lane
       for (int64_t g = warp; g < groups; g += kWarps) {
@@ -289,7 +289,7 @@ __global__ void __launch_bounds__(kQuantThreads) quantize_act_kernel(const QPara
     for (int64_t c = threadIdx.x; c < p.ip; c += kQuantThreads) m = fmaxf(m, finite_abs(src[c]));
     const float scale = fp8_scale_from_amax(block_max(m));
     for (int64_t c = threadIdx.x; c < p.ip; c += kQuantThreads)
-      dst[c] = f32_to_bf16(e4m3_to_f32(fp8_quantize(src[c], scale)));
+      dst[c] = f32_to_bf16(e4m3_to_f32(fp8_quantize_exact(src[c], scale)));
     for (int64_t g = threadIdx.x; g < groups; g += kQuantThreads) scales[g] = scale;
     return;
   }
@@ -297,7 +297,7 @@ __global__ void __launch_bounds__(kQuantThreads) quantize_act_kernel(const QPara
     const int64_t c = g * kQuantBlock + threadIdx.x;
     const float v = src[c];
     const float scale = fp8_scale_from_amax(block_max(finite_abs(v)));
-    dst[c] = f32_to_bf16(e4m3_to_f32(fp8_quantize(v, scale)));
+    dst[c] = f32_to_bf16(e4m3_to_f32(fp8_quantize_exact(v, scale)));
     if (threadIdx.x == 0) scales[g] = scale;
   }
 }

@@ -132,7 +132,7 @@ __global__ void __launch_bounds__(kRowThreads) build_operand_kernel(RowSource sr
       for (int64_t h = threadIdx.x; h < src.cols; h += kRowThreads) amax = fmaxf(amax, finite_abs(value(h)));
       const float scale = fp8_scale_from_amax(block_max<kRowThreads>(amax, scratch));
       for (int64_t h = threadIdx.x; h < src.cols; h += kRowThreads) {
-        const uint8_t code = fp8_quantize(value(h), scale);
+        const uint8_t code = fp8_quantize_exact(value(h), scale);
         if constexpr (CODES) dst_codes[h] = code;
         else dst[h] = to_compute_bits<CT>(e4m3_to_f32(code));
       }
@@ -532,8 +532,9 @@ __device__ __forceinline__ const float* grouped_w13_bias(const GroupedActParams&
 // 0.996x, Mixtral-8x7B T=4096 0.993 / 0.948x (a noisy machine), Qwen3-30B-A3B T=1024 0.990 / 0.995x and T=4096
 // 0.981 / 1.007x. The FP8 pass (f32 h, 64 bytes per lane and chunk) keeps one: with two it took 78 registers, 3
 // blocks per SM instead of 4, and 7 of 8 FP8 points were 1.005-1.028x slower; with the next chunk's loads issued
-// before this chunk's math and the kernel bounded to 4 blocks per SM, 16 FP8 points at T = 256..16384 took 1.004x
-// (geometric mean; Mixtral-8x7B T=4096 1.059x; bench/results/h200_ab_grouped_fp8_act_prefetch_not_kept.md).
+// before this chunk's math and the kernel bounded to 4 blocks per SM, the 13 FP8 points at T = 256..16384 that run
+// this pass were within 0.985-1.059x (geometric mean of all 16 measured 1.004x; Mixtral-8x7B T=4096 1.059x;
+// bench/results/h200_ab_grouped_fp8_act_prefetch_not_kept.md).
 constexpr int kActivationChunksInFlight = 2;
 
 // bf16 activations or FP8 per 1 x 128 group: every 256-column chunk of a row stands alone (a half-warp per

@@ -352,7 +352,7 @@ __global__ void __launch_bounds__(kRowThreads) build_rows_kernel(const RowsParam
     float m = 0.0f;
     for (int64_t c = threadIdx.x; c < p.cols; c += kRowThreads) m = fmaxf(m, finite_abs(value(c)));
     const float scale = fp8_scale_from_amax(block_max<kRowThreads>(m, scratch));
-    for (int64_t c = threadIdx.x; c < p.cols; c += kRowThreads) dst[c] = fp8_quantize(value(c), scale);
+    for (int64_t c = threadIdx.x; c < p.cols; c += kRowThreads) dst[c] = fp8_quantize_exact(value(c), scale);
     for (int64_t g = threadIdx.x; g < groups; g += kRowThreads) p.scales[i * groups + g] = scale;
   }
 }

@@ -1,8 +1,8 @@
 // The FP8 e4m3 activation quantizer's per-value step, fp8_quantize(x, scale) = f32_to_e4m3(x / scale)
 // (moekit_core/numerics/fp8.h: IEEE f32 division, then nearest-even with saturation), with the same bits and far
-// fewer instructions (the division and the bit-level rounding take about 40 per value). NaN with the sign bit set
-// aside: like the exact kernels before it, the device's division returns the canonical NaN there (code 0x7F) where
-// the CPU keeps the sign (0xFF). Measured together with the row-wise scale lookup (experts_row_kernels.cuh,
+// fewer instructions (the division and the bit-level rounding take about 40 per value). The exact path keeps the
+// host's NaN rule (fp8_quantize_exact: a NaN keeps its sign, code 0xFF for -NaN as on the CPU; the device's own
+// division returns the canonical NaN, 0x7F). Measured together with the row-wise scale lookup (experts_row_kernels.cuh,
 // ScaleRow), not apart: ncu on the H200, same run, the grouped tier's FP8 gather qwen3-30b-a3b T=16384 758 -> 606
 // us, gpt-oss-120b T=4096 167 -> 128 us; its FP8 activation pass 434 -> 379 and 271 -> 226 us.
 //
@@ -34,6 +34,14 @@
 
 namespace moekit::cuda {
 
+// The exact formula with the host's NaN rule: a NaN x keeps its sign bit (f32_to_e4m3 of a NaN is 0x7F with its
+// sign), where the device's division would return the canonical NaN (0x7F for -NaN too). The experts' scales are
+// never NaN (fp8_scale_from_amax of a finite amax), so x is the only NaN operand to look at; the quantizers, whose
+// scales a caller may give, use fp8_quantize_d (kernels/common/device/quantize.cuh).
+__device__ __forceinline__ uint8_t fp8_quantize_exact(float x, float scale) {
+  return f32_to_e4m3(device::is_nan(x) ? x : x / scale);
+}
+
 // Whether y' (the multiply's result) converts to the same code as the exact quotient (see above): zero, or in
 // e4m3's normal range [2^-6, Inf) with its low 20 bits more than 16 away from 0x80000 (a midpoint). Written as
 // two unsigned range tests (the sign bit does not reach the low 20 bits), with no branch: callers fold it over
@@ -60,11 +68,11 @@ __device__ __forceinline__ uint16_t cvt_e4m3x2(float lo, float hi) {
 __device__ __forceinline__ uint8_t fp8_quantize_one(float x, float scale, float inv_scale) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
   const float y = __fmul_rn(x, inv_scale);
-  if (!fp8_fast_code_is_exact(y)) return fp8_quantize(x, scale);
+  if (!fp8_fast_code_is_exact(y)) return fp8_quantize_exact(x, scale);
   return static_cast<uint8_t>(cvt_e4m3x2(y, 0.0f) & 0xFFu);
 #else
   (void)inv_scale;
-  return fp8_quantize(x, scale);
+  return fp8_quantize_exact(x, scale);
 #endif
 }
 
@@ -92,10 +100,10 @@ __device__ __forceinline__ uint2 fp8_quantize8(const float* v, float scale) {
 #endif
 #pragma unroll
   for (int h = 0; h < 2; ++h)
-    w[h] = static_cast<uint32_t>(fp8_quantize(v[4 * h], scale)) |
-           (static_cast<uint32_t>(fp8_quantize(v[4 * h + 1], scale)) << 8) |
-           (static_cast<uint32_t>(fp8_quantize(v[4 * h + 2], scale)) << 16) |
-           (static_cast<uint32_t>(fp8_quantize(v[4 * h + 3], scale)) << 24);
+    w[h] = static_cast<uint32_t>(fp8_quantize_exact(v[4 * h], scale)) |
+           (static_cast<uint32_t>(fp8_quantize_exact(v[4 * h + 1], scale)) << 8) |
+           (static_cast<uint32_t>(fp8_quantize_exact(v[4 * h + 2], scale)) << 16) |
+           (static_cast<uint32_t>(fp8_quantize_exact(v[4 * h + 3], scale)) << 24);
   return make_uint2(w[0], w[1]);
 }
 

@@ -11,7 +11,10 @@ namespace moekit::hip {
 
 using plugin::PluginError;
 
+// The runtime also keeps the error as its last error; it is cleared here, or the next check_launch would report it
+// again under a kernel's name (as the CUDA module's throw_cuda does).
 [[noreturn]] inline void throw_hip(hipError_t err, const char* what) {
+  (void)hipGetLastError();
   const moekit_plugin_status status =
       err == hipErrorOutOfMemory ? MOEKIT_PLUGIN_OUT_OF_MEMORY : MOEKIT_PLUGIN_DEVICE_ERROR;
   throw PluginError(status, std::string(what) + " failed: " + hipGetErrorName(err) + ": " + hipGetErrorString(err));

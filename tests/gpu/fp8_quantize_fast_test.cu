@@ -112,10 +112,8 @@ TEST(Fp8QuantizeFast, MatchesTheCpuFormulaBitForBit) {
         }
       }
     }
-    // (A NaN with its sign bit set is left out: the device's division returns the canonical NaN there, the
-    // host's keeps the sign; the experts' quantizers had that difference before this one, which routes every NaN
-    // to the same division.)
-    for (float f : {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 3.0e38f, -3.0e38f, 1e-40f, -1e-40f})
+    // NaNs of both signs: the exact path keeps the sign bit as the host does (fp8_quantize_exact).
+    for (float f : {0.0f, -0.0f, INFINITY, -INFINITY, NAN, -NAN, 3.0e38f, -3.0e38f, 1e-40f, -1e-40f})
       specials.push_back(f);
     while (specials.size() % 8 != 0) specials.push_back(0.0f);
     for (size_t i = 0; i < specials.size(); i += 8) add8(&specials[i], s);
