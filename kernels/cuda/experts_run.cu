@@ -35,6 +35,7 @@
 #include "experts_stream_ops.cuh"
 #include "grouped_gemm_sm90.h"
 #include "kernel_launch.h"
+#include "local_rows.h"
 #include "measuring_knobs.h"
 #include "plugin_error.h"
 #include "portability.h"
@@ -189,8 +190,7 @@ struct Layout {
 // T=16384: quantizing a token 72 us, copying its 8 rows 135 us, against 606 us for quantizing the 8 rows):
 // at least 1.5, else each local row is quantized on its own.
 bool codes_per_token(const moekit_plugin_experts_config& cfg, int64_t k, const TierChoice& tier) {
-  const double local_rows_per_token =
-      cfg.num_experts > 0 ? static_cast<double>(k) * cfg.num_local_experts / cfg.num_experts : 0.0;
+  const double local_rows_per_token = expected_local(k, cfg.num_local_experts, cfg.num_experts);
   return tier.tier == Tier::Grouped && cfg.act_quant != kActQuantNone && k > 1 &&
          !cfg.apply_router_weight_on_input && local_rows_per_token >= 1.5;
 }
@@ -337,8 +337,7 @@ const char* format_label(const Prepared& p, bool quant, bool a8) {
 
 // Rows of the padded order expected to carry data: the local assignments under uniform routing, A * L / E.
 int64_t expected_local_rows(const moekit_plugin_experts_config& cfg, int64_t assignments) {
-  const int64_t E = cfg.num_experts > 0 ? cfg.num_experts : 1;
-  return assignments * cfg.num_local_experts / E;
+  return experts::expected_local_rows(assignments, cfg.num_local_experts, cfg.num_experts);
 }
 
 // The grouped tier's 16-bit gather over row segments (RowSegments): whole rows where there are enough of them.

@@ -20,6 +20,7 @@
 #include "experts_stream_ops.cuh"
 #include "experts_stream_rows.cuh"
 #include "kernel_launch.h"
+#include "local_rows.h"
 #include "plugin_error.h"
 #include "warp_ops.cuh"
 
@@ -293,8 +294,7 @@ bool reads_hidden_directly(const moekit_plugin_experts_config& cfg, const Prepar
 namespace {
 // One token: the slots expected to name a local expert under uniform routing, k * L / E (at least 1).
 int64_t expected_local_slots(const moekit_plugin_experts_config& cfg, int64_t top_k) {
-  const int64_t E = cfg.num_experts > 0 ? cfg.num_experts : 1;
-  return std::max<int64_t>(1, top_k * cfg.num_local_experts / E);
+  return std::max<int64_t>(1, experts::expected_local_rows(top_k, cfg.num_local_experts, cfg.num_experts));
 }
 }  // namespace
 
