@@ -2,7 +2,8 @@
 // stream, once the process has a context there: an inference server that adds a context (another thread's) while
 // its own kernels run on stream 0 would otherwise stall until they finish. The module's device-code probe reads its
 // flag word on a private non-blocking stream for this (kernels/cuda/device_code.cu; with cudaMemcpyFromSymbol on
-// the legacy stream, every creation waited). Both cases are checked: another context alive, and one destroyed.
+// the legacy stream, every creation waited). Checked with another context alive, before and after a third one is
+// destroyed; creation with no context alive was measured by the probe only.
 //
 // The first context of a process does wait: its cublasCreate is the process's first, and that one waits (so do
 // every cublasDestroy and cudaFree, so destroying a context waits too). Measured on the H200 (one device) with
@@ -64,10 +65,10 @@ TEST(CudaContext, ASecondContextDoesNotWaitForTheLegacyDefaultStream) {
   ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
   Contexts c;
   ASSERT_EQ(moekit_context_create(MOEKIT_BACKEND_CUDA, 0, &c.warm), MOEKIT_OK) << moekit_last_error();
-  expect_creation_does_not_wait(&c, "another context alive");
+  ASSERT_NO_FATAL_FAILURE(expect_creation_does_not_wait(&c, "another context alive"));
   moekit_context_destroy(c.probe);  // the device is idle: this destroy has nothing to wait for
   c.probe = nullptr;
-  expect_creation_does_not_wait(&c, "after a destroy");
+  ASSERT_NO_FATAL_FAILURE(expect_creation_does_not_wait(&c, "another context alive, after a destroy"));
 }
 
 }  // namespace
