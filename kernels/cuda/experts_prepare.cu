@@ -88,10 +88,7 @@ template <class T>
 T* device_alloc(Prepared& p, int64_t count, const char* what) {
   void* ptr = nullptr;
   const cudaError_t err = cudaMalloc(&ptr, static_cast<size_t>(count) * sizeof(T));
-  if (err != cudaSuccess) {
-    cudaGetLastError();  // clear the sticky-free allocation error
-    throw_cuda(err, what);
-  }
+  if (err != cudaSuccess) throw_cuda(err, what);  // throw_cuda clears the runtime's last error
   p.allocations.push_back(ptr);
   return static_cast<T*>(ptr);
 }

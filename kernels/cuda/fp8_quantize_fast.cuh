@@ -37,7 +37,9 @@ namespace moekit::cuda {
 // The exact formula with the host's NaN rule: a NaN x keeps its sign bit (f32_to_e4m3 of a NaN is 0x7F with its
 // sign), where the device's division would return the canonical NaN (0x7F for -NaN too). The experts' scales are
 // never NaN (fp8_scale_from_amax of a finite amax), so x is the only NaN operand to look at; the quantizers, whose
-// scales a caller may give, use fp8_quantize_d (kernels/common/device/quantize.cuh).
+// scales a caller may give, use fp8_quantize_d (kernels/common/device/quantize.cuh), which checks both operands.
+// Calling that one here instead gave the grouped FP8 activation pass's row-segment kernel a 24-byte stack
+// (cuobjdump -res-usage, sm_90a); this one leaves every hot kernel's registers as they were.
 __device__ __forceinline__ uint8_t fp8_quantize_exact(float x, float scale) {
   return f32_to_e4m3(device::is_nan(x) ? x : x / scale);
 }
