@@ -107,24 +107,24 @@ bool e4m3_mma_disabled() {
   return v != nullptr && v[0] == '1';
 }
 
-// The grouped tier's tiles of GEMM1 and GEMM2: `chosen` for both unless MOEKIT_CUDA_GROUPED_TILES names others
-// (`names`, parsed once by layout_for, so that an unknown name fails the workspace query too), for tile sweeps on
-// a GPU host (bench/README.md); a tile the format lacks (64x256x64 with FP8 blocks) leaves that GEMM's tile as
-// chosen (the report names the tiles that ran).
+// The grouped tier's tiles of GEMM1 and GEMM2: the runner's choice (`chosen`) unless MOEKIT_CUDA_GROUPED_TILES
+// names others (`names`, parsed once by layout_for, so that an unknown name fails the workspace query too), for
+// tile sweeps on a GPU host (bench/README.md); a tile the format lacks (64x256x64 with FP8 blocks) leaves that
+// GEMM's tile as chosen (the report names the tiles that ran).
 struct GroupedTiles {
   sm90::GroupedTile gemm1, gemm2;
 };
-GroupedTiles grouped_tiles_override(sm90::GroupedTile chosen, bool fp8, const knobs::TileNames& names) {
-  auto tile_of = [&](knobs::TileName name) {
+GroupedTiles grouped_tiles_override(GroupedTiles chosen, bool fp8, const knobs::TileNames& names) {
+  auto tile_of = [&](knobs::TileName name, sm90::GroupedTile runner_choice) {
     switch (name) {
       case knobs::TileName::k64x128x128: return sm90::GroupedTile::k64x128x128;
-      case knobs::TileName::k64x256x64: return fp8 ? chosen : sm90::GroupedTile::k64x256x64;
+      case knobs::TileName::k64x256x64: return fp8 ? runner_choice : sm90::GroupedTile::k64x256x64;
       case knobs::TileName::k128: return sm90::GroupedTile::k128;
       case knobs::TileName::Chosen: break;
     }
-    return chosen;
+    return runner_choice;
   };
-  return {tile_of(names.gemm1), tile_of(names.gemm2)};
+  return {tile_of(names.gemm1, chosen.gemm1), tile_of(names.gemm2, chosen.gemm2)};
 }
 
 // Routed rows per local expert on average, T * k / L (0 without local experts): the tier and the grouped tile
@@ -397,9 +397,12 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& p, const moeki
   // code, device_code.h); sm_80 code decodes the codes to bf16 (exact) in the main loop instead.
   // MOEKIT_CUDA_NO_E4M3_MMA=1 forces the sm_80 path on newer devices (the GPU tests use it to cover that path).
   const bool a8 = quant && p.kind == WeightKind::Fp8 && device.e4m3_mma && !e4m3_mma_disabled();
-  // The grouped tier's tile, by the groups' average size (grouped_gemm_sm90.h).
-  const sm90::GroupedTile tile = sm90::grouped_tile_for(a8, rows_per_local_expert(cfg, l.assignments));
-  const GroupedTiles tiles = grouped_tiles_override(tile, a8, l.tile_names);
+  // The grouped tier's tiles, by the groups' average size, and for GEMM2 by its grid's waves (grouped_tiles.h).
+  const double rows_per_expert = rows_per_local_expert(cfg, l.assignments);
+  const GroupedTiles tiles = grouped_tiles_override(
+      {sm90::grouped_tile_for(a8, rows_per_expert),
+       sm90::grouped_gemm2_tile_for(a8, rows_per_expert, cfg.num_local_experts, cfg.hidden_pad, sm_count)},
+      a8, l.tile_names);
 
   // The counts need the ids on the host, which would cost a host synchronisation per run (and break graph
   // capture): the CUDA runner leaves them unknown (-1). Skipped ids are still never used.

@@ -23,6 +23,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "grouped_tiles.h"
+
 namespace moekit::cuda::experts::sm90 {
 
 // The groups on the device (experts_run.cu's workspace): local expert e's rows are [first_row[e],
@@ -32,39 +34,6 @@ struct GroupedPlan {
   const int32_t* rows;       // [num_local]
   int32_t num_local = 0;     // groups
 };
-
-// The kernel's tile. A group of r rows takes ceil(r / tile rows) tiles, so at a few dozen rows per expert a
-// 128-row tile computes mostly padding rows: 64-row ping-pong kernels (two consumer warpgroups on two tiles, one's
-// epilogue under the other's main loop, as PyTorch's torch._grouped_mm and vLLM's grouped_mm_c3x pick for small
-// groups) run those sizes faster, and lose at larger groups, where the 128-row cooperative kernels' fewer B
-// reloads per row win. Measured on the H200 (whole layer, same run; time over the 128-row kernel's; the FP8
-// figures with per-row W scales, before the per-block W scales of grouped_gemm_sm90.cu):
-//   FP8 blocks, 64x128x128:  32 rows per expert 0.78-0.80 (gpt-oss, DeepSeek-V3 T=1024), 64: 0.94 (Qwen3
-//                            T=1024), 128: 0.99 (T=4096), 256: 1.02-1.08, 512+: 1.08-1.19;
-//   bf16, 64x128x128:        32 rows 0.96-0.98, 64: 1.00, 128: 1.16-1.18, 256+: 1.22-1.33;
-//   bf16, 64x256x64:         64 rows 0.98 (Qwen3 T=1024), 128: 0.95-0.97 (DeepSeek-V3, gpt-oss T=4096), 256:
-//                            0.96-0.97 (Mixtral T=1024, Qwen3 T=4096), 512: 1.02-1.07, 1024: 0.97-1.06.
-// Tried for FP8 past 128 rows and not kept (same runs): cluster 2x1 (1.00-1.20), 256x128x128 (2-3x slower),
-// raster along N (1.00-1.14), swizzle 4 (0.99-1.01); for bf16, 128x128x64 (1.07-1.20), cluster 2x1
-// (1.00-1.26), raster along N (0.97-1.30). Cluster 1x2 (A multicast to the two N tiles, the public stacks'
-// default; bench/results/h200_ab_grouped_cluster_1x2_not_kept.md, T = 4096 / 16384): FP8 0.99-1.00, within
-// the runs' spread; bf16 1.01-1.07 at T = 16384 (Qwen3 / gpt-oss / DeepSeek-V3). FP8 GEMM1 on 128x192x128 (DeepGEMM's N up to 192;
-// bench/results/h200_ab_grouped_fp8_128x192_not_kept.md): 1.14-1.47, the kernel spills (144-byte stack).
-enum class GroupedTile : int {
-  k64x128x128,  // ping-pong; bf16 and FP8 blocks
-  k64x256x64,   // ping-pong; bf16
-  k128,         // cooperative; bf16 128x256x64, FP8 blocks 128x128x128
-};
-constexpr double kFp8Tile64MaxRows = 128.0;        // FP8 blocks: 64x128x128 up to 128 rows per expert
-constexpr double kBf16Tile64x128MaxRows = 48.0;    // bf16: 64x128x128 up to 48 (32 measured faster, 64 even),
-constexpr double kBf16Tile64x256MaxRows = 256.0;   // then 64x256x64 up to 256
-// The tile for groups of `rows_per_expert` rows on average (assignments / local experts, known on the host
-// before the device counts them; skewed routing changes speed, not results).
-constexpr GroupedTile grouped_tile_for(bool fp8, double rows_per_expert) {
-  if (fp8) return rows_per_expert <= kFp8Tile64MaxRows ? GroupedTile::k64x128x128 : GroupedTile::k128;
-  if (rows_per_expert <= kBf16Tile64x128MaxRows) return GroupedTile::k64x128x128;
-  return rows_per_expert <= kBf16Tile64x256MaxRows ? GroupedTile::k64x256x64 : GroupedTile::k128;
-}
 
 struct GroupedGemm {
   const void* a = nullptr;       // bf16 or e4m3 [P, k]
@@ -88,10 +57,6 @@ struct GroupedGemm {
 
 // True when this build carries the CUTLASS sm_90a kernels.
 bool compiled();
-// The tile's name as MOEKIT_CUDA_GROUPED_TILES spells it: "64x128x128", "64x256x64" or "128".
-constexpr const char* tile_name(GroupedTile tile) {
-  return tile == GroupedTile::k64x128x128 ? "64x128x128" : tile == GroupedTile::k64x256x64 ? "64x256x64" : "128";
-}
 // A short description of the tile configuration (of the FP8 or the bf16 kernel of that tile; FP8 GEMM1 with W's
 // scales per row where w13_row_scales), for the run report.
 const char* configuration(bool fp8, GroupedTile tile, bool w13_row_scales);
