@@ -38,7 +38,7 @@ using ClusterShape = Shape<_1, _1, _1>;
 using KernelSchedule = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedCooperative;
 using EpilogueSchedule = cutlass::epilogue::PtrArrayTmaWarpSpecializedCooperative;
 // The report's configuration texts: kernel, schedule and tile. Every kernel runs unclustered (1x1x1;
-// grouped_gemm_sm90.h lists the clusters tried), so the texts leave the cluster out and keep the report short.
+// grouped_tiles.h lists the clusters tried), so the texts leave the cluster out and keep the report short.
 constexpr const char* kConfiguration =
     "CUTLASS sm90 grouped GEMM: TMA wgmma, cooperative warp-specialised, tile 128x256x64";
 // FP8: W's scales per 128 x 128 block, or per row (GEMM1 where its two windows are not built: I % 16 != 0 or
@@ -47,7 +47,7 @@ constexpr const char* kConfigurationFp8 =
     "CUTLASS sm90 grouped GEMM: TMA e4m3 wgmma, 128x128 W scales, cooperative, tile 128x128x128";
 constexpr const char* kConfigurationFp8Rows =
     "CUTLASS sm90 grouped GEMM: TMA e4m3 wgmma, per-row W13 scales, cooperative, tile 128x128x128";
-// The 64-row kernels (GroupedTile, grouped_gemm_sm90.h): ping-pong, 64x128x128 (bf16 and FP8) and 64x256x64
+// The 64-row kernels (GroupedTile, grouped_tiles.h): ping-pong, 64x128x128 (bf16 and FP8) and 64x256x64
 // (bf16).
 using TileShape64 = Shape<_64, _128, _128>;
 using TileShape64x256 = Shape<_64, _256, _64>;

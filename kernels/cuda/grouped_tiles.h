@@ -45,24 +45,31 @@ constexpr const char* tile_name(GroupedTile tile) {
   return tile == GroupedTile::k64x128x128 ? "64x128x128" : tile == GroupedTile::k64x256x64 ? "64x256x64" : "128";
 }
 
-// GEMM2's tile (bf16): 128x256x64 cooperative instead of grouped_tile_for's 64x256x64 where both kernels' grids fit
-// in one wave: the expected 64-row tiles in the ping-pong kernel's two per SM and the 128-row tiles in one per SM.
-// There every tile runs at once either way, and the 128-row tile reads each 256-column slab of an expert's weights
-// once for all its rows, where the 64-row tiles of one expert read it once per tile. An expert's rows are taken as
-// the mean plus one standard deviation of uniform routing (r + sqrt(r)), so that the experts that fall past a
-// tile boundary are counted. H200, whole layer, 3 rounds each, same session: Mixtral-8x7B bf16 T=256 (64 rows per
-// expert, N = 4096: 8 x 2 x 16 = 256 tiles of 64 rows, 128 of 128) 0.960x (790-799 -> 765-767 us); GEMM1 on the
-// 128-row tile at 128-256 rows (many waves) was 1.00-1.04x and stays on the average-size rule, as does every
-// GEMM2 with more tiles (Qwen3-30B-A3B T=1024: 128 experts x 2 x 8 tiles).
+// Columns of D per tile in both bf16 kernels that grouped_gemm2_tile_for weighs (64x256x64 and 128x256x64).
+constexpr double kBf16TileColumns = 256.0;
+
+// GEMM2's tile (bf16): 128x256x64 cooperative instead of grouped_tile_for's 64x256x64 where the 128-row kernel's
+// grid fits in one wave, one tile per SM (the 64-row grid, never more than twice its tiles, then fits the ping-pong
+// kernel's two per SM). Both then run every tile in one pass over the SMs, and the 128-row tile reads each
+// 256-column slab of an expert's weights once for all its rows, where the 64-row tiles of that expert read it once
+// per tile (the ping-pong kernel's two tiles on an SM take turns on the tensor cores: the 64-row grid does the same
+// math with up to twice the weight reads). An expert's rows are counted as r + sqrt(r), about one standard
+// deviation above the mean r of uniform routing (sqrt(r) is the Poisson bound), so that the experts past a tile
+// boundary are counted. Only the 64x256x64 range takes it: the other ranges were not measured this way.
+// H200, whole layer, 3 rounds per side, same session (bench/results/h200_ab_grouped_bf16_gemm2_one_wave_tile.md):
+// Mixtral-8x7B bf16 T=256 (64 rows per expert, N = 4096: 8 x 1 x 16 = 128 tiles of 128 rows) 0.960x
+// (790-799 -> 765-767 us). GEMM1 on the 128-row tile at 128-256 rows (many waves) was 1.00-1.04x and stays on the
+// average-size rule, as does every GEMM2 with more tiles (Qwen3-30B-A3B T=1024: 128 experts x 1 x 8).
+// `rows_per_expert` is the runner's T * k / L (experts_run.cu), which under expert parallelism counts more rows
+// per local expert than uniform routing sends them (T * k / E).
 inline GroupedTile grouped_gemm2_tile_for(bool fp8, double rows_per_expert, int64_t local_experts, int64_t n,
                                           int sm_count) {
   const GroupedTile chosen = grouped_tile_for(fp8, rows_per_expert);
   if (chosen != GroupedTile::k64x256x64 || local_experts <= 0 || sm_count <= 0) return chosen;
   const double rows = rows_per_expert + std::sqrt(rows_per_expert);
-  const double column_tiles = std::ceil(static_cast<double>(n) / 256.0);
-  const double tiles64 = static_cast<double>(local_experts) * std::ceil(rows / 64.0) * column_tiles;
+  const double column_tiles = std::ceil(static_cast<double>(n) / kBf16TileColumns);
   const double tiles128 = static_cast<double>(local_experts) * std::ceil(rows / 128.0) * column_tiles;
-  return tiles64 <= 2.0 * sm_count && tiles128 <= sm_count ? GroupedTile::k128 : chosen;
+  return tiles128 <= sm_count ? GroupedTile::k128 : chosen;
 }
 
 }  // namespace moekit::cuda::experts::sm90

@@ -151,7 +151,7 @@ void check_case(moekit_context cpu, moekit_context gpu, const ExpertsCase& c, ui
   // that a truncated detail (exactly 191) cannot pass for a whole one.
   EXPECT_LT(detail.size(), sizeof got.report.detail - 1) << detail;
   if (grouped && c.T > 0) {
-    // The tile by the groups' average size, assignments per local expert (grouped_gemm_sm90.h's
+    // The tile by the groups' average size, assignments per local expert (grouped_tiles.h's
     // grouped_tile_for): FP8 blocks 64x128x128 up to 128 rows per expert, then 128x128x128; bf16 64x128x128 up to
     // 48, 64x256x64 up to 256, then 128x256x64. The suites' cases sit in every range.
     const bool fp8 = kernel.rfind("cuda-sm90-grouped-fp8", 0) == 0;
