@@ -241,8 +241,9 @@ void configure_kernels() {
                       " bytes of shared memory exceed the device's " + std::to_string(max_block_smem) +
                       " bytes per block");
   auto allow_group_smem = [&](auto kernel) {
-    check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(group_smem)),
-               "cudaFuncSetAttribute (stream grouping shared memory)");
+    check_cuda(
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(group_smem)),
+        "cudaFuncSetAttribute (stream grouping shared memory)");
   };
   allow_group_smem(group_kernel);
   allow_group_smem(group_and_quantize_tokens_kernel);

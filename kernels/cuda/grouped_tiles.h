@@ -22,8 +22,9 @@ namespace moekit::cuda::experts::sm90 {
 // raster along N (1.00-1.14), swizzle 4 (0.99-1.01); for bf16, 128x128x64 (1.07-1.20), cluster 2x1
 // (1.00-1.26), raster along N (0.97-1.30). Cluster 1x2 (A multicast to the two N tiles, the public stacks'
 // default; bench/results/h200_ab_grouped_cluster_1x2_not_kept.md, T = 4096 / 16384): FP8 0.99-1.00, within
-// the runs' spread; bf16 1.01-1.07 at T = 16384 (Qwen3 / gpt-oss / DeepSeek-V3). FP8 GEMM1 on 128x192x128 (DeepGEMM's N up to 192;
-// bench/results/h200_ab_grouped_fp8_128x192_not_kept.md): 1.14-1.47, the kernel spills (144-byte stack).
+// the runs' spread; bf16 1.01-1.07 at T = 16384 (Qwen3 / gpt-oss / DeepSeek-V3). FP8 GEMM1 on 128x192x128
+// (DeepGEMM's N up to 192; bench/results/h200_ab_grouped_fp8_128x192_not_kept.md): 1.14-1.47, the kernel spills
+// (144-byte stack).
 enum class GroupedTile : int {
   k64x128x128,  // ping-pong; bf16 and FP8 blocks
   k64x256x64,   // ping-pong; bf16
