@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <iterator>
 #include <string>
 
@@ -21,6 +22,7 @@
 #include "experts_stream_rows.cuh"
 #include "kernel_launch.h"
 #include "local_rows.h"
+#include "measuring_knobs.h"
 #include "plugin_error.h"
 #include "warp_ops.cuh"
 
@@ -34,7 +36,10 @@ struct Layout {
   int64_t rows = 0, groups = 0, meta = 0, x = 0, x_scale = 0, act = 0, act_codes = 0, act_scale = 0, y = 0, total = 0;
 };
 
-Layout layout_for(const moekit_plugin_experts_config& cfg, int64_t A) {
+Layout layout_for(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int64_t top_k) {
+  const int64_t A = num_tokens * top_k;
+  // One token: room for every K split's plane of y (kOneTokenDownSplits; k of H f32 each), whatever the run picks.
+  const int64_t y_planes = one_token(num_tokens) ? kOneTokenDownSplits : 1;
   Layout l;
   const bool q = quantized(cfg);
   const int64_t L = cfg.num_local_experts, Hp = cfg.hidden_pad, Ip = cfg.intermediate_pad;
@@ -53,7 +58,7 @@ Layout layout_for(const moekit_plugin_experts_config& cfg, int64_t A) {
   l.act = take(A * Ip * (q ? 4 : 2));
   l.act_codes = take(q ? A * Ip : 0);
   l.act_scale = take(q ? A * (Ip / kQuantBlock) * 4 : 0);
-  l.y = take(A * cfg.hidden * 4);
+  l.y = take(y_planes * A * cfg.hidden * 4);
   l.total = at;
   return l;
 }
@@ -205,7 +210,8 @@ void launch_gemms(bool one, const PassRings& rings, int tiles, const GemmParams&
   // (bench/results/h200_ab_stream_fp8_fused_act_quant_not_kept.md).
   if (act_quant != nullptr)
     launch_build_rows<CT>(*act_quant, max_rows, overlap, stream, "stream activation quantization");
-  const dim3 grid2(static_cast<unsigned>(down_column_blocks(g2.rows_per_expert, rings.down_runs)), groups);
+  const dim3 grid2(static_cast<unsigned>(down_column_blocks(g2.rows_per_expert, rings.down_runs)), groups,
+                   static_cast<unsigned>(rings.down_splits));
   launch_pass<CT, FP8, false>(one, rings.down, tiles, rings.down_runs, g2, grid2, overlap, stream,
                               "stream down kernel");
 }
@@ -257,7 +263,8 @@ bool supports(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int64
 }
 
 size_t workspace_bytes(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int64_t top_k) {
-  return static_cast<size_t>(layout_for(cfg, num_tokens * top_k).total);
+  knobs::parse_down_splits(std::getenv(knobs::kDownSplitsVariable));  // an unknown count fails here too
+  return static_cast<size_t>(layout_for(cfg, num_tokens, top_k).total);
 }
 
 const char* kernel_label(const moekit_plugin_experts_config& cfg, const Prepared& p) {
@@ -359,8 +366,15 @@ PassRings one_token_rings(const moekit_plugin_experts_config& cfg, const Prepare
   PassRings r;
   r.gate_up = one_token_ring_stages(fp8, gate_up_column_blocks(cfg.intermediate_pad) * local_slots,
                                     row_stages(cfg.hidden_pad), device);
-  r.down = one_token_ring_stages(fp8, down_column_blocks(cfg.hidden_pad) * local_slots,
-                                 row_stages(cfg.intermediate_pad), device);
+  const int64_t down_blocks = down_column_blocks(cfg.hidden_pad) * local_slots;
+  const int forced = knobs::parse_down_splits(std::getenv(knobs::kDownSplitsVariable));
+  const int64_t down_row_stages = row_stages(cfg.intermediate_pad);
+  const bool split = down_blocks <= 2 * static_cast<int64_t>(device.sm_count) &&
+                     down_row_stages >= kOneTokenDownSplits * kOneTokenDownSplitMinStages;
+  r.down_splits = forced != 0 ? forced : split ? kOneTokenDownSplits : 1;
+  // Each split's blocks stream 1 / splits of the row's stages.
+  r.down = one_token_ring_stages(fp8, down_blocks * r.down_splits,
+                                 (down_row_stages + r.down_splits - 1) / r.down_splits, device);
   return r;
 }
 
@@ -390,8 +404,9 @@ std::string describe(const moekit_plugin_experts_config& cfg, const Prepared& p,
   // Short (both): the report's detail holds 191 characters, and the tier's reason follows.
   return std::string("expert-major streaming, one token: block per (slot, 64 weight rows), x ") +
          (reads_hidden_directly(cfg, p, hidden) ? "in place" : "gathered") + ", rings " +
-         std::to_string(rings.gate_up) + " (w13) / " + std::to_string(rings.down) + " (w2), slot-ordered combine" +
-         mma;
+         std::to_string(rings.gate_up) + " (w13) / " + std::to_string(rings.down) + " (w2" +
+         (rings.down_splits > 1 ? ", " + std::to_string(rings.down_splits) + " K splits" : std::string()) +
+         "), slot-ordered combine" + mma;
 }
 
 void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const moekit_plugin_tensor& hidden,
@@ -401,8 +416,9 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   const bool fp8 = prep.kind == WeightKind::Fp8;
   if (!supports(cfg, T, k, fp8) || prep.kind == WeightKind::Mxfp4 || (fp8 && !quantized(cfg)))
     throw_internal("stream tier chosen for a configuration it does not take");
+  knobs::parse_down_splits(std::getenv(knobs::kDownSplitsVariable));  // at any T, as the workspace query
   if (A == 0) return;
-  const Layout l = layout_for(cfg, A);
+  const Layout l = layout_for(cfg, T, k);
   const bool one = one_token(T);
   const bool direct_x = reads_hidden_directly(cfg, prep, hidden);
   char* ws = static_cast<char*>(workspace);
@@ -523,6 +539,9 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   const int tiles = rows_per_pass(cfg, T, k) / kRowsPerTile;
   const unsigned group_grid = static_cast<unsigned>(one ? k : G);  // one token: a block row per slot
   const PassRings rings = pass_rings(cfg, prep, T, k, device);
+  g1.k_splits = 1;
+  g2.k_splits = rings.down_splits;
+  g2.y_split_stride = A * cfg.hidden;
   if (G == 0) {
     // No local experts: nothing to multiply; the combine writes zeros.
   } else if (fp8) {
@@ -545,14 +564,18 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   c.hp = Hp;
   c.weight_on_input = cfg.apply_router_weight_on_input;
   c.y = reinterpret_cast<const float*>(ws + l.y);
+  c.y_split_stride = A * cfg.hidden;  // the down pass's K split planes (one token)
   c.b2 = cfg.has_w2_bias ? prep.b2 : nullptr;
   c.out = out.data;
   c.out_dtype = out.dtype;
   const bool vec4 = cfg.hidden % 4 == 0;  // y's rows and b2's (Hp long) then start 16-byte aligned
   const int64_t combine_columns = kCombineThreads * (vec4 ? 4 : 1);
   const int64_t combine_blocks = T * ((cfg.hidden + combine_columns - 1) / combine_columns);
-  launch_dependent(overlap, vec4 ? combine_kernel<4> : combine_kernel<1>, dim3(grid_for(combine_blocks, 1)),
-                   dim3(kCombineThreads), 0, stream,
+  static_assert(kOneTokenDownSplits == 2, "a combine kernel per plane count");
+  const bool split = rings.down_splits > 1;
+  auto* combine = vec4 ? (split ? combine_kernel<4, 2> : combine_kernel<4, 1>)
+                       : (split ? combine_kernel<1, 2> : combine_kernel<1, 1>);
+  launch_dependent(overlap, combine, dim3(grid_for(combine_blocks, 1)), dim3(kCombineThreads), 0, stream,
                    "stream combine_kernel", c);
 }
 

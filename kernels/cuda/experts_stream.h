@@ -100,16 +100,29 @@ int down_chunks(const moekit_plugin_experts_config& cfg, const Prepared& p, int6
 // other devices take the same threshold.
 constexpr int64_t kOneTokenStreamMinBytes = int64_t{128} << 20;
 bool one_token_outruns_decode(const moekit_plugin_experts_config& cfg, int64_t top_k);
-// One token: the shared-memory ring depth (stages) of each GEMM pass. The deepest ring the kernels are compiled for
-// whose resident blocks still take the pass's whole grid (a block per slot and 32 intermediate / 64 output
-// columns; slots of non-local experts, k * L / E expected, exit at once) and that the row's length can use;
-// 3 (the T > 1 ring) where the grid takes more than a wave. A pure function of its arguments, like the tier rule.
-// PassRings also carries the T > 1 choices (pass_rings, below).
+// One token: the shared-memory ring depth (stages) of each GEMM pass, and the down pass's K splits (below). The
+// deepest ring the kernels are compiled for whose resident blocks still take the pass's whole grid (a block per
+// slot and 32 intermediate / 64 output columns, per K split; slots of non-local experts, k * L / E expected, exit
+// at once) and that the row's (split's) length can use; 3 (the T > 1 ring) where the grid takes more than a wave.
+// A pure function of its arguments and the knob, like the tier rule. PassRings also carries the T > 1 choices
+// (pass_rings, below).
 struct PassRings {
   int gate_up = 3;
   int down = 3;
-  int down_runs = 1;  // 64-row runs of w2 per down block (down_chunks; 1 for one token)
+  int down_runs = 1;    // 64-row runs of w2 per down block (down_chunks; 1 for one token)
+  int down_splits = 1;  // one token: K splits of the down pass (kOneTokenDownSplits; 1 at T > 1)
 };
+// One token: the down pass's K splits where its grid (expected local slots x Hp / 64 blocks) is at most two
+// blocks per SM and each split keeps at least kOneTokenDownSplitMinStages stages of the w2 row. There the SMs held
+// one block, or one or two: one 4-warp block bound by its instruction stream (ncu, H200, Mixtral-8x7B fp8: 128
+// blocks of a 12-stage ring, a warp issuing every 4.1 cycles, 3.12 TB/s), not by DRAM. Split z streams the z-th
+// part of each w2 row into its own plane of y, and the combine adds the planes in order (deterministic).
+// MOEKIT_CUDA_STREAM_DOWN_SPLITS=1|2 (measuring_knobs.h) forces the count. H200, whole layer T=1, same session, 3
+// rounds against one pass (bench/results/h200_ab_stream_one_token_down_splits.md): Mixtral-8x7B fp8 0.950x (105.6
+// -> 100.3 us), bf16 1.003x (within the spread); gpt-oss-120b fp8 / bf16 0.971 / 0.973x. Forced on the others'
+// fp8 passes: Qwen3-30B-A3B (256 blocks, rows of 3 stages) 1.041x and DeepSeek-V3 (896 blocks) 1.034x slower.
+constexpr int kOneTokenDownSplitMinStages = 4;
+constexpr int kOneTokenDownSplits = 2;
 PassRings one_token_rings(const moekit_plugin_experts_config& cfg, const Prepared& p, int64_t top_k,
                           const DeviceShape& device);
 // The ring depths and w2 runs of run()'s two GEMM passes: one_token_rings at T = 1; else 3 for gate_up, down_chunks

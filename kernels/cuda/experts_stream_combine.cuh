@@ -22,6 +22,9 @@ struct CombineParams {
   int64_t tokens, top_k, hidden, hp;
   int32_t weight_on_input;
   const float* y;  // [A][H]
+  // One token with the down pass's K splits (GemmParams::k_splits, combine_kernel's SPLITS): the planes of partial
+  // sums are y_split_stride floats apart.
+  int64_t y_split_stride;
   const float* b2;  // [L][Hp], or null without w2 biases (no loads and adds of zeros)
   void* out;
   int32_t out_dtype;
@@ -54,7 +57,9 @@ static_assert(32 % kCombineUnroll == 0, "a shuffle round of slots is whole unrol
 // With w2 biases the compiler finishes each slot's y + b2 before the next slot's loads (their registers are
 // reused); loading the raw operands of all slots first measured neutral there (gpt-oss-120b T=256 0.998 / 1.003x,
 // bench/results/h200_ab_combine_raw_loads_not_kept.md).
-template <int VEC>
+// SPLITS: planes of y (the one-token down pass's K splits), added in plane order before b2; a compile-time count,
+// so that the single-plane kernel's loads are as before.
+template <int VEC, int SPLITS>
 __global__ void __launch_bounds__(kCombineThreads) combine_kernel(const CombineParams p) {
   device::wait_for_prerequisite_grids();
   const int lane = static_cast<int>(threadIdx.x) & 31;
@@ -90,11 +95,18 @@ __global__ void __launch_bounds__(kCombineThreads) combine_kernel(const CombineP
           for (int i = 0; i < VEC; ++i) v[u][i] = 0.0f;
           if (!live[u]) continue;
           const float* y = p.y + (t * p.top_k + s0 + j0 + u) * p.hidden + h;
-          if constexpr (VEC == 4) {
-            const float4 y4 = *reinterpret_cast<const float4*>(y);
-            v[u][0] = y4.x, v[u][1] = y4.y, v[u][2] = y4.z, v[u][3] = y4.w;
-          } else {
-            v[u][0] = y[0];
+#pragma unroll
+          for (int z = 0; z < SPLITS; ++z) {  // plane 0, then each later plane's partial sums added in order
+            const float* yz = y + z * p.y_split_stride;
+            float part[VEC];
+            if constexpr (VEC == 4) {
+              const float4 y4 = *reinterpret_cast<const float4*>(yz);
+              part[0] = y4.x, part[1] = y4.y, part[2] = y4.z, part[3] = y4.w;
+            } else {
+              part[0] = yz[0];
+            }
+#pragma unroll
+            for (int i = 0; i < VEC; ++i) v[u][i] = z == 0 ? part[i] : v[u][i] + part[i];
           }
           if (p.b2 != nullptr) {  // y + b2, then weighted: the CPU backend's order
             const float* bias = p.b2 + static_cast<int64_t>(e[u]) * p.hp + h;

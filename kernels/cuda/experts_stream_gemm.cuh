@@ -65,6 +65,11 @@ struct GemmParams {
   // copied 4 bytes at a time from the one block scale: the scales' share of a stage's reads from memory drops from
   // 512 bytes per 16 KiB of weights (3.1 %) to the few sectors the block's neighbours share through L2.
   int32_t w_scale_blocks;
+  // One-token down pass only: the K splits of each (slot, 64 output columns) (grid z; 1: none). Split z streams the
+  // z-th run of ceil(stages / k_splits) stages of its rows and writes its partial sums to plane z of y, each plane
+  // y_split_stride floats apart; the combine adds the planes in order (experts_stream.h, down_splits).
+  int32_t k_splits;
+  int64_t y_split_stride;
 };
 
 // Whether a GEMM kernel instance can read x per token (GemmParams::x_top_k): the gate_up kernels of the grouped
@@ -230,7 +235,17 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* 
   auto scales = [&](int64_t gs) { return smem + STAGES * S::kTensorBytes + (gs % STAGES) * S::kScaleBytes; };
   const int tid = threadIdx.x, lane = tid & 31, warp = tid / 32, g = lane >> 2, q = lane & 3;
   const int64_t row_bytes = p.k * S::kElem;
-  const int64_t stages = (row_bytes + kStageBytes - 1) / kStageBytes;
+  const int64_t row_stages = (row_bytes + kStageBytes - 1) / kStageBytes;
+  // One-token down with K splits: this block's run of its rows' stages, [stage0, stage0 + stages) (empty where the
+  // splits outnumber the stages: the block then writes zeros); every offset below is of the whole row.
+  int64_t stage0 = 0, stages = row_stages;
+  if constexpr (ONE && !GATED) {
+    if (p.k_splits > 1) {
+      const int64_t per_split = (row_stages + p.k_splits - 1) / p.k_splits;
+      stage0 = static_cast<int64_t>(blockIdx.z) * per_split;
+      stages = stage0 < row_stages ? (row_stages - stage0 < per_split ? row_stages - stage0 : per_split) : 0;
+    }
+  }
   const int64_t total = stages * (CHUNKS > 1 ? chunks : 1);  // the block's stream: chunk 0's stages, then chunk 1's
   const int64_t kbs = p.k / kQuantBlock;
   const int64_t chunk_bytes = kBlockRows * row_bytes;  // chunk 1's rows follow chunk 0's
@@ -288,7 +303,7 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* 
   auto issue_weights = [&](int64_t gs) {
     unsigned char* ring = operands(gs);
     const int c = chunk_of(gs);
-    const int64_t st = gs - c * stages;
+    const int64_t st = stage0 + gs - c * stages;  // of the whole row
     const int64_t off = st * kStageBytes;  // the sources carry the chunk's offset in the stage
     if (!FP8 || off + copy_chunk * 16 < row_bytes) {
       // A padding chunk (past w_valid_bytes) reads nothing and lands as zeros; its address is still inside the
@@ -311,7 +326,7 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* 
   };
   auto issue_x = [&](int64_t gs) {  // the same x for every chunk
     unsigned char* ring = operands(gs);
-    const int64_t st = gs - chunk_of(gs) * stages;
+    const int64_t st = stage0 + gs - chunk_of(gs) * stages;  // of the whole row
     const int64_t off = st * kStageBytes;
     if (!FP8 || off + copy_chunk * 16 < row_bytes) {
 #pragma unroll
@@ -369,7 +384,7 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* 
   }
   int64_t chunk_stage = 0;  // two chunks: stage gs of the stream is stage chunk_stage of its chunk's rows
   for (int64_t gs = 0; gs < total; ++gs) {
-    const int64_t st = CHUNKS > 1 ? chunk_stage : gs;
+    const int64_t st = stage0 + (CHUNKS > 1 ? chunk_stage : gs);  // of the whole row
     gemm_detail::cp_async_wait<STAGES - 2>();  // this thread's copies of stage gs have landed
     if constexpr (kWgmma) wgmma::fence_shared_for_async();  // and wgmma, reading through the async proxy, sees them
     __syncthreads();                            // everyone's have, and stage gs - 1's slot is free
@@ -437,7 +452,7 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* 
       }
     }
     if constexpr (CHUNKS > 1) {
-      if (st == stages - 1 && gs + 1 < total) {  // chunk 0 done; chunk 1's first stages are in flight
+      if (chunk_stage == stages - 1 && gs + 1 < total) {  // chunk 0 done; chunk 1's first stages are in flight
         done(0, acc);
 #pragma unroll
         for (int j = 0; j < NT; ++j)
@@ -492,6 +507,7 @@ __device__ __forceinline__ void stream_pass(const GemmParams& p, unsigned char* 
         });
   } else {
     float* y = static_cast<float*>(p.out);
+    if constexpr (ONE) y += static_cast<int64_t>(blockIdx.z) * p.y_split_stride;  // this K split's plane
     stream_rows<CT, FP8, GATED, NT, MAX_TILES, ONE, STAGES, EARLY, CHUNKS>(
         p, smem, e, first, n, r0, unit0, chunks, [&](int chunk, const float (&acc)[NT][4]) {
           const int64_t lo = row_lo + chunk * kBlockRows, hi = row_hi + chunk * kBlockRows;

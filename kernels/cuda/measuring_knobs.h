@@ -1,9 +1,9 @@
 // The CUDA expert runner's measuring knobs: environment variables with which tests and sweeps on a GPU host force
-// a tier (MOEKIT_CUDA_EXPERTS_TIER) or the grouped tier's tiles (MOEKIT_CUDA_GROUPED_TILES); docs/backends.md and
-// bench/README.md describe them. Their values are parsed here, without the CUDA runtime, so that core's tests check
-// the parsing on any machine (tests/core/measuring_knobs_test.cpp); experts_run.cu maps the names to its tiers and
-// tiles. A name a knob does not know is an error: a sweep would otherwise record the runner's own choice under
-// the misspelt name.
+// a tier (MOEKIT_CUDA_EXPERTS_TIER), the grouped tier's tiles (MOEKIT_CUDA_GROUPED_TILES) or the streaming tier's
+// one-token down splits (MOEKIT_CUDA_STREAM_DOWN_SPLITS); docs/backends.md and bench/README.md describe them. Their
+// values are parsed here, without the CUDA runtime, so that core's tests check the parsing on any machine
+// (tests/core/measuring_knobs_test.cpp); experts_run.cu and experts_stream.cu map them to their choices. A name a
+// knob does not know is an error: a sweep would otherwise record the runner's own choice under the misspelt name.
 #pragma once
 
 #include <string>
@@ -14,6 +14,7 @@ namespace moekit::cuda::knobs {
 
 constexpr const char* kTierVariable = "MOEKIT_CUDA_EXPERTS_TIER";
 constexpr const char* kTilesVariable = "MOEKIT_CUDA_GROUPED_TILES";
+constexpr const char* kDownSplitsVariable = "MOEKIT_CUDA_STREAM_DOWN_SPLITS";
 
 // MOEKIT_CUDA_EXPERTS_TIER: unset or empty is the runner's own choice.
 enum class TierName { Chosen, Mma, Grouped, Decode, Stream };
@@ -56,6 +57,16 @@ inline TileNames parse_tiles(const char* value) {
   t.gemm1 = one(v.substr(0, comma));
   t.gemm2 = one(comma != std::string::npos ? v.substr(comma + 1) : v);
   return t;
+}
+
+// MOEKIT_CUDA_STREAM_DOWN_SPLITS: the K splits of the streaming tier's one-token down pass, "1" or "2"; unset or
+// empty (0 here) is the runner's own choice (experts_stream.h, one_token_rings).
+inline int parse_down_splits(const char* value) {
+  const std::string v = value != nullptr ? value : "";
+  if (v.empty()) return 0;
+  if (v == "1") return 1;
+  if (v == "2") return 2;
+  throw_unknown_name(kDownSplitsVariable, v, "1, 2");
 }
 
 }  // namespace moekit::cuda::knobs

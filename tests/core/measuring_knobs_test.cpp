@@ -10,6 +10,7 @@
 
 namespace {
 
+using moekit::cuda::knobs::parse_down_splits;
 using moekit::cuda::knobs::parse_tier;
 using moekit::cuda::knobs::parse_tiles;
 using moekit::cuda::knobs::TierName;
@@ -32,6 +33,7 @@ using moekit::plugin::PluginError;
 
 void tier(const char* v) { parse_tier(v); }
 void tiles(const char* v) { parse_tiles(v); }
+void down_splits(const char* v) { parse_down_splits(v); }
 
 TEST(MeasuringKnobs, TierNames) {
   EXPECT_EQ(parse_tier(nullptr), TierName::Chosen);
@@ -73,6 +75,17 @@ TEST(MeasuringKnobs, UnknownTileNamesAreRefused) {
     EXPECT_TRUE(refused(tiles, value,
                         std::string("MOEKIT_CUDA_GROUPED_TILES='") + value +
                             "': unknown name (known: 64x128x128, 64x256x64, 128, or two joined by ',')"));
+  }
+}
+
+TEST(MeasuringKnobs, DownSplits) {
+  EXPECT_EQ(parse_down_splits(nullptr), 0);
+  EXPECT_EQ(parse_down_splits(""), 0);
+  EXPECT_EQ(parse_down_splits("1"), 1);
+  EXPECT_EQ(parse_down_splits("2"), 2);
+  for (const char* value : {"0", "3", "-1", " 2", "2 ", "two", "1,2"}) {
+    EXPECT_TRUE(refused(down_splits, value,
+                        std::string("MOEKIT_CUDA_STREAM_DOWN_SPLITS='") + value + "': unknown name (known: 1, 2)"));
   }
 }
 

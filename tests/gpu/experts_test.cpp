@@ -116,8 +116,10 @@ void check_case(moekit_context cpu, moekit_context gpu, const ExpertsCase& c, ui
     if (c.T == 1) {  // the one-token path
       const std::string path = "expert-major streaming, one token: block per (slot, 64 weight rows), ";
       EXPECT_NE(detail.find(path + x_from), std::string::npos) << detail;
-      // The ring depth of each GEMM pass, one of the depths the one-token kernels are compiled for.
-      EXPECT_TRUE(std::regex_search(detail, std::regex(", rings (3|4|6|12) \\(w13\\) / (3|4|6|12) \\(w2\\), ")))
+      // The ring depth of each GEMM pass, one of the depths the one-token kernels are compiled for, and the down
+      // pass's K splits where it has them (experts_stream.h, kOneTokenDownSplits).
+      EXPECT_TRUE(std::regex_search(
+          detail, std::regex(", rings (3|4|6|12) \\(w13\\) / (3|4|6|12) \\(w2(, 2 K splits)?\\), ")))
           << detail;
     } else {
       // The down pass's ring: 3 stages, or 4-5 with two w2 runs per block where the grid fits (down_ring_stages).
@@ -680,6 +682,40 @@ const ExpertsCase kStreamCases[] = {
 INSTANTIATE_TEST_SUITE_P(Stream, StreamTierVsCpu, ::testing::ValuesIn(kStreamCases),
                          [](const auto& info) { return std::string(info.param.name); });
 
+// The one-token down pass's K splits (experts_stream.h, kOneTokenDownSplits), forced each way through
+// MOEKIT_CUDA_STREAM_DOWN_SPLITS whatever the rule picks. Split: gpt-oss-120b's shape (an odd count of w2 stages,
+// 23, with I = 2880's zero-filled padding in split 1), DeepSeek-V3's (a 2-stage FP8 row), Qwen3-30B-A3B's (3
+// stages: 2 + 1), a 2-stage row with w2 biases, a 1-stage row (split 1 streams nothing and writes zeros), skipped
+// and non-local slots. Unsplit: Mixtral-8x7B's 128 blocks. The report names the splits ("(w2, 2 K splits)") or
+// their absence ("(w2),").
+TEST_F(GpuTest, StreamOneTokenDownSplitsForced) {
+  struct Forced {
+    const char* splits;
+    ExpertsCase c;
+  };
+  const Forced cases[] = {
+      {"2", {"gptoss_bf16_swiglu_bias_E6_T1", MOEKIT_WEIGHTS_BF16, kSwiglu, kBF16, kNoQ, true, 6, 6, 2880, 2880, 1, 4}},
+      {"2", {"deepseek_fp8_w8a8grp_I512_E12_T1", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 12, 12, 7168, 512,
+             1, 8}},
+      {"2", {"fp8_swiglu_bias_w8a8grp_bf16_T1", MOEKIT_WEIGHTS_FP8_BLOCK, kSwiglu, kBF16, kGrpQ, true, 10, 10, 384, 320,
+             1, 4}},
+      {"2", with(ExpertsCase{"", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, true, 33, 33, 256, 128, 1, 5},
+                 "fp8_E33_expert_map_and_invalid_ids_T1", Routing::WithInvalidIds, 20)},
+      {"2", with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, true, 20, 20, 192, 160, 1, 6},
+                 "expert_map_minus1_T1", Routing::Random, 7)},
+      {"2", {"qwen3_fp8_w8a8grp_E40_T1", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 40, 40, 2048, 768, 1, 8}},
+      {"1", {"mixtral_fp8_w8a8grp_I3584_T1", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 8, 8, 4096, 3584, 1,
+             2}},
+  };
+  uint64_t seed = 900;
+  for (const Forced& f : cases) {
+    SCOPED_TRACE(std::string(f.c.name) + ", " + f.splits + " split(s)");
+    const ScopedEnv tier("MOEKIT_CUDA_EXPERTS_TIER", "stream"), splits("MOEKIT_CUDA_STREAM_DOWN_SPLITS", f.splits);
+    ASSERT_TRUE(tier.ok() && splits.ok());
+    check_case(cpu_, gpu_, f.c, seed++, "cuda-stream", f.splits[0] == '2' ? "(w2, 2 K splits)" : "(w2),");
+  }
+}
+
 // The measuring knobs reject names they do not know, with the knob and its names in the message, at the workspace
 // query and at the run, and leave the caller's output untouched: a misspelt tier or tile would otherwise be
 // measured as the runner's own choice. The case runs the streaming tier by its own choice (16 rows per expert).
@@ -704,7 +740,8 @@ TEST_F(GpuTest, UnknownKnobNamesAreInvalidArguments) {
     const char* name;
     const char* value;
   };
-  for (const Knob knob : {Knob{"MOEKIT_CUDA_EXPERTS_TIER", "strem"}, Knob{"MOEKIT_CUDA_GROUPED_TILES", "128,64x128"}}) {
+  for (const Knob knob : {Knob{"MOEKIT_CUDA_EXPERTS_TIER", "strem"}, Knob{"MOEKIT_CUDA_GROUPED_TILES", "128,64x128"},
+                          Knob{"MOEKIT_CUDA_STREAM_DOWN_SPLITS", "3"}}) {
     const ScopedEnv env(knob.name, knob.value);
     ASSERT_TRUE(env.ok());
     const std::string expected = std::string(knob.name) + "='" + knob.value + "': unknown name (known: ";
