@@ -63,8 +63,8 @@ int splits_for(int64_t m_blocks, int64_t n_tiles, int64_t k, int sm_count) {
   return static_cast<int>(s < 1 ? 1 : s);
 }
 
-// Rows per local expert (assignments / local experts) from which the grouped tier (CUTLASS sm_90a) runs instead of
-// the mma.sync kernels. Measured on the H200 (both tiers, bf16, same run): at 32+ rows the grouped tier was as
+// Rows per local expert (rows_per_local_expert: T * k / E) from which the grouped tier (CUTLASS sm_90a) runs
+// instead of the mma.sync kernels. Measured on the H200 (both tiers, bf16, same run): at 32+ rows the grouped tier was as
 // fast or faster on every preset (Mixtral T=1024: 1447 vs 2822 us), at 16 rows the split-K mma.sync path won
 // (Mixtral T=64: 802 vs 854 us).
 // MOEKIT_CUDA_EXPERTS_TIER=mma|grouped|decode|stream (measuring_knobs.h) overrides the choice wherever the named
@@ -76,7 +76,7 @@ constexpr double kGroupedMinRowsPerExpert = 32.0;
 // experts the split-K mma.sync path kept T=16 and 64 (bf16 772 vs 830, 778 vs 823 us).
 constexpr int32_t kGroupedMinExperts = 64;
 // The streaming tier (experts_stream.h) runs wherever it takes the format and the routed rows per local expert
-// (A / L) are at most 16, except 16-bit weights at T = 1 where the slots' weights are small
+// (A / E: rows_per_local_expert) are at most 16, except 16-bit weights at T = 1 where the slots' weights are small
 // (stream::one_token_outruns_decode): those stay on the decode tier. Earlier measurements (before the
 // one-token path, with the grouping pass at T = 1, after the weights moved to a shared-memory ring; moekit bench,
 // one layer incl. routing, median us, each pair from one run, bf16 / fp8 w8a8):
@@ -127,10 +127,10 @@ GroupedTiles grouped_tiles_override(GroupedTiles chosen, bool fp8, const knobs::
   return {tile_of(names.gemm1, chosen.gemm1), tile_of(names.gemm2, chosen.gemm2)};
 }
 
-// Routed rows per local expert on average, T * k / L (0 without local experts): the tier and the grouped tile
-// are chosen by it.
+// Routed rows per local expert on average, T * k / E under uniform routing (local_rows.h; 0 without local experts):
+// the tier and the grouped tiles are chosen by it.
 double rows_per_local_expert(const moekit_plugin_experts_config& cfg, int64_t assignments) {
-  return cfg.num_local_experts > 0 ? static_cast<double>(assignments) / cfg.num_local_experts : 0.0;
+  return experts::rows_per_local_expert(assignments, cfg.num_local_experts, cfg.num_experts);
 }
 
 TierChoice choose_tier(const moekit_plugin_experts_config& cfg, int64_t tokens, int64_t top_k,

@@ -274,9 +274,11 @@ const char* kernel_label(const moekit_plugin_experts_config& cfg, const Prepared
 }
 
 int rows_per_pass(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int64_t top_k) {
-  const int64_t A = num_tokens * top_k, L = cfg.num_local_experts;
-  const int64_t G = A < L ? A : L;
-  const double avg = G > 0 ? static_cast<double>(A) / static_cast<double>(G) : 1.0;
+  // The rows expected on local experts (all A without expert parallelism; A * L / E with it, local_rows.h) over
+  // the local experts they touch at most.
+  const double local = experts::expected_local(num_tokens * top_k, cfg.num_local_experts, cfg.num_experts);
+  const double G = std::min(local, static_cast<double>(cfg.num_local_experts));
+  const double avg = G > 0.0 ? local / G : 1.0;
   // Wide enough for most groups of uniform routing to take one pass. H200, forced stream tier, same run: Qwen3
   // T=64 (4 rows on average) 317/197 us (bf16/fp8) with 8 rows a pass, 304/189 with 16; DeepSeek-V3 T=256 (8
   // rows) 7134/3869 with 8, 5113/2796 with 16, 5097/2834 with 32; Mixtral T=64 (16 rows) 988/550 with 16,

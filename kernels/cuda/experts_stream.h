@@ -60,7 +60,8 @@ size_t workspace_bytes(const moekit_plugin_experts_config& cfg, int64_t num_toke
 // "cuda-stream-bf16", "cuda-stream-f16", "cuda-stream-f32-as-bf16" or "cuda-stream-fp8block-w8a8".
 const char* kernel_label(const moekit_plugin_experts_config& cfg, const Prepared& p);
 // Rows of one expert that a block multiplies per weight read: 8, 16 or 32, picked from the average rows per
-// expert, A / min(A, L); run() takes groups in passes of this many rows, and the run report names it.
+// expert, A' / min(A', L) for the A' = A * L / E rows expected on local experts (local_rows.h); run() takes groups
+// in passes of this many rows, and the run report names it.
 int rows_per_pass(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int64_t top_k);
 // Whether run() takes the one-token path (no grouping pass), and whether gate_up reads the hidden rows in place
 // instead of a gathered copy (step 2 skipped, at any T): 16-bit activations of the compute type, router weight not

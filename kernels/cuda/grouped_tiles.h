@@ -33,8 +33,8 @@ enum class GroupedTile : int {
 constexpr double kFp8Tile64MaxRows = 128.0;        // FP8 blocks: 64x128x128 up to 128 rows per expert
 constexpr double kBf16Tile64x128MaxRows = 48.0;    // bf16: 64x128x128 up to 48 (32 measured faster, 64 even),
 constexpr double kBf16Tile64x256MaxRows = 256.0;   // then 64x256x64 up to 256
-// The tile for groups of `rows_per_expert` rows on average (assignments / local experts, known on the host
-// before the device counts them; skewed routing changes speed, not results).
+// The tile for groups of `rows_per_expert` rows on average (routed rows per local expert, local_rows.h, known on
+// the host before the device counts them; skewed routing changes speed, not results).
 constexpr GroupedTile grouped_tile_for(bool fp8, double rows_per_expert) {
   if (fp8) return rows_per_expert <= kFp8Tile64MaxRows ? GroupedTile::k64x128x128 : GroupedTile::k128;
   if (rows_per_expert <= kBf16Tile64x128MaxRows) return GroupedTile::k64x128x128;
@@ -61,8 +61,8 @@ constexpr double kBf16TileColumns = 256.0;
 // Mixtral-8x7B bf16 T=256 (64 rows per expert, N = 4096: 8 x 1 x 16 = 128 tiles of 128 rows) 0.960x
 // (790-799 -> 765-767 us). GEMM1 on the 128-row tile at 128-256 rows (many waves) was 1.00-1.04x and stays on the
 // average-size rule, as does every GEMM2 with more tiles (Qwen3-30B-A3B T=1024: 128 experts x 1 x 8).
-// `rows_per_expert` is the runner's T * k / L (experts_run.cu), which under expert parallelism counts more rows
-// per local expert than uniform routing sends them (T * k / E).
+// `rows_per_expert` is the runner's estimate, T * k / E under uniform routing (local_rows.h, rows_per_local_expert),
+// as for grouped_tile_for.
 inline GroupedTile grouped_gemm2_tile_for(bool fp8, double rows_per_expert, int64_t local_experts, int64_t n,
                                           int sm_count) {
   const GroupedTile chosen = grouped_tile_for(fp8, rows_per_expert);

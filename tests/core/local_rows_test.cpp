@@ -11,6 +11,7 @@ namespace {
 
 using moekit::cuda::experts::expected_local;
 using moekit::cuda::experts::expected_local_rows;
+using moekit::cuda::experts::rows_per_local_expert;
 
 TEST(LocalRows, RoundDownAsIntegerArithmeticDoes) {
   for (int64_t experts : {1, 7, 8, 60, 128, 129, 256, 1000}) {
@@ -34,6 +35,27 @@ TEST(LocalRows, AllLocalIsTheCountAndNoExpertsIsZero) {
   // The FP8 gather's threshold: Qwen3-30B-A3B's k = 8 slots over 128 experts, 24 of them local: 1.5 rows a token.
   EXPECT_EQ(expected_local(8, 24, 128), 1.5);
   EXPECT_LT(expected_local(8, 23, 128), 1.5);
+}
+
+// Rows per local expert, by which the tier and the grouped tiles are chosen: T * k / L without expert parallelism;
+// with it the rows uniform routing sends to the L local experts, T * k * L / E, over L: T * k / E, not the T * k / L
+// that would count every routed row as local. Checked against that division for E not a multiple of 32.
+TEST(LocalRows, RowsPerLocalExpertCountsOnlyTheLocalShare) {
+  for (int64_t experts : {8, 33, 128, 256}) {
+    for (int64_t local : {int64_t{1}, experts / 4 + 1, experts}) {
+      for (int64_t count : {0, 1, 7, 2048, 131072}) {
+        const double expected = static_cast<double>(count) / static_cast<double>(experts);
+        EXPECT_NEAR(rows_per_local_expert(count, local, experts), expected, 1e-12 * (expected + 1.0))
+            << count << " rows, " << local << " of " << experts << " experts";
+      }
+    }
+  }
+  // DeepSeek-V3 T = 256 (k = 8 of 256 experts) on 8 ranks of 32 experts: 8 rows per local expert, where T * k / L
+  // would say 64 (the grouped tier's range instead of the streaming tier's).
+  EXPECT_EQ(rows_per_local_expert(256 * 8, 32, 256), 8.0);
+  EXPECT_EQ(rows_per_local_expert(256 * 8, 256, 256), 8.0);
+  EXPECT_EQ(rows_per_local_expert(100, 0, 8), 0.0);  // no local experts
+  EXPECT_EQ(rows_per_local_expert(100, 0, 0), 0.0);
 }
 
 }  // namespace

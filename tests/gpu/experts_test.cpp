@@ -153,11 +153,12 @@ void check_case(moekit_context cpu, moekit_context gpu, const ExpertsCase& c, ui
   // that a truncated detail (exactly 191) cannot pass for a whole one.
   EXPECT_LT(detail.size(), sizeof got.report.detail - 1) << detail;
   if (grouped && c.T > 0) {
-    // The tile by the groups' average size, assignments per local expert (grouped_tiles.h's
-    // grouped_tile_for): FP8 blocks 64x128x128 up to 128 rows per expert, then 128x128x128; bf16 64x128x128 up to
-    // 48, 64x256x64 up to 256, then 128x256x64. The suites' cases sit in every range.
+    // The tile by the groups' average size, the routed rows expected per local expert, T * k * L / E over L
+    // (local_rows.h; grouped_tiles.h's grouped_tile_for): FP8 blocks 64x128x128 up to 128 rows per expert, then
+    // 128x128x128; bf16 64x128x128 up to 48, 64x256x64 up to 256, then 128x256x64. The suites' cases sit in every
+    // range.
     const bool fp8 = kernel.rfind("cuda-sm90-grouped-fp8", 0) == 0;
-    const double rows_per_expert = static_cast<double>(c.T) * c.k / c.L;
+    const double rows_per_expert = static_cast<double>(c.T) * c.k * c.L / c.E / c.L;
     const char* tile = fp8 ? (rows_per_expert <= 128.0 ? "64x128x128" : "128x128x128")
                        : rows_per_expert <= 48.0  ? "64x128x128"
                        : rows_per_expert <= 256.0 ? "64x256x64"
@@ -445,7 +446,7 @@ const ExpertsCase kGroupedCases[] = {
     // fewer they run whole rows, also checked.
     {"bf16_row_segments_640", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 8, 8, 640, 640, 600, 4},
     {"fp8_row_segments_640", MOEKIT_WEIGHTS_FP8_BLOCK, kSwiglu, kBF16, kGrpQ, true, 8, 8, 640, 640, 600, 4},
-    // On and just past each bound of grouped_tile_for (T * k / L rows per local expert; check_case asserts the
+    // On and just past each bound of grouped_tile_for (T * k / E rows per local expert; check_case asserts the
     // tile): bf16 48 | 49 and 256 | 257, FP8 128 | 129.
     {"bf16_tile_bound_48_rows", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 8, 8, 256, 192, 96, 4},
     {"bf16_tile_bound_49_rows", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 8, 8, 256, 192, 98, 4},
