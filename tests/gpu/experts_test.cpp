@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <regex>
 
+#include "../../kernels/cuda/grouped_tiles.h"
 #include "device_code_probe.h"
 #include "experts_case.h"
 
@@ -166,6 +167,23 @@ void check_case(moekit_context cpu, moekit_context gpu, const ExpertsCase& c, ui
     // GEMM1's tile ends the configuration text (a GEMM2 override follows as "; GEMM2 tile ...").
     EXPECT_NE(detail.find(std::string(", tile ") + tile + ";"), std::string::npos)
         << rows_per_expert << " rows per expert: " << detail;
+    // GEMM2's tile, named after GEMM1's where it differs: grouped_gemm2_tile_for (grouped_tiles.h; bf16 GEMM2 on
+    // the 128-row tile where that grid fits one wave of the device's SMs, checked by the core tests). Not where
+    // MOEKIT_CUDA_GROUPED_TILES names the tiles: the caller asserts those.
+    if (std::getenv("MOEKIT_CUDA_GROUPED_TILES") == nullptr) {
+      namespace sm90 = moekit::cuda::experts::sm90;
+      int sms = 0;
+      ASSERT_EQ(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), cudaSuccess);
+      const int64_t hp = (c.H + 127) / 128 * 128;
+      const sm90::GroupedTile gemm1 = sm90::grouped_tile_for(fp8, rows_per_expert);
+      const sm90::GroupedTile gemm2 = sm90::grouped_gemm2_tile_for(fp8, rows_per_expert, c.L, hp, sms);
+      if (gemm2 != gemm1) {
+        EXPECT_NE(detail.find(std::string("; GEMM2 tile ") + sm90::tile_name(gemm2) + ";"), std::string::npos)
+            << rows_per_expert << " rows per expert, " << sms << " SMs: " << detail;
+      } else {
+        EXPECT_EQ(detail.find("; GEMM2 tile"), std::string::npos) << detail;
+      }
+    }
     // FP8: GEMM1's W scales per 128-row block where I % 128 == 0 (one GEMM) or I % 16 == 0 and I >= 64 (two
     // windows), per row otherwise (experts_prepared.h).
     if (fp8) {
@@ -682,6 +700,19 @@ const ExpertsCase kStreamCases[] = {
 };
 INSTANTIATE_TEST_SUITE_P(Stream, StreamTierVsCpu, ::testing::ValuesIn(kStreamCases),
                          [](const auto& info) { return std::string(info.param.name); });
+
+// bf16 GEMM2 on the 64x256x64 ping-pong tile, forced where the rule puts it on the 128-row tile (Mixtral-8x7B's
+// shape at 64 rows per expert: 128 tiles of 128 rows fit an H200's 132 SMs): the detail names one tile for both
+// GEMMs ("; GEMM2 tile ..." would sit between the tile and the tier's reason). Without the knob only
+// qwen3_bf16_E40_T1024 runs GEMM2 on this kernel on an H200.
+TEST_F(GpuTest, GroupedGemm2On64x256Tile) {
+  if (!device_is_sm90()) GTEST_SKIP() << "the grouped tier runs on sm_90 only";
+  const ScopedEnv tier("MOEKIT_CUDA_EXPERTS_TIER", "grouped"), tiles("MOEKIT_CUDA_GROUPED_TILES", "64x256x64");
+  ASSERT_TRUE(tier.ok() && tiles.ok());
+  const ExpertsCase c{"mixtral_bf16_I3584_T256_gemm2_64x256", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, false, 8, 8,
+                      4096, 3584, 256, 2};
+  check_case(cpu_, gpu_, c, 79, "cuda-sm90-grouped-bf16", ", tile 64x256x64; MOEKIT_CUDA_EXPERTS_TIER=grouped; ");
+}
 
 // The one-token down pass's K splits (experts_stream.h, kOneTokenDownSplits), forced each way through
 // MOEKIT_CUDA_STREAM_DOWN_SPLITS whatever the rule picks. Split: gpt-oss-120b's shape (an odd count of w2 stages,
