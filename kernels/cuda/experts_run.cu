@@ -206,6 +206,7 @@ Layout layout_for(const moekit_plugin_experts_config& cfg, int64_t T, int64_t k,
   // Parsed here, so that a misspelt tile name fails the workspace query (and a whole layer before its router
   // runs), not only the experts' run.
   l.tile_names = knobs::parse_tiles(std::getenv(knobs::kTilesVariable));
+  knobs::parse_down_splits(std::getenv(knobs::kDownSplitsVariable));  // the streaming tier's; checked on every tier
   if (l.assignments == 0) return l;
   if (l.tier.tier == Tier::Decode) {
     l.act = 0;

@@ -370,6 +370,8 @@ PassRings one_token_rings(const moekit_plugin_experts_config& cfg, const Prepare
                                     row_stages(cfg.hidden_pad), device);
   const int64_t down_blocks = down_column_blocks(cfg.hidden_pad) * local_slots;
   const int forced = knobs::parse_down_splits(std::getenv(knobs::kDownSplitsVariable));
+  if (forced > kOneTokenDownSplits)  // layout_for reserves kOneTokenDownSplits planes of y
+    throw_internal("stream tier: " + std::to_string(forced) + " down splits exceed the workspace's planes");
   const int64_t down_row_stages = row_stages(cfg.intermediate_pad);
   const bool split = down_blocks <= 2 * static_cast<int64_t>(device.sm_count) &&
                      down_row_stages >= kOneTokenDownSplits * kOneTokenDownSplitMinStages;

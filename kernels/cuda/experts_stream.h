@@ -22,8 +22,10 @@
 //   4. (FP8 activations) the activation rows are quantized like the gather;
 //   5. down     per (group, 64 output columns) a block streams 64 rows of w2 once against the group's
 //               activation rows -> y[a, h] f32 for each assignment a (at T > 1 two such runs of 64 rows back to
-//               back per block where the grid would otherwise end in a thin second wave: down_chunks);
-//   6. combine  out[t] = sum over slots j = 0..k-1 in order of weight * (y[t*k+j] + b2), rounded once: the CPU
+//               back per block where the grid would otherwise end in a thin second wave: down_chunks; at T = 1
+//               in two K splits where the grid is small, a plane of y each: kOneTokenDownSplits);
+//   6. combine  out[t] = sum over slots j = 0..k-1 in order of weight * (y[t*k+j] + b2) (y the sum of the K
+//               split planes, in order, at T = 1), rounded once: the CPU
 //               backend's order, no atomics (deterministic).
 // One token (T = 1, decode): its k slots name k experts (distinct under any top-k routing; a repeated id is just
 // run twice), so step 1 is skipped: group j is slot j, read from the routing ids by the GEMM blocks themselves,
@@ -113,15 +115,16 @@ struct PassRings {
   int down_runs = 1;    // 64-row runs of w2 per down block (down_chunks; 1 for one token)
   int down_splits = 1;  // one token: K splits of the down pass (kOneTokenDownSplits; 1 at T > 1)
 };
-// One token: the down pass's K splits where its grid (expected local slots x Hp / 64 blocks) is at most two
-// blocks per SM and each split keeps at least kOneTokenDownSplitMinStages stages of the w2 row. There the SMs held
-// one block, or one or two: one 4-warp block bound by its instruction stream (ncu, H200, Mixtral-8x7B fp8: 128
-// blocks of a 12-stage ring, a warp issuing every 4.1 cycles, 3.12 TB/s), not by DRAM. Split z streams the z-th
-// part of each w2 row into its own plane of y, and the combine adds the planes in order (deterministic).
+// One token: the down pass's K splits where its grid (expected local slots x Hp / 64 blocks) is at most two blocks per
+// SM and each split keeps at least kOneTokenDownSplitMinStages stages (256-byte pieces) of the w2 row. There the SMs
+// held one block, or one or two: one 4-warp block bound by its instruction stream (ncu, H200, Mixtral-8x7B fp8: 128
+// blocks of a 12-stage ring, a warp issuing every 4.1 cycles, 3.12 TB/s), not by DRAM. Split z streams the z-th part of
+// each w2 row into its own plane of y, and the combine adds the planes in order (deterministic).
 // MOEKIT_CUDA_STREAM_DOWN_SPLITS=1|2 (measuring_knobs.h) forces the count. H200, whole layer T=1, same session, 3
-// rounds against one pass (bench/results/h200_ab_stream_one_token_down_splits.md): Mixtral-8x7B fp8 0.950x (105.6
-// -> 100.3 us), bf16 1.003x (within the spread); gpt-oss-120b fp8 / bf16 0.971 / 0.973x. Forced on the others'
-// fp8 passes: Qwen3-30B-A3B (256 blocks, rows of 3 stages) 1.041x and DeepSeek-V3 (896 blocks) 1.034x slower.
+// rounds against one pass (bench/results/h200_ab_stream_one_token_down_splits.md): Mixtral-8x7B fp8 0.950x (105.6 ->
+// 100.3 us), bf16 1.003x (within the spread); gpt-oss-120b fp8 / bf16 0.971 / 0.973x. Earlier, in another device call
+// (2 rounds, a build whose rule split only grids of one block per SM), forced on the others' fp8 passes: Qwen3-30B-A3B
+// (256 blocks, rows of 3 stages) 1.041x and DeepSeek-V3 (896 blocks) 1.034x slower.
 constexpr int kOneTokenDownSplitMinStages = 4;
 constexpr int kOneTokenDownSplits = 2;
 PassRings one_token_rings(const moekit_plugin_experts_config& cfg, const Prepared& p, int64_t top_k,

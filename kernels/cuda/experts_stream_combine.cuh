@@ -21,7 +21,7 @@ struct CombineParams {
   int32_t num_experts, num_local;
   int64_t tokens, top_k, hidden, hp;
   int32_t weight_on_input;
-  const float* y;  // [A][H]
+  const float* y;  // [A][H]; [SPLITS][A][H] with the one-token down pass's K splits
   // One token with the down pass's K splits (GemmParams::k_splits, combine_kernel's SPLITS): the planes of partial
   // sums are y_split_stride floats apart.
   int64_t y_split_stride;

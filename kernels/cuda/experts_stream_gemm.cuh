@@ -39,7 +39,8 @@ struct GemmParams {
   const int32_t* local_of;
   int32_t num_experts, num_local;
   const int32_t* rows;  // down: the assignment of each grouped row (null for one token: row j is assignment j)
-  void* out;            // gate_up: act [A][Ip] (compute type; f32 with FP8); down: y [A][H] f32
+  void* out;            // gate_up: act [A][Ip] (compute type; f32 with FP8); down: y [A][H] f32 (one token with
+                        // K splits: [k_splits][A][H], planes y_split_stride apart)
   int64_t k;            // K (padded: Hp or Ip)
   int64_t rows_per_expert;
   int64_t ip, inter, hidden;
@@ -298,7 +299,8 @@ __device__ __forceinline__ void stream_rows(const GemmParams& p, unsigned char* 
   // A stage's copies in two parts: the weights (and their FP8 scales), which depend on nothing the previous kernel
   // writes, and the x rows (and their scales). EARLY issues the prologue's weight parts before the grid
   // dependency wait (stream_gemm_kernel).
-  // gs: a stage of the block's stream (slot gs % STAGES of the ring), stage gs - c * stages of chunk c's rows.
+  // gs: a stage of the block's stream (slot gs % STAGES of the ring), stage stage0 + gs - c * stages of chunk c's
+  // whole rows.
   auto chunk_of = [&](int64_t gs) -> int { return CHUNKS > 1 && gs >= stages ? 1 : 0; };
   auto issue_weights = [&](int64_t gs) {
     unsigned char* ring = operands(gs);
@@ -526,9 +528,10 @@ __device__ __forceinline__ void stream_pass(const GemmParams& p, unsigned char* 
 // bf16 forced onto this tier 44.9 vs 33.9 (a cluster's blocks are scheduled together and leave together).
 // Tried for one token and measured slower (H200, same run, forced stream tier, T=1 bf16 / fp8): the down pass
 // combining in its last-arriving block per 64 columns (atomic count + __threadfence, no combine launch), 1.10-1.40x
-// (DeepSeek-V3 218.8 vs 182.3 us, Mixtral 308 vs 221); K splits of the down pass to fill a wave (partials added
-// by the combine) helped only Mixtral bf16 (188 vs 222 us, which the decode tier runs in 177) and slowed gpt-oss
-// (67.6 vs 65.1) and Qwen3 (40.1 vs 38.0; 3 splits of 2 stages), measured with an earlier build of this path.
+// (DeepSeek-V3 218.8 vs 182.3 us, Mixtral 308 vs 221). K splits of the down pass to fill a wave (partials added
+// by the combine), in an earlier build on 3-stage rings, helped only Mixtral bf16 (188 vs 222 us, which the decode
+// tier ran in 177) and slowed gpt-oss (67.6 vs 65.1) and Qwen3 (40.1 vs 38.0; 3 splits of 2 stages); on today's
+// deeper rings two splits are kept where the grid is small (experts_stream.h, kOneTokenDownSplits).
 // Tried and measured slower (H200, bench_ab, same session, T=1 FP8 w8a8, against the quantization launches): each
 // one-token block quantizing its x row itself (the hidden row in gate_up, the slot's f32 activation row in down;
 // codes and scales kept in the x tile's 7 unused rows of the ring, a warp per 128-group) so that the gather and
@@ -538,8 +541,8 @@ __device__ __forceinline__ void stream_pass(const GemmParams& p, unsigned char* 
 // Tried and measured slower (H200, same run): each block asking L2 for its 64 weight rows' first bytes (bulk
 // prefetch, within half of L2) before its wait, so that the ring's first stages would come from L2: 0.99-1.16x
 // over the 28 stream points of T = 1..64 (25 slower; Qwen3 FP8 T=64 1.16x).
-// grid (units / kWarps, G): block y is a group (those past meta[0] exit), each warp one unit of weight rows, the
-// block's 4 units streamed together (stream_rows). MAX_TILES: rows of the group per weight read / 8; larger
+// grid (units / kWarps, G, K splits): block y is a group (those past meta[0] exit), each warp one unit of weight
+// rows, the block's 4 units streamed together (stream_rows); z, the one-token down pass's K split (1 elsewhere). MAX_TILES: rows of the group per weight read / 8; larger
 // groups are taken in passes. Dynamic shared memory: stream_smem_bytes<FP8, MAX_TILES, STAGES>().
 template <class CT, bool FP8, bool GATED, int MAX_TILES, bool ONE, int STAGES, int CHUNKS>
 __device__ __forceinline__ void stream_gemm(const GemmParams& p, unsigned char* stream_smem) {

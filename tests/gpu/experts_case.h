@@ -37,6 +37,9 @@ struct ExpertsCase {
   // The GPU run's hidden rows start 2 bytes past a 16-byte boundary (valid for every 16-bit / f32 element type's
   // own alignment, not for 16-byte vector copies): the kernels that would read them in place must not.
   bool misaligned_hidden = false;
+  // The byte the GPU run's workspace is filled with first: the default's f32 (-2.9e-16) would hide an unwritten
+  // partial sum; 0xFF (NaN) makes any read of an unwritten workspace value fail the comparison.
+  int workspace_fill = 0xA5;
 };
 
 // Fast deterministic pseudo-random numbers (weights of preset-sized layers are 10^8 values).

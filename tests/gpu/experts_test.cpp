@@ -41,7 +41,7 @@ void run_backend(moekit_context ctx, bool gpu, ExpertsCaseData& d, const Experts
   plan.struct_size = sizeof plan;
   moekit_status st;
   if (gpu) {
-    DeviceBuffer ws(ws_bytes), out(out_bytes);
+    DeviceBuffer ws(ws_bytes, c.workspace_fill), out(out_bytes);
     moekit_tensor h = d.hidden.gpu(), o = device_tensor(out.get(), c.hidden_dtype, {c.T, c.H});
     constexpr size_t kMisalign = 2;  // bytes past cudaMalloc's (256-byte aligned) base
     std::unique_ptr<DeviceBuffer> shifted;
@@ -715,36 +715,42 @@ TEST_F(GpuTest, GroupedGemm2On64x256Tile) {
 }
 
 // The one-token down pass's K splits (experts_stream.h, kOneTokenDownSplits), forced each way through
-// MOEKIT_CUDA_STREAM_DOWN_SPLITS whatever the rule picks. Split: gpt-oss-120b's shape (an odd count of w2 stages,
-// 23, with I = 2880's zero-filled padding in split 1), DeepSeek-V3's (a 2-stage FP8 row), Qwen3-30B-A3B's (3
-// stages: 2 + 1), a 2-stage row with w2 biases, a 1-stage row (split 1 streams nothing and writes zeros), skipped
-// and non-local slots. Unsplit: Mixtral-8x7B's 128 blocks. The report names the splits ("(w2, 2 K splits)") or
-// their absence ("(w2),").
+// MOEKIT_CUDA_STREAM_DOWN_SPLITS whatever the rule picks, on a workspace filled with NaN (0xFF bytes), so that a
+// plane of y a split did not write fails the comparison. Split: gpt-oss-120b's shape (an odd count of w2 stages,
+// 23, with I = 2880's zero-filled padding in split 1), DeepSeek-V3's hidden size with I = 512 (a 2-stage FP8 row,
+// 896 blocks), Qwen3-30B-A3B's (3 stages: 2 + 1), a 2-stage row with w2 biases whose split 1 holds one scale block
+// and the I padding, a 1-stage row (split 1 streams nothing and writes zeros), skipped and non-local slots.
+// Unsplit: Mixtral-8x7B's 128 blocks (I scaled to 3584), which the rule splits on an H200. The report names the
+// splits ("(w2, 2 K splits)") or their absence ("(w2),").
 TEST_F(GpuTest, StreamOneTokenDownSplitsForced) {
   struct Forced {
     const char* splits;
     ExpertsCase c;
   };
   const Forced cases[] = {
-      {"2", {"gptoss_bf16_swiglu_bias_E6_T1", MOEKIT_WEIGHTS_BF16, kSwiglu, kBF16, kNoQ, true, 6, 6, 2880, 2880, 1, 4}},
-      {"2", {"deepseek_fp8_w8a8grp_I512_E12_T1", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 12, 12, 7168, 512,
-             1, 8}},
-      {"2", {"fp8_swiglu_bias_w8a8grp_bf16_T1", MOEKIT_WEIGHTS_FP8_BLOCK, kSwiglu, kBF16, kGrpQ, true, 10, 10, 384, 320,
-             1, 4}},
+      {"2", {"gptoss_bf16_swiglu_bias_E6_T1", MOEKIT_WEIGHTS_BF16, kSwiglu, kBF16, kNoQ, true, 6, 6, 2880, 2880, 1,
+             4}},
+      {"2", {"deepseek_fp8_w8a8grp_I512_E12_T1", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 12, 12, 7168,
+             512, 1, 8}},
+      {"2", {"fp8_swiglu_bias_w8a8grp_bf16_T1", MOEKIT_WEIGHTS_FP8_BLOCK, kSwiglu, kBF16, kGrpQ, true, 10, 10, 384,
+             320, 1, 4}},
       {"2", with(ExpertsCase{"", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, true, 33, 33, 256, 128, 1, 5},
                  "fp8_E33_expert_map_and_invalid_ids_T1", Routing::WithInvalidIds, 20)},
       {"2", with(ExpertsCase{"", MOEKIT_WEIGHTS_BF16, kSilu, kBF16, kNoQ, true, 20, 20, 192, 160, 1, 6},
                  "expert_map_minus1_T1", Routing::Random, 7)},
-      {"2", {"qwen3_fp8_w8a8grp_E40_T1", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 40, 40, 2048, 768, 1, 8}},
-      {"1", {"mixtral_fp8_w8a8grp_I3584_T1", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 8, 8, 4096, 3584, 1,
-             2}},
+      {"2", {"qwen3_fp8_w8a8grp_E40_T1", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 40, 40, 2048, 768, 1,
+             8}},
+      {"1", {"mixtral_fp8_w8a8grp_I3584_T1", MOEKIT_WEIGHTS_FP8_BLOCK, kSilu, kBF16, kGrpQ, false, 8, 8, 4096, 3584,
+             1, 2}},
   };
   uint64_t seed = 900;
   for (const Forced& f : cases) {
     SCOPED_TRACE(std::string(f.c.name) + ", " + f.splits + " split(s)");
     const ScopedEnv tier("MOEKIT_CUDA_EXPERTS_TIER", "stream"), splits("MOEKIT_CUDA_STREAM_DOWN_SPLITS", f.splits);
     ASSERT_TRUE(tier.ok() && splits.ok());
-    check_case(cpu_, gpu_, f.c, seed++, "cuda-stream", f.splits[0] == '2' ? "(w2, 2 K splits)" : "(w2),");
+    ExpertsCase c = f.c;
+    c.workspace_fill = 0xFF;
+    check_case(cpu_, gpu_, c, seed++, "cuda-stream", f.splits[0] == '2' ? "(w2, 2 K splits)" : "(w2),");
   }
 }
 
