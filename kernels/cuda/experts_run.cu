@@ -63,12 +63,12 @@ int splits_for(int64_t m_blocks, int64_t n_tiles, int64_t k, int sm_count) {
   return static_cast<int>(s < 1 ? 1 : s);
 }
 
-// Rows per local expert (rows_per_local_expert: T * k / E) from which the grouped tier (CUTLASS sm_90a) runs
-// instead of the mma.sync kernels. Measured on the H200 (both tiers, bf16, same run): at 32+ rows the grouped tier was as
-// fast or faster on every preset (Mixtral T=1024: 1447 vs 2822 us), at 16 rows the split-K mma.sync path won
-// (Mixtral T=64: 802 vs 854 us).
-// MOEKIT_CUDA_EXPERTS_TIER=mma|grouped|decode|stream (measuring_knobs.h) overrides the choice wherever the named
-// tier can run the configuration (the GPU tests cover every tier on the same inputs; the benchmark compares them).
+// Rows per local expert (rows_per_local_expert: T * k / E) from which the grouped tier (CUTLASS sm_90a) runs instead of
+// the mma.sync kernels. Measured on the H200 (both tiers, bf16, same run): at 32+ rows the grouped tier was as fast or
+// faster on every preset (Mixtral T=1024: 1447 vs 2822 us), at 16 rows the split-K mma.sync path won (Mixtral T=64: 802
+// vs 854 us). MOEKIT_CUDA_EXPERTS_TIER=mma|grouped|decode|stream (measuring_knobs.h) overrides the choice wherever the
+// named tier can run the configuration (the GPU tests cover every tier on the same inputs; the benchmark compares
+// them).
 constexpr double kGroupedMinRowsPerExpert = 32.0;
 // ... or from this many local experts past the streaming tier: with 128-256 experts the grouped tier was
 // faster than mma.sync at every T = 16..256 too (same run, bf16 / fp8: DeepSeek-V3 T=16 2316 vs 2348 / 1799 vs 2074 us,

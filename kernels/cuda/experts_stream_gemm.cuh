@@ -541,9 +541,10 @@ __device__ __forceinline__ void stream_pass(const GemmParams& p, unsigned char* 
 // Tried and measured slower (H200, same run): each block asking L2 for its 64 weight rows' first bytes (bulk
 // prefetch, within half of L2) before its wait, so that the ring's first stages would come from L2: 0.99-1.16x
 // over the 28 stream points of T = 1..64 (25 slower; Qwen3 FP8 T=64 1.16x).
-// grid (units / kWarps, G, K splits): block y is a group (those past meta[0] exit), each warp one unit of weight
-// rows, the block's 4 units streamed together (stream_rows); z, the one-token down pass's K split (1 elsewhere). MAX_TILES: rows of the group per weight read / 8; larger
-// groups are taken in passes. Dynamic shared memory: stream_smem_bytes<FP8, MAX_TILES, STAGES>().
+// grid (units / kWarps, G, K splits): block y is a group (those past meta[0] exit), each warp one unit of weight rows,
+// the block's 4 units streamed together (stream_rows); z, the one-token down pass's K split (1 elsewhere). MAX_TILES:
+// rows of the group per weight read / 8; larger groups are taken in passes. Dynamic shared memory:
+// stream_smem_bytes<FP8, MAX_TILES, STAGES>().
 template <class CT, bool FP8, bool GATED, int MAX_TILES, bool ONE, int STAGES, int CHUNKS>
 __device__ __forceinline__ void stream_gemm(const GemmParams& p, unsigned char* stream_smem) {
   // The down pass starts its ring's weight copies before the grid dependency wait, so that they overlap the
