@@ -263,7 +263,6 @@ bool supports(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int64
 }
 
 size_t workspace_bytes(const moekit_plugin_experts_config& cfg, int64_t num_tokens, int64_t top_k) {
-  knobs::parse_down_splits(std::getenv(knobs::kDownSplitsVariable));  // an unknown count fails here too
   return static_cast<size_t>(layout_for(cfg, num_tokens, top_k).total);
 }
 
@@ -369,9 +368,9 @@ PassRings one_token_rings(const moekit_plugin_experts_config& cfg, const Prepare
   r.gate_up = one_token_ring_stages(fp8, gate_up_column_blocks(cfg.intermediate_pad) * local_slots,
                                     row_stages(cfg.hidden_pad), device);
   const int64_t down_blocks = down_column_blocks(cfg.hidden_pad) * local_slots;
+  // Validated for every tier by the runner's layout (experts_run.cu), before any workspace query or run gets here.
+  static_assert(knobs::kMaxDownSplits <= kOneTokenDownSplits, "layout_for reserves kOneTokenDownSplits planes of y");
   const int forced = knobs::parse_down_splits(std::getenv(knobs::kDownSplitsVariable));
-  if (forced > kOneTokenDownSplits)  // layout_for reserves kOneTokenDownSplits planes of y
-    throw_internal("stream tier: " + std::to_string(forced) + " down splits exceed the workspace's planes");
   const int64_t down_row_stages = row_stages(cfg.intermediate_pad);
   const bool split = down_blocks <= 2 * static_cast<int64_t>(device.sm_count) &&
                      down_row_stages >= kOneTokenDownSplits * kOneTokenDownSplitMinStages;
@@ -420,7 +419,6 @@ void run(const moekit_plugin_experts_config& cfg, const Prepared& prep, const mo
   const bool fp8 = prep.kind == WeightKind::Fp8;
   if (!supports(cfg, T, k, fp8) || prep.kind == WeightKind::Mxfp4 || (fp8 && !quantized(cfg)))
     throw_internal("stream tier chosen for a configuration it does not take");
-  knobs::parse_down_splits(std::getenv(knobs::kDownSplitsVariable));  // at any T, as the workspace query
   if (A == 0) return;
   const Layout l = layout_for(cfg, T, k);
   const bool one = one_token(T);

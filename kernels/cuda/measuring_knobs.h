@@ -61,6 +61,7 @@ inline TileNames parse_tiles(const char* value) {
 
 // MOEKIT_CUDA_STREAM_DOWN_SPLITS: the K splits of the streaming tier's one-token down pass, "1" or "2"; unset or
 // empty (0 here) is the runner's own choice (experts_stream.h, one_token_rings).
+constexpr int kMaxDownSplits = 2;  // the largest count the knob takes
 inline int parse_down_splits(const char* value) {
   const std::string v = value != nullptr ? value : "";
   if (v.empty()) return 0;
